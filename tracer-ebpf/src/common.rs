@@ -1,0 +1,163 @@
+//! Maps and helpers shared by every probe family.
+
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_get_socket_cookie,
+        bpf_ktime_get_ns, bpf_probe_read_kernel,
+    },
+    macros::map,
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+};
+use tracer_ebpf::{AF_INET, AF_INET6, EventHeader, EventKind, FourTuple, SockOffsets};
+
+/// Every event goes through here. Userspace may resize it before load.
+#[map(name = "EVENTS")]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
+
+/// Events that found `EVENTS` full, per CPU.
+#[map(name = "LOST")]
+pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// The processes to trace (tgid -> 1), filled by userspace.
+#[map(name = "TRACED_TGIDS")]
+pub static TRACED_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+
+/// Socket cookie -> owning tgid, for hooks that run in softirq context.
+#[map(name = "COOKIE_OWNER")]
+pub static COOKIE_OWNER: LruHashMap<u64, u32> = LruHashMap::with_max_entries(65536, 0);
+
+/// Set by userspace from the kernel's BTF before load.
+#[unsafe(no_mangle)]
+static SOCK_OFFSETS: SockOffsets = SockOffsets::DEFAULT;
+
+pub struct Ids {
+    pub tgid: u32,
+    pub tid: u32,
+}
+
+#[inline(always)]
+pub fn current() -> Ids {
+    let v = bpf_get_current_pid_tgid();
+    Ids {
+        tgid: (v >> 32) as u32,
+        tid: v as u32,
+    }
+}
+
+#[inline(always)]
+pub fn is_traced(tgid: u32) -> bool {
+    // SAFETY: the value is a plain u8 that is only read for presence.
+    unsafe { TRACED_TGIDS.get(&tgid).is_some() }
+}
+
+#[inline(always)]
+pub fn owner_of(cookie: u64) -> Option<u32> {
+    // SAFETY: u32 values, copied out at once.
+    unsafe { COOKIE_OWNER.get(&cookie).copied() }
+}
+
+#[inline(always)]
+pub fn set_owner(cookie: u64, tgid: u32) {
+    let _ = COOKIE_OWNER.insert(&cookie, &tgid, 0);
+}
+
+#[inline(always)]
+pub fn forget_owner(cookie: u64) {
+    let _ = COOKIE_OWNER.remove(&cookie);
+}
+
+#[inline(always)]
+pub fn header(kind: EventKind, tgid: u32, tid: u32, cookie: u64) -> EventHeader {
+    EventHeader {
+        kind: kind as u32,
+        // SAFETY: helpers without arguments.
+        cpu: unsafe { bpf_get_smp_processor_id() },
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        tgid,
+        tid,
+        cookie,
+    }
+}
+
+/// Writes one event; counts it as lost when the ring buffer is full.
+#[inline(always)]
+pub fn emit<T: 'static>(event: &T) {
+    if EVENTS.output::<T>(event, 0).is_err()
+        && let Some(lost) = LOST.get_ptr_mut(0)
+    {
+        // SAFETY: per-CPU slot, so no other program writes it concurrently.
+        unsafe { *lost += 1 };
+    }
+}
+
+#[inline(always)]
+pub fn cookie_of(sk: *const u8) -> u64 {
+    // SAFETY: `sk` is the BTF-typed `struct sock *` of a tp_btf program.
+    unsafe { bpf_get_socket_cookie(sk as *mut core::ffi::c_void) }
+}
+
+#[inline(always)]
+unsafe fn read<T>(sk: *const u8, offset: u32) -> Option<T> {
+    // SAFETY: bpf_probe_read_kernel validates the address.
+    unsafe { bpf_probe_read_kernel(sk.add(offset as usize) as *const T).ok() }
+}
+
+/// `sk->__sk_common.skc_family`: its offset (16) has not moved since 2.6.
+#[inline(always)]
+pub fn family_of(sk: *const u8) -> u16 {
+    // SAFETY: see `read`.
+    unsafe { read::<u16>(sk, 16) }.unwrap_or(0)
+}
+
+#[inline(always)]
+pub fn is_inet(family: u16) -> bool {
+    family == AF_INET || family == AF_INET6
+}
+
+/// Addresses, ports and protocol of `sk`. The head of `sock_common`
+/// (daddr 0, rcv_saddr 4, dport 12, num 14) is fixed; the rest comes from BTF.
+#[inline(always)]
+pub fn tuple_of(sk: *const u8, family: u16) -> FourTuple {
+    // SAFETY: a read-only copy of a global that userspace set before load.
+    let offs = unsafe { core::ptr::read_volatile(&SOCK_OFFSETS) };
+    let mut t = FourTuple {
+        family,
+        ..FourTuple::default()
+    };
+    // SAFETY: every read goes through bpf_probe_read_kernel.
+    unsafe {
+        t.dport = u16::from_be(read::<u16>(sk, 12).unwrap_or(0));
+        t.sport = read::<u16>(sk, 14).unwrap_or(0);
+        t.protocol = if offs.sk_protocol_size == 1 {
+            read::<u8>(sk, offs.sk_protocol).unwrap_or(0) as u16
+        } else {
+            read::<u16>(sk, offs.sk_protocol).unwrap_or(0)
+        };
+        if family == AF_INET6 {
+            t.daddr = read::<[u8; 16]>(sk, offs.skc_v6_daddr).unwrap_or_default();
+            t.saddr = read::<[u8; 16]>(sk, offs.skc_v6_rcv_saddr).unwrap_or_default();
+        } else {
+            let d = read::<[u8; 4]>(sk, 0).unwrap_or_default();
+            let s = read::<[u8; 4]>(sk, 4).unwrap_or_default();
+            // Element by element: a slice copy could carry a bounds-check
+            // panic, which the verifier rejects.
+            [t.daddr[0], t.daddr[1], t.daddr[2], t.daddr[3]] = d;
+            [t.saddr[0], t.saddr[1], t.saddr[2], t.saddr[3]] = s;
+        }
+    }
+    t
+}
+
+/// `sk->sk_protocol` alone, for the per-I/O hot path.
+#[inline(always)]
+pub fn protocol_of(sk: *const u8) -> u16 {
+    // SAFETY: as in `tuple_of`.
+    let offs = unsafe { core::ptr::read_volatile(&SOCK_OFFSETS) };
+    unsafe {
+        if offs.sk_protocol_size == 1 {
+            read::<u8>(sk, offs.sk_protocol).unwrap_or(0) as u16
+        } else {
+            read::<u16>(sk, offs.sk_protocol).unwrap_or(0)
+        }
+    }
+}

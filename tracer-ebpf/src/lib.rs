@@ -1,0 +1,221 @@
+//! The event ABI shared by the eBPF programs and userspace.
+//!
+//! Every record in the ring buffer starts with [`EventHeader`]; its `kind`
+//! says which payload follows. All fields are fixed-width, every struct is
+//! `#[repr(C)]` with explicit padding, so both sides agree byte for byte.
+#![no_std]
+
+/// Kinds of kernel events. Discriminants are part of the ABI.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// `connect(2)` returned: [`ConnectEvent`].
+    Connect = 1,
+    /// A TCP state change: [`StateEvent`].
+    State = 2,
+    /// `sock_sendmsg` sent bytes (or failed): [`IoEvent`].
+    Send = 3,
+    /// `sock_recvmsg` received bytes (or failed): [`IoEvent`].
+    Recv = 4,
+    /// `close(2)` of a socket fd whose connect we saw: [`CloseEvent`].
+    Close = 5,
+    /// The kernel destroyed a TCP socket: [`CloseEvent`] with `fd` -1.
+    Destroy = 6,
+    /// First sight of a socket that was not connected under our eyes (it
+    /// existed before tracing started, or is UDP): [`SocketEvent`].
+    Socket = 7,
+}
+
+impl EventKind {
+    pub fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            1 => Self::Connect,
+            2 => Self::State,
+            3 => Self::Send,
+            4 => Self::Recv,
+            5 => Self::Close,
+            6 => Self::Destroy,
+            7 => Self::Socket,
+            _ => return None,
+        })
+    }
+}
+
+/// Common start of every event.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventHeader {
+    /// An [`EventKind`] discriminant.
+    pub kind: u32,
+    /// CPU the program ran on (diagnostics only).
+    pub cpu: u32,
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC in ns.
+    pub ts_ns: u64,
+    /// Process that owns the socket (not always `current`: see KERNEL.md).
+    pub tgid: u32,
+    /// Thread that ran the syscall, or 0 in softirq context.
+    pub tid: u32,
+    /// `bpf_get_socket_cookie`; 0 when the socket is not known.
+    pub cookie: u64,
+}
+
+/// Address and ports of a socket. IPv4 addresses use the first 4 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FourTuple {
+    /// `AF_INET` (2) or `AF_INET6` (10).
+    pub family: u16,
+    /// Local port, host byte order.
+    pub sport: u16,
+    /// Remote port, host byte order.
+    pub dport: u16,
+    /// `IPPROTO_TCP` (6) or `IPPROTO_UDP` (17); 0 when unknown.
+    pub protocol: u16,
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectEvent {
+    pub header: EventHeader,
+    pub fd: i32,
+    /// Return value of `connect(2)`: 0, or `-errno` (-115 EINPROGRESS for a
+    /// non-blocking connect).
+    pub ret: i32,
+    /// Time spent inside the syscall.
+    pub duration_ns: u64,
+    /// Destination as the process passed it; `sport` and `saddr` are 0.
+    pub tuple: FourTuple,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateEvent {
+    pub header: EventHeader,
+    /// `TCP_*` states as in `include/net/tcp_states.h`.
+    pub old_state: u32,
+    pub new_state: u32,
+    pub tuple: FourTuple,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoEvent {
+    pub header: EventHeader,
+    /// Bytes moved, or `-errno`.
+    pub bytes: i32,
+    /// `IPPROTO_TCP` or `IPPROTO_UDP`.
+    pub protocol: u16,
+    pub family: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CloseEvent {
+    pub header: EventHeader,
+    pub fd: i32,
+    pub _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketEvent {
+    pub header: EventHeader,
+    pub tuple: FourTuple,
+}
+
+/// Offsets into `struct sock` that differ between kernels. Userspace reads
+/// them from the kernel's BTF and writes them into the program's globals.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockOffsets {
+    pub skc_v6_daddr: u32,
+    pub skc_v6_rcv_saddr: u32,
+    pub sk_protocol: u32,
+    /// Size of `sk_protocol` in bytes (1 before Linux 5.6, then 2).
+    pub sk_protocol_size: u32,
+}
+
+impl SockOffsets {
+    /// Linux 6.x on x86_64; used only when BTF cannot be read.
+    pub const DEFAULT: Self = Self {
+        skc_v6_daddr: 56,
+        skc_v6_rcv_saddr: 72,
+        sk_protocol: 514,
+        sk_protocol_size: 2,
+    };
+}
+
+/// Names shared by both sides.
+pub mod names {
+    /// The ring buffer all events go through.
+    pub const EVENTS: &str = "EVENTS";
+    /// Per-CPU count of events that found the ring buffer full.
+    pub const LOST: &str = "LOST";
+    /// Set of traced process ids (tgid -> 1).
+    pub const TRACED_TGIDS: &str = "TRACED_TGIDS";
+    /// The global holding [`super::SockOffsets`].
+    pub const SOCK_OFFSETS: &str = "SOCK_OFFSETS";
+}
+
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+pub const IPPROTO_TCP: u16 = 6;
+pub const IPPROTO_UDP: u16 = 17;
+
+/// `TCP_*` states (include/net/tcp_states.h).
+pub mod tcp_state {
+    pub const ESTABLISHED: u32 = 1;
+    pub const SYN_SENT: u32 = 2;
+    pub const SYN_RECV: u32 = 3;
+    pub const FIN_WAIT1: u32 = 4;
+    pub const FIN_WAIT2: u32 = 5;
+    pub const TIME_WAIT: u32 = 6;
+    pub const CLOSE: u32 = 7;
+    pub const CLOSE_WAIT: u32 = 8;
+    pub const LAST_ACK: u32 = 9;
+    pub const LISTEN: u32 = 10;
+    pub const CLOSING: u32 = 11;
+    pub const NEW_SYN_RECV: u32 = 12;
+
+    pub fn name(state: u32) -> &'static str {
+        match state {
+            ESTABLISHED => "ESTABLISHED",
+            SYN_SENT => "SYN_SENT",
+            SYN_RECV => "SYN_RECV",
+            FIN_WAIT1 => "FIN_WAIT1",
+            FIN_WAIT2 => "FIN_WAIT2",
+            TIME_WAIT => "TIME_WAIT",
+            CLOSE => "CLOSE",
+            CLOSE_WAIT => "CLOSE_WAIT",
+            LAST_ACK => "LAST_ACK",
+            LISTEN => "LISTEN",
+            CLOSING => "CLOSING",
+            NEW_SYN_RECV => "NEW_SYN_RECV",
+            _ => "UNKNOWN",
+        }
+    }
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // SAFETY: all are repr(C), made of integers, with no implicit padding.
+    unsafe impl aya::Pod for EventHeader {}
+    unsafe impl aya::Pod for ConnectEvent {}
+    unsafe impl aya::Pod for StateEvent {}
+    unsafe impl aya::Pod for IoEvent {}
+    unsafe impl aya::Pod for CloseEvent {}
+    unsafe impl aya::Pod for SocketEvent {}
+    unsafe impl aya::Pod for SockOffsets {}
+}
+
+// The ABI has no implicit padding: sizes are sums of fields.
+const _: () = assert!(core::mem::size_of::<EventHeader>() == 32);
+const _: () = assert!(core::mem::size_of::<FourTuple>() == 40);
+const _: () = assert!(core::mem::size_of::<ConnectEvent>() == 32 + 16 + 40);
+const _: () = assert!(core::mem::size_of::<StateEvent>() == 32 + 8 + 40);
+const _: () = assert!(core::mem::size_of::<IoEvent>() == 40);
+const _: () = assert!(core::mem::size_of::<CloseEvent>() == 40);
+const _: () = assert!(core::mem::size_of::<SocketEvent>() == 72);

@@ -1,0 +1,44 @@
+//! tracer's kernel side: which hook serves which need, and why.
+//!
+//! The kernel this runs on in CI has no kprobes and refuses fentry (see
+//! KERNEL.md), so every hook is a tracepoint: a stable ABI that also exists
+//! on the usual runner kernels.
+//!
+//! - connect: `syscalls:sys_enter_connect` / `sys_exit_connect`. The only
+//!   place that sees the fd, the destination as the process asked for it and
+//!   the syscall's result (-EINPROGRESS for non-blocking sockets).
+//! - TCP lifecycle: `sock:inet_sock_set_state` as tp_btf, for the typed
+//!   `struct sock *` that `bpf_get_socket_cookie` needs. CLOSE -> SYN_SENT
+//!   runs inside connect(2), which is how a connect learns its cookie.
+//! - send / recv: `sock:sock_send_length` / `sock:sock_recv_length` as tp_btf
+//!   (Linux 6.3+): one event per `sock_sendmsg` / `sock_recvmsg`, whatever
+//!   the syscall (write, sendto, sendmsg, read, recvfrom...), TCP and UDP.
+//! - close: `syscalls:sys_enter_close` for the fd of a socket we saw connect,
+//!   and `tcp:tcp_destroy_sock` (tp_btf) for the moment the kernel frees it.
+//!
+//! Filtering happens here, first thing: only processes in `TRACED_TGIDS`
+//! produce events. Softirq-context hooks attribute by socket cookie instead,
+//! through `COOKIE_OWNER`, filled when the socket is seen in process context.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
+
+#[cfg(target_arch = "bpf")]
+mod common;
+#[cfg(target_arch = "bpf")]
+mod probes;
+
+#[cfg(target_arch = "bpf")]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[cfg(target_arch = "bpf")]
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";
+
+/// On the host this binary is empty: the real one is built for bpfel by
+/// tracer-user's build.rs.
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

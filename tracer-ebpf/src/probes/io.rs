@@ -1,0 +1,58 @@
+//! Bytes sent and received: `sock:sock_send_length` / `sock:sock_recv_length`
+//! as tp_btf. Both run in the calling thread, so `current` is the owner.
+
+use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
+use tracer_ebpf::{EventKind, IoEvent, SocketEvent};
+
+use crate::common::{
+    cookie_of, current, emit, family_of, header, is_inet, is_traced, owner_of, protocol_of,
+    set_owner, tuple_of,
+};
+
+/// -EAGAIN: a non-blocking read or write that moved nothing. tokio ends every
+/// read burst with one; they carry no data and would double the event rate.
+const EAGAIN: i32 = -11;
+
+#[btf_tracepoint(function = "sock_send_length")]
+pub fn tracer_send(ctx: BtfTracePointContext) -> i32 {
+    on_io(&ctx, EventKind::Send);
+    0
+}
+
+#[btf_tracepoint(function = "sock_recv_length")]
+pub fn tracer_recv(ctx: BtfTracePointContext) -> i32 {
+    on_io(&ctx, EventKind::Recv);
+    0
+}
+
+#[inline(always)]
+fn on_io(ctx: &BtfTracePointContext, kind: EventKind) {
+    let ids = current();
+    if !is_traced(ids.tgid) {
+        return;
+    }
+    let sk: *const u8 = ctx.arg(0);
+    let bytes: i32 = ctx.arg(1);
+    if bytes == EAGAIN {
+        return;
+    }
+    let family = family_of(sk);
+    if !is_inet(family) {
+        return;
+    }
+    let cookie = cookie_of(sk);
+    if owner_of(cookie).is_none() {
+        // A socket we did not see connect: one event with its addresses.
+        set_owner(cookie, ids.tgid);
+        emit(&SocketEvent {
+            header: header(EventKind::Socket, ids.tgid, ids.tid, cookie),
+            tuple: tuple_of(sk, family),
+        });
+    }
+    emit(&IoEvent {
+        header: header(kind, ids.tgid, ids.tid, cookie),
+        bytes,
+        protocol: protocol_of(sk),
+        family,
+    });
+}

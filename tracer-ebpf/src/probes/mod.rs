@@ -1,0 +1,5 @@
+//! One module per probe family; see the crate comment for why each hook.
+pub mod close;
+pub mod connect;
+pub mod io;
+pub mod state;

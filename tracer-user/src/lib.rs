@@ -1,0 +1,6 @@
+//! tracer: Go-style httptrace hooks for reqwest, with the kernel's view of
+//! the same sockets from eBPF tracepoints, merged on one clock.
+//!
+//! Data flows one way: probes -> events -> timeline -> render.
+
+pub mod clock;
