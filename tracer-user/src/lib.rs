@@ -3,4 +3,9 @@
 //!
 //! Data flows one way: probes -> events -> timeline -> render.
 
+pub mod cli;
 pub mod clock;
+pub mod exit;
+pub mod preflight;
+pub mod probes;
+pub mod render;

@@ -1,3 +1,3 @@
 fn main() {
-    println!("tracer");
+    std::process::exit(tracer_user::cli::main());
 }

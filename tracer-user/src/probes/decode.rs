@@ -1,0 +1,207 @@
+//! Ring-buffer records -> typed [`KernelEvent`]s. Never panics: a record
+//! that is short or of an unknown kind is returned as an error.
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use tracer_ebpf::{
+    AF_INET6, CloseEvent, ConnectEvent, EventHeader, EventKind, FourTuple, IoEvent, SocketEvent,
+    StateEvent,
+};
+
+/// The kernel's socket identity (`bpf_get_socket_cookie`, `SO_COOKIE`).
+pub type SocketCookie = u64;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelEvent {
+    pub ts_ns: u64,
+    pub tgid: u32,
+    /// 0 when the hook ran in softirq context.
+    pub tid: u32,
+    /// 0 when unknown (a UDP connect, say).
+    pub cookie: SocketCookie,
+    pub what: KernelDetail,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelDetail {
+    Connect {
+        fd: i32,
+        /// 0 or `-errno`; -115 (EINPROGRESS) for a non-blocking connect.
+        ret: i32,
+        remote: SocketAddr,
+        duration_ns: u64,
+    },
+    State {
+        old: u32,
+        new: u32,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    Send {
+        bytes: i32,
+        protocol: u16,
+    },
+    Recv {
+        bytes: i32,
+        protocol: u16,
+    },
+    Close {
+        fd: i32,
+    },
+    Destroy,
+    /// First sight of a socket we did not see connect.
+    Socket {
+        local: SocketAddr,
+        remote: SocketAddr,
+        protocol: u16,
+    },
+}
+
+impl KernelEvent {
+    /// The contract's name: connect, state, send, recv, close.
+    pub fn name(&self) -> &'static str {
+        match self.what {
+            KernelDetail::Connect { .. } => "connect",
+            KernelDetail::State { .. } => "state",
+            KernelDetail::Send { .. } => "send",
+            KernelDetail::Recv { .. } => "recv",
+            KernelDetail::Close { .. } | KernelDetail::Destroy => "close",
+            KernelDetail::Socket { .. } => "socket",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("record of {0} bytes is shorter than its kind needs")]
+    Short(usize),
+    #[error("unknown event kind {0}")]
+    UnknownKind(u32),
+}
+
+/// Copies a `T` out of the front of `bytes` (ring-buffer data is only
+/// 8-byte aligned, and may be short).
+fn read<T: aya::Pod>(bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() < size_of::<T>() {
+        return Err(DecodeError::Short(bytes.len()));
+    }
+    // SAFETY: length checked; T is Pod, so any bytes are a valid T.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+fn addr(family: u16, raw: [u8; 16], port: u16) -> SocketAddr {
+    let ip = if family == AF_INET6 {
+        IpAddr::V6(Ipv6Addr::from(raw))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))
+    };
+    SocketAddr::new(ip, port)
+}
+
+fn local(t: &FourTuple) -> SocketAddr {
+    addr(t.family, t.saddr, t.sport)
+}
+
+fn remote(t: &FourTuple) -> SocketAddr {
+    addr(t.family, t.daddr, t.dport)
+}
+
+pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
+    let h: EventHeader = read(bytes)?;
+    let kind = EventKind::from_u32(h.kind).ok_or(DecodeError::UnknownKind(h.kind))?;
+    let what = match kind {
+        EventKind::Connect => {
+            let e: ConnectEvent = read(bytes)?;
+            KernelDetail::Connect {
+                fd: e.fd,
+                ret: e.ret,
+                remote: remote(&e.tuple),
+                duration_ns: e.duration_ns,
+            }
+        }
+        EventKind::State => {
+            let e: StateEvent = read(bytes)?;
+            KernelDetail::State {
+                old: e.old_state,
+                new: e.new_state,
+                local: local(&e.tuple),
+                remote: remote(&e.tuple),
+            }
+        }
+        EventKind::Send | EventKind::Recv => {
+            let e: IoEvent = read(bytes)?;
+            let (bytes, protocol) = (e.bytes, e.protocol);
+            if kind == EventKind::Send {
+                KernelDetail::Send { bytes, protocol }
+            } else {
+                KernelDetail::Recv { bytes, protocol }
+            }
+        }
+        EventKind::Close => KernelDetail::Close {
+            fd: read::<CloseEvent>(bytes)?.fd,
+        },
+        EventKind::Destroy => KernelDetail::Destroy,
+        EventKind::Socket => {
+            let e: SocketEvent = read(bytes)?;
+            KernelDetail::Socket {
+                local: local(&e.tuple),
+                remote: remote(&e.tuple),
+                protocol: e.tuple.protocol,
+            }
+        }
+    };
+    Ok(KernelEvent {
+        ts_ns: h.ts_ns,
+        tgid: h.tgid,
+        tid: h.tid,
+        cookie: h.cookie,
+        what,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes_of<T: aya::Pod>(v: &T) -> Vec<u8> {
+        // SAFETY: Pod values are plain bytes.
+        unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }.to_vec()
+    }
+
+    #[test]
+    fn decodes_a_send() {
+        let ev = IoEvent {
+            header: EventHeader {
+                kind: EventKind::Send as u32,
+                ts_ns: 5,
+                tgid: 7,
+                tid: 8,
+                cookie: 9,
+                cpu: 0,
+            },
+            bytes: 100,
+            protocol: 6,
+            family: 2,
+        };
+        let k = decode(&bytes_of(&ev)).unwrap();
+        assert_eq!(
+            k.what,
+            KernelDetail::Send {
+                bytes: 100,
+                protocol: 6
+            }
+        );
+        assert_eq!((k.ts_ns, k.tgid, k.tid, k.cookie), (5, 7, 8, 9));
+    }
+
+    #[test]
+    fn every_prefix_of_every_kind_decodes_or_errs() {
+        let mut buf = vec![0u8; 128];
+        for kind in 0..10u32 {
+            buf[..4].copy_from_slice(&kind.to_le_bytes());
+            for len in 0..buf.len() {
+                let _ = decode(&buf[..len]);
+            }
+        }
+        assert_eq!(decode(&[1, 0, 0]), Err(DecodeError::Short(3)));
+    }
+}

@@ -1,0 +1,234 @@
+//! Load and attach the eBPF object, choose the traced processes, and hand
+//! out the stream of decoded kernel events and the lost-event count.
+pub mod btf;
+pub mod decode;
+mod stream;
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap as BpfHashMap, MapData, PerCpuArray},
+    programs::{BtfTracePoint, TracePoint},
+};
+pub use decode::{KernelDetail, KernelEvent, SocketCookie};
+pub use stream::EventStream;
+use thiserror::Error;
+use tracer_ebpf::names;
+
+/// The compiled programs, built by build.rs for bpfel.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer-ebpf"));
+
+#[derive(Debug, Error)]
+pub enum ProbeError {
+    #[error("loading the eBPF object failed: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("eBPF program {program} ({hook}) failed: {source}")]
+    Program {
+        program: &'static str,
+        hook: String,
+        source: aya::programs::ProgramError,
+    },
+    #[error("eBPF map {0} is missing from the object")]
+    MissingMap(&'static str),
+    #[error("eBPF map {name}: {source}")]
+    Map {
+        name: &'static str,
+        source: aya::maps::MapError,
+    },
+    #[error("ring buffer: {0}")]
+    Ring(std::io::Error),
+    #[error("reading kernel BTF failed: {0}")]
+    Btf(String),
+}
+
+/// Where a program attaches.
+#[derive(Clone, Copy, Debug)]
+pub enum Hook {
+    /// A classic tracepoint (group, name); needs tracefs.
+    TracePoint(&'static str, &'static str),
+    /// A BTF tracepoint with typed arguments (the `sock:`/`tcp:` event name).
+    BtfTracePoint(&'static str, &'static str),
+}
+
+impl Hook {
+    pub fn group_and_name(&self) -> (&'static str, &'static str) {
+        match *self {
+            Hook::TracePoint(g, n) | Hook::BtfTracePoint(g, n) => (g, n),
+        }
+    }
+}
+
+/// One program of the object, what it serves, and whether tracing is worth
+/// anything without it.
+pub struct ProgramSpec {
+    pub program: &'static str,
+    pub hook: Hook,
+    pub serves: &'static str,
+    pub required: bool,
+}
+
+pub const PROGRAMS: &[ProgramSpec] = &[
+    ProgramSpec {
+        program: "tracer_connect_enter",
+        hook: Hook::TracePoint("syscalls", "sys_enter_connect"),
+        serves: "connect",
+        required: true,
+    },
+    ProgramSpec {
+        program: "tracer_connect_exit",
+        hook: Hook::TracePoint("syscalls", "sys_exit_connect"),
+        serves: "connect",
+        required: true,
+    },
+    ProgramSpec {
+        program: "tracer_state",
+        hook: Hook::BtfTracePoint("sock", "inet_sock_set_state"),
+        serves: "TCP states",
+        required: true,
+    },
+    ProgramSpec {
+        program: "tracer_send",
+        hook: Hook::BtfTracePoint("sock", "sock_send_length"),
+        serves: "send bytes (Linux 6.3+)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_recv",
+        hook: Hook::BtfTracePoint("sock", "sock_recv_length"),
+        serves: "recv bytes (Linux 6.3+)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_close",
+        hook: Hook::TracePoint("syscalls", "sys_enter_close"),
+        serves: "close(fd)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_destroy",
+        hook: Hook::BtfTracePoint("tcp", "tcp_destroy_sock"),
+        serves: "socket freed",
+        required: false,
+    },
+];
+
+#[derive(Clone, Debug, Default)]
+pub struct ProbeOptions {
+    /// Ring buffer size in bytes (a power of two, at least one page).
+    pub ring_bytes: Option<u32>,
+    /// Programs to leave out, e.g. because their tracepoint is missing.
+    pub skip: Vec<&'static str>,
+}
+
+/// The loaded and attached programs. Dropping it detaches everything.
+pub struct Probes {
+    ebpf: Ebpf,
+    lost: PerCpuArray<MapData, u64>,
+    tgids: BpfHashMap<MapData, u32, u8>,
+    /// Programs that were left out, with why.
+    pub skipped: Vec<(&'static str, String)>,
+}
+
+impl Probes {
+    pub fn load(opts: &ProbeOptions) -> Result<Self, ProbeError> {
+        let btf = aya::Btf::from_sys_fs().map_err(|e| ProbeError::Btf(e.to_string()))?;
+        let offsets = match btf::Btf::from_sys_fs() {
+            Ok(Ok(b)) => btf::sock_offsets(&b).map_err(|e| ProbeError::Btf(e.to_string()))?,
+            Ok(Err(e)) => return Err(ProbeError::Btf(e.to_string())),
+            Err(e) => return Err(ProbeError::Btf(e.to_string())),
+        };
+        let mut loader = EbpfLoader::new();
+        loader
+            .btf(Some(&btf))
+            .override_global(names::SOCK_OFFSETS, &offsets, true);
+        if let Some(bytes) = opts.ring_bytes {
+            loader.map_max_entries(names::EVENTS, bytes);
+        }
+        let mut ebpf = loader.load(OBJECT)?;
+        let mut skipped = Vec::new();
+        for spec in PROGRAMS {
+            if opts.skip.contains(&spec.program) {
+                skipped.push((spec.program, "its tracepoint is not available".to_string()));
+                continue;
+            }
+            if let Err(source) = attach(&mut ebpf, spec, &btf) {
+                if spec.required {
+                    let (g, n) = spec.hook.group_and_name();
+                    return Err(ProbeError::Program {
+                        program: spec.program,
+                        hook: format!("{g}:{n}"),
+                        source,
+                    });
+                }
+                skipped.push((spec.program, source.to_string()));
+            }
+        }
+        let lost = take_map(&mut ebpf, names::LOST)?;
+        let lost = PerCpuArray::try_from(lost).map_err(|source| ProbeError::Map {
+            name: names::LOST,
+            source,
+        })?;
+        let tgids = take_map(&mut ebpf, names::TRACED_TGIDS)?;
+        let tgids = BpfHashMap::try_from(tgids).map_err(|source| ProbeError::Map {
+            name: names::TRACED_TGIDS,
+            source,
+        })?;
+        Ok(Self {
+            ebpf,
+            lost,
+            tgids,
+            skipped,
+        })
+    }
+
+    /// Starts recording events of every thread of process `tgid`.
+    pub fn trace_tgid(&mut self, tgid: u32) -> Result<(), ProbeError> {
+        self.tgids
+            .insert(tgid, 1, 0)
+            .map_err(|source| ProbeError::Map {
+                name: names::TRACED_TGIDS,
+                source,
+            })
+    }
+
+    /// The ring buffer as an async stream of events; callable once.
+    pub fn events(&mut self) -> Result<EventStream, ProbeError> {
+        let map = take_map(&mut self.ebpf, names::EVENTS)?;
+        EventStream::new(map)
+    }
+
+    /// Events the kernel could not queue because the ring buffer was full.
+    pub fn lost_events(&self) -> Result<u64, ProbeError> {
+        let values = self.lost.get(&0, 0).map_err(|source| ProbeError::Map {
+            name: names::LOST,
+            source,
+        })?;
+        Ok(values.iter().sum())
+    }
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {
+    ebpf.take_map(name).ok_or(ProbeError::MissingMap(name))
+}
+
+fn attach(
+    ebpf: &mut Ebpf,
+    spec: &ProgramSpec,
+    btf: &aya::Btf,
+) -> Result<(), aya::programs::ProgramError> {
+    let prog = ebpf
+        .program_mut(spec.program)
+        .ok_or_else(|| aya::programs::ProgramError::UnexpectedProgramType)?;
+    match spec.hook {
+        Hook::TracePoint(group, name) => {
+            let tp: &mut TracePoint = prog.try_into()?;
+            tp.load()?;
+            tp.attach(group, name)?;
+        }
+        Hook::BtfTracePoint(_, name) => {
+            let tp: &mut BtfTracePoint = prog.try_into()?;
+            tp.load(name, btf)?;
+            tp.attach()?;
+        }
+    }
+    Ok(())
+}
