@@ -9,6 +9,9 @@ use std::{
 
 use tracer_user::probes::{EventStream, KernelEvent};
 
+pub mod http_server;
+pub mod tracer_bin;
+
 /// What the client side of [`exchange`] saw.
 #[derive(Debug, Clone, Copy)]
 pub struct Exchange {

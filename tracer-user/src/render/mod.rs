@@ -1,4 +1,75 @@
 //! Output: text for people, JSON Lines for machines, Chrome trace events.
 mod check;
+mod chrome;
+mod json;
+mod text;
 
 pub use check::check_table;
+pub use chrome::chrome;
+pub use json::json_lines;
+pub use text::{TextStyle, text};
+
+use crate::probes::KernelDetail;
+use tracer_ebpf::{IPPROTO_UDP, tcp_state};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Merged timeline for people.
+    Text,
+    /// JSON Lines: event, request and summary objects.
+    Json,
+    /// Trace Event Format (Perfetto, chrome://tracing).
+    Chrome,
+}
+
+/// A short text for a kernel event, without its cookie.
+pub fn kernel_detail(k: &KernelDetail) -> String {
+    let udp = |p: u16| if p == IPPROTO_UDP { " udp" } else { "" };
+    match k {
+        KernelDetail::Connect {
+            fd, ret, remote, ..
+        } => match *ret {
+            0 => format!("fd={fd} -> {remote}"),
+            -115 => format!("fd={fd} -> {remote} (in progress)"),
+            err => format!("fd={fd} -> {remote} failed: {}", errno_text(-err)),
+        },
+        KernelDetail::State { old, new, .. } => {
+            format!("{} -> {}", tcp_state::name(*old), tcp_state::name(*new))
+        }
+        KernelDetail::Send { bytes, protocol } | KernelDetail::Recv { bytes, protocol } => {
+            if *bytes >= 0 {
+                format!("{bytes} B{}", udp(*protocol))
+            } else {
+                format!("failed: {}{}", errno_text(-bytes), udp(*protocol))
+            }
+        }
+        KernelDetail::Close { fd } => format!("fd={fd}"),
+        KernelDetail::Destroy => "socket freed".to_string(),
+        KernelDetail::Socket {
+            local,
+            remote,
+            protocol,
+        } => {
+            format!(
+                "{local} -> {remote}{}",
+                if *protocol == IPPROTO_UDP {
+                    " udp"
+                } else {
+                    " tcp"
+                }
+            )
+        }
+        #[allow(unreachable_patterns, reason = "variants added by attach")]
+        _ => String::new(),
+    }
+}
+
+fn errno_text(errno: i32) -> String {
+    let msg = std::io::Error::from_raw_os_error(errno).to_string();
+    // "Connection refused (os error 111)" -> "Connection refused (errno 111)"
+    msg.replace("os error", "errno")
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}

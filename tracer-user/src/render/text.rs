@@ -1,0 +1,192 @@
+//! The merged timeline for people, like the Go example's output.
+use std::fmt::Write as _;
+
+use super::{kernel_detail, ms};
+use crate::timeline::{
+    DerivedStep, EventBody, RequestTimeline, Source, TimelineEvent, Trace, Verdict,
+};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TextStyle {
+    /// ANSI colours: only on a terminal and never with NO_COLOR.
+    pub color: bool,
+}
+
+impl TextStyle {
+    pub fn detect() -> Self {
+        use std::io::IsTerminal;
+        Self {
+            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+}
+
+const BAR_WIDTH: usize = 48;
+
+pub fn text(trace: &Trace, style: TextStyle) -> String {
+    let mut out = String::new();
+    for t in &trace.requests {
+        request(&mut out, t, style);
+    }
+    verdict(&mut out, trace, style);
+    out
+}
+
+fn event_line(e: &TimelineEvent, start: u64) -> (String, String) {
+    let offset = ms(e.ts_ns.saturating_sub(start));
+    let what = match &e.body {
+        EventBody::Client(h) => format!("{} {}", h.name(), h.detail()),
+        EventBody::Kernel(k) => format!("{} {}", e.name(), kernel_detail(k)),
+        EventBody::Derived(DerivedStep::WroteRequest) => {
+            "WroteRequest (first send on the socket)".into()
+        }
+        EventBody::Derived(DerivedStep::GotFirstResponseByte) => {
+            "GotFirstResponseByte (first recv with data)".into()
+        }
+    };
+    let cookie = match (&e.body, e.cookie) {
+        (EventBody::Kernel(_), Some(c)) => format!("  cookie={c}"),
+        _ => String::new(),
+    };
+    (
+        format!("{offset:>9.3} ms"),
+        format!("{}{cookie}", what.trim_end()),
+    )
+}
+
+fn request(out: &mut String, t: &RequestTimeline, style: TextStyle) {
+    let i = &t.info;
+    let _ = writeln!(
+        out,
+        "{}",
+        style.paint(
+            "1",
+            &format!("request {}  {} {}", i.number, i.method, i.url)
+        )
+    );
+    for e in &t.events {
+        let (offset, what) = event_line(e, i.start_ns);
+        let source = match e.source {
+            Source::Client => style.paint("36", "client"),
+            Source::Kernel => style.paint("35", "kernel"),
+        };
+        let _ = writeln!(out, "{offset}  {source}  {what}");
+    }
+    match (&i.error, i.status) {
+        (Some(err), _) => {
+            let _ = writeln!(out, "  {}", style.paint("31", &format!("failed: {err}")));
+        }
+        (None, Some(status)) => {
+            let _ = writeln!(out, "  status {status}, {} B body", i.body_bytes);
+        }
+        _ => {}
+    }
+    phases(out, t);
+}
+
+fn phases(out: &mut String, t: &RequestTimeline) {
+    let named = t.phases.named();
+    let parts: Vec<String> = named
+        .iter()
+        .filter_map(|(name, d)| d.map(|d| format!("{name} {:.3} ms", ms(d))))
+        .collect();
+    if parts.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  phases   {}", parts.join(" | "));
+    // Waterfall: the five phases laid end to end, scaled to the total.
+    let total: u64 = named[..5].iter().filter_map(|(_, d)| *d).sum();
+    if total == 0 {
+        return;
+    }
+    let mut bar = String::new();
+    for ((_, d), ch) in named[..5].iter().zip(['d', 'c', 't', 's', 'x']) {
+        if let Some(d) = d {
+            let cells = ((*d as f64 / total as f64) * BAR_WIDTH as f64).round() as usize;
+            bar.extend(std::iter::repeat_n(ch, cells.max(usize::from(*d > 0))));
+        }
+    }
+    let _ = writeln!(out, "  [{bar}]  d=dns c=connect t=tls s=server x=transfer");
+}
+
+fn verdict(out: &mut String, trace: &Trace, style: TextStyle) {
+    if !trace.kernel {
+        let _ = writeln!(
+            out,
+            "kernel: not observed (--no-ebpf): no connect, send, recv or close events, no \
+             WroteRequest or GotFirstResponseByte; reuse is the client's word alone"
+        );
+    }
+    for t in &trace.requests {
+        let v = &t.verdict;
+        let addrs = match (t.info.local_addr, t.info.remote_addr) {
+            (Some(l), Some(r)) => format!("{l} -> {r}"),
+            _ => "no connection".into(),
+        };
+        let cookie = t
+            .cookie
+            .map(|c| format!("cookie {c}, "))
+            .unwrap_or_default();
+        let line = if let Some(from) = v.reused_from {
+            format!(
+                "request {} reused the connection of request {from} ({cookie}{addrs}): no connect, no SYN in between",
+                t.info.number
+            )
+        } else if v.reused {
+            format!(
+                "request {} reused a connection ({addrs}), by the client's word; the kernel did not confirm it",
+                t.info.number
+            )
+        } else if t.info.local_addr.is_some() || t.cookie.is_some() {
+            let proof = if v.kernel_confirmed {
+                "kernel saw its connect"
+            } else {
+                "client's word"
+            };
+            format!(
+                "request {} opened a new connection ({cookie}{addrs}; {proof})",
+                t.info.number
+            )
+        } else {
+            format!("request {} got no connection", t.info.number)
+        };
+        let _ = writeln!(out, "verdict: {line}");
+        if let Some(d) = &v.disagreement {
+            let _ = writeln!(
+                out,
+                "{}",
+                style.paint("33", &format!("finding: request {}: {d}", t.info.number))
+            );
+        }
+    }
+    let s = &trace.summary;
+    let word = match s.verdict {
+        Verdict::Reused => style.paint("32", "reused"),
+        Verdict::New => "new".to_string(),
+        Verdict::Mixed => style.paint("33", "mixed"),
+    };
+    let lost = if s.lost_events > 0 {
+        style.paint(
+            "31",
+            &format!(
+                "{} lost events (ring buffer full: the timeline is incomplete)",
+                s.lost_events
+            ),
+        )
+    } else {
+        "0 lost events".to_string()
+    };
+    let _ = writeln!(
+        out,
+        "summary: {} requests, {} connections, {} reused, {} failed, {lost}: {word}",
+        s.requests, s.connections, s.reused, s.failed
+    );
+}

@@ -1,0 +1,177 @@
+//! Which kernel events belong to which request.
+//!
+//! A request's socket is the cookie whose 4-tuple (from the kernel's state
+//! and socket events) equals the local and remote address reqwest reports
+//! for the response. A kernel event goes to the latest request that used
+//! its socket; events of other sockets (DNS over UDP, failed or racing
+//! connects) go to the request whose time window they fall in.
+use std::{collections::HashMap, net::SocketAddr};
+
+use super::{
+    DerivedStep, EventBody, RequestInfo, RequestTimeline, Source, TimelineEvent, Trace, phases,
+    verdict,
+};
+use crate::{
+    client::ClientEvent,
+    probes::{KernelDetail, KernelEvent, SocketCookie},
+};
+
+/// Local and remote address of each socket the kernel reported.
+fn socket_addrs(kernel: &[KernelEvent]) -> HashMap<SocketCookie, (SocketAddr, SocketAddr)> {
+    let mut addrs = HashMap::new();
+    for ev in kernel {
+        match ev.what {
+            KernelDetail::State { local, remote, .. }
+            | KernelDetail::Socket { local, remote, .. }
+                if local.port() != 0 =>
+            {
+                addrs.insert(ev.cookie, (local, remote));
+            }
+            _ => {}
+        }
+    }
+    addrs
+}
+
+fn find_cookie(
+    info: &RequestInfo,
+    addrs: &HashMap<SocketCookie, (SocketAddr, SocketAddr)>,
+    window: &[&KernelEvent],
+) -> Option<SocketCookie> {
+    if let (Some(local), Some(remote)) = (info.local_addr, info.remote_addr) {
+        return addrs
+            .iter()
+            .find(|(_, a)| **a == (local, remote))
+            .map(|(c, _)| *c);
+    }
+    // No response: the socket of the request's last connect, if any.
+    window.iter().rev().find_map(|e| match e.what {
+        KernelDetail::Connect { .. } if e.cookie != 0 => Some(e.cookie),
+        _ => None,
+    })
+}
+
+/// Builds the merged timelines. `requests` and `client` come from the
+/// client, in request order; `kernel` is every kernel event of the run.
+pub fn build(
+    requests: Vec<RequestInfo>,
+    client: Vec<ClientEvent>,
+    kernel: Vec<KernelEvent>,
+    kernel_on: bool,
+    lost_events: u64,
+) -> Trace {
+    let addrs = socket_addrs(&kernel);
+    let starts: Vec<u64> = requests.iter().map(|r| r.start_ns).collect();
+    // Index of the request whose time window holds `ts`.
+    let window_of = |ts: u64| starts.iter().rposition(|&s| s <= ts).unwrap_or(0);
+
+    let mut in_window: Vec<Vec<&KernelEvent>> = vec![Vec::new(); requests.len()];
+    for ev in &kernel {
+        if !requests.is_empty() {
+            in_window[window_of(ev.ts_ns)].push(ev);
+        }
+    }
+    let cookies: Vec<Option<SocketCookie>> = requests
+        .iter()
+        .zip(&in_window)
+        .map(|(r, w)| find_cookie(r, &addrs, w))
+        .collect();
+
+    let mut timelines: Vec<RequestTimeline> = requests
+        .into_iter()
+        .zip(&cookies)
+        .map(|(info, cookie)| RequestTimeline {
+            info,
+            cookie: *cookie,
+            events: Vec::new(),
+            verdict: verdict::ReuseVerdict::default(),
+            phases: phases::Phases::default(),
+        })
+        .collect();
+    if timelines.is_empty() {
+        return verdict::finish(timelines, kernel_on, lost_events);
+    }
+
+    for ev in &kernel {
+        let by_socket = (ev.cookie != 0)
+            .then(|| {
+                (0..cookies.len())
+                    .rev()
+                    .find(|&i| cookies[i] == Some(ev.cookie) && starts[i] <= ev.ts_ns)
+            })
+            .flatten()
+            .or_else(|| {
+                (ev.cookie != 0)
+                    .then(|| cookies.iter().position(|c| *c == Some(ev.cookie)))
+                    .flatten()
+            });
+        let idx = by_socket.unwrap_or_else(|| window_of(ev.ts_ns));
+        timelines[idx].events.push(TimelineEvent {
+            ts_ns: ev.ts_ns,
+            source: Source::Kernel,
+            cookie: (ev.cookie != 0).then_some(ev.cookie),
+            tid: ev.tid,
+            body: EventBody::Kernel(ev.what.clone()),
+        });
+    }
+    for ev in client {
+        let idx = match ev.request {
+            0 => window_of(ev.ts_ns),
+            n => timelines
+                .iter()
+                .position(|t| t.info.number == n)
+                .unwrap_or_else(|| window_of(ev.ts_ns)),
+        };
+        timelines[idx].events.push(TimelineEvent {
+            ts_ns: ev.ts_ns,
+            source: Source::Client,
+            cookie: None,
+            tid: 0,
+            body: EventBody::Client(ev.hook),
+        });
+    }
+    for t in &mut timelines {
+        add_derived_steps(t);
+        t.events.sort_by_key(|e| e.ts_ns);
+    }
+    verdict::finish(timelines, kernel_on, lost_events)
+}
+
+/// Go's WroteRequest and GotFirstResponseByte, at socket level.
+fn add_derived_steps(t: &mut RequestTimeline) {
+    let Some(cookie) = t.cookie else { return };
+    let start = t.info.start_ns;
+    let on_socket = |e: &&TimelineEvent| e.cookie == Some(cookie) && e.ts_ns >= start;
+    let wrote = t
+        .events
+        .iter()
+        .filter(on_socket)
+        .filter(
+            |e| matches!(e.body, EventBody::Kernel(KernelDetail::Send { bytes, .. }) if bytes > 0),
+        )
+        .map(|e| e.ts_ns)
+        .min();
+    let Some(wrote) = wrote else { return };
+    let first_byte = t
+        .events
+        .iter()
+        .filter(on_socket)
+        .filter(|e| e.ts_ns >= wrote)
+        .filter(
+            |e| matches!(e.body, EventBody::Kernel(KernelDetail::Recv { bytes, .. }) if bytes > 0),
+        )
+        .map(|e| e.ts_ns)
+        .min();
+    let derived = |ts_ns, step| TimelineEvent {
+        ts_ns,
+        source: Source::Kernel,
+        cookie: Some(cookie),
+        tid: 0,
+        body: EventBody::Derived(step),
+    };
+    t.events.push(derived(wrote, DerivedStep::WroteRequest));
+    if let Some(fb) = first_byte {
+        t.events
+            .push(derived(fb, DerivedStep::GotFirstResponseByte));
+    }
+}

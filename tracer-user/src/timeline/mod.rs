@@ -1,0 +1,118 @@
+//! Join client hooks and kernel events per request, on one clock, and
+//! decide from the kernel's evidence whether each request reused a socket.
+mod join;
+mod phases;
+mod verdict;
+
+use std::net::SocketAddr;
+
+pub use join::build;
+pub use phases::Phases;
+pub use verdict::{ReuseVerdict, Summary, Verdict};
+
+use crate::{
+    client::Hook,
+    probes::{KernelDetail, SocketCookie},
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Client,
+    Kernel,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Client => "client",
+            Source::Kernel => "kernel",
+        }
+    }
+}
+
+/// Steps the client cannot see, read off the kernel's events (Go's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DerivedStep {
+    /// First send on the request's socket after GetConn.
+    WroteRequest,
+    /// First recv with data after the request was written.
+    GotFirstResponseByte,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventBody {
+    Client(Hook),
+    Kernel(KernelDetail),
+    Derived(DerivedStep),
+}
+
+/// One line of a request's timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimelineEvent {
+    pub ts_ns: u64,
+    pub source: Source,
+    pub cookie: Option<SocketCookie>,
+    /// Thread that ran the syscall (kernel events only; 0 in softirq).
+    pub tid: u32,
+    pub body: EventBody,
+}
+
+impl TimelineEvent {
+    pub fn name(&self) -> &'static str {
+        match &self.body {
+            EventBody::Client(h) => h.name(),
+            EventBody::Kernel(k) => kernel_name(k),
+            EventBody::Derived(DerivedStep::WroteRequest) => "WroteRequest",
+            EventBody::Derived(DerivedStep::GotFirstResponseByte) => "GotFirstResponseByte",
+        }
+    }
+}
+
+pub fn kernel_name(k: &KernelDetail) -> &'static str {
+    match k {
+        KernelDetail::Connect { .. } => "connect",
+        KernelDetail::State { .. } => "state",
+        KernelDetail::Send { .. } => "send",
+        KernelDetail::Recv { .. } => "recv",
+        KernelDetail::Close { .. } | KernelDetail::Destroy => "close",
+        KernelDetail::Socket { .. } => "socket",
+        #[allow(unreachable_patterns, reason = "variants added by attach")]
+        _ => "other",
+    }
+}
+
+/// What the request asked for, and how it ended on the client's side.
+#[derive(Clone, Debug, Default)]
+pub struct RequestInfo {
+    pub number: u32,
+    pub method: String,
+    pub url: String,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub local_addr: Option<SocketAddr>,
+    pub remote_addr: Option<SocketAddr>,
+    pub client_reused: Option<bool>,
+    pub body_bytes: u64,
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+/// One request: its client and kernel events merged in time order.
+#[derive(Clone, Debug)]
+pub struct RequestTimeline {
+    pub info: RequestInfo,
+    /// The socket that carried the request, when the kernel saw it.
+    pub cookie: Option<SocketCookie>,
+    pub events: Vec<TimelineEvent>,
+    pub verdict: ReuseVerdict,
+    pub phases: Phases,
+}
+
+/// Everything a trace produced.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    pub requests: Vec<RequestTimeline>,
+    pub summary: Summary,
+    /// Whether kernel events were recorded at all (`--no-ebpf` or not).
+    pub kernel: bool,
+}

@@ -1,0 +1,237 @@
+//! `tracer trace URL`: preflight -> probes on our own tgid -> requests, one
+//! after another -> a bounded drain of trailing kernel events -> timeline ->
+//! render. Nothing downstream calls back upstream.
+use std::time::Duration;
+
+use tokio::{signal::unix::SignalKind, sync::oneshot, task::JoinHandle};
+
+use crate::{
+    cli::{Expect, TraceArgs},
+    client::{ClientEvent, RequestOutcome, RequestSpec, TracedClient},
+    exit, preflight,
+    probes::{EventStream, KernelEvent, ProbeOptions, Probes},
+    render::{self, Format},
+    timeline::{self, RequestInfo, Trace},
+};
+
+/// How long trailing kernel events (FIN, close, destroy) may take to arrive
+/// after the client is dropped.
+const DRAIN: Duration = Duration::from_millis(50);
+
+pub async fn run(args: &TraceArgs) -> i32 {
+    let (spec, opts) = match args.to_request() {
+        Ok(v) => v,
+        Err(msg) => {
+            eprintln!("tracer: {msg}");
+            return exit::USAGE;
+        }
+    };
+    let mut kernel = if args.no_ebpf {
+        None
+    } else {
+        match start_probes(args.ring_bytes) {
+            Ok(k) => Some(k),
+            Err(msg) => {
+                eprintln!("tracer: {msg}");
+                return exit::NO_SUPPORT;
+            }
+        }
+    };
+    let client = match TracedClient::new(&opts) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tracer: {e}");
+            return exit::USAGE;
+        }
+    };
+    let reader = kernel.as_mut().map(|k| spawn_reader(k.stream.take()));
+
+    let (outcomes, interrupted) = run_requests(&client, &spec, args.count, args.interval()).await;
+    // Dropping the client closes its pooled connections: their FIN and close
+    // belong in the timeline too.
+    drop(client);
+    let (kernel_events, lost) = match (kernel, reader) {
+        (Some(k), Some(r)) => finish_reader(k, r).await,
+        _ => (Vec::new(), 0),
+    };
+
+    let trace = build(&spec, outcomes, kernel_events, !args.no_ebpf, lost);
+    print(&trace, args.format);
+    exit_code(&trace, args.expect, interrupted)
+}
+
+struct Kernel {
+    probes: Probes,
+    stream: Option<EventStream>,
+}
+
+fn start_probes(ring_bytes: Option<u32>) -> Result<Kernel, String> {
+    let report = preflight::run();
+    if !report.can_trace() {
+        return Err(format!(
+            "cannot trace the kernel side: {}. Run as root (sudo), or add --no-ebpf for the client hooks alone",
+            report.missing()
+        ));
+    }
+    let opts = ProbeOptions {
+        ring_bytes,
+        skip: report.skip_programs.clone(),
+    };
+    let mut probes =
+        Probes::load(&opts).map_err(|e| format!("cannot load the eBPF probes: {e}"))?;
+    for (program, why) in &probes.skipped {
+        eprintln!("tracer: note: {program} not attached ({why}); its events are missing");
+    }
+    probes
+        .trace_tgid(std::process::id())
+        .map_err(|e| format!("cannot select this process for tracing: {e}"))?;
+    let stream = probes
+        .events()
+        .map_err(|e| format!("cannot open the ring buffer: {e}"))?;
+    Ok(Kernel {
+        probes,
+        stream: Some(stream),
+    })
+}
+
+type Reader = (
+    oneshot::Sender<()>,
+    JoinHandle<(Option<EventStream>, Vec<KernelEvent>)>,
+);
+
+/// Reads the ring buffer while the requests run, so it never fills up.
+fn spawn_reader(stream: Option<EventStream>) -> Reader {
+    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        let Some(mut stream) = stream else {
+            return (None, Vec::new());
+        };
+        let mut events = Vec::new();
+        loop {
+            tokio::select! {
+                _ = &mut stop_rx => break,
+                r = stream.next_batch(&mut events) => if r.is_err() { break },
+            }
+        }
+        stream.drain(&mut events);
+        (Some(stream), events)
+    });
+    (stop_tx, handle)
+}
+
+async fn finish_reader(k: Kernel, (stop, handle): Reader) -> (Vec<KernelEvent>, u64) {
+    tokio::time::sleep(DRAIN).await;
+    let _ = stop.send(());
+    let events = handle.await.map(|(_, e)| e).unwrap_or_default();
+    let lost = k.probes.lost_events().unwrap_or(0);
+    (events, lost)
+}
+
+/// Runs the requests in order; stops at the first failure or a signal.
+async fn run_requests(
+    client: &TracedClient,
+    spec: &RequestSpec,
+    count: u32,
+    interval: Duration,
+) -> (Vec<RequestOutcome>, Option<i32>) {
+    let mut outcomes = Vec::new();
+    let (Ok(mut int), Ok(mut term)) = (
+        tokio::signal::unix::signal(SignalKind::interrupt()),
+        tokio::signal::unix::signal(SignalKind::terminate()),
+    ) else {
+        return (outcomes, Some(exit::FAILED));
+    };
+    for n in 1..=count {
+        if n > 1 && !interval.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = int.recv() => return (outcomes, Some(exit::SIGINT)),
+                _ = term.recv() => return (outcomes, Some(exit::SIGTERM)),
+            }
+        }
+        let outcome = tokio::select! {
+            o = client.run(n, spec) => o,
+            _ = int.recv() => return (outcomes, Some(exit::SIGINT)),
+            _ = term.recv() => return (outcomes, Some(exit::SIGTERM)),
+        };
+        let failed = outcome.error.is_some();
+        outcomes.push(outcome);
+        if failed {
+            break;
+        }
+    }
+    (outcomes, None)
+}
+
+fn build(
+    spec: &RequestSpec,
+    outcomes: Vec<RequestOutcome>,
+    kernel: Vec<KernelEvent>,
+    kernel_on: bool,
+    lost: u64,
+) -> Trace {
+    let mut infos = Vec::with_capacity(outcomes.len());
+    let mut client: Vec<ClientEvent> = Vec::new();
+    for o in outcomes {
+        infos.push(RequestInfo {
+            number: o.request,
+            method: spec.method.to_string(),
+            url: spec.url.to_string(),
+            status: o.status,
+            error: o.error,
+            local_addr: o.local_addr,
+            remote_addr: o.remote_addr,
+            client_reused: o.reused,
+            body_bytes: o.body_bytes,
+            start_ns: o.start_ns,
+            end_ns: o.end_ns,
+        });
+        client.extend(o.events);
+    }
+    timeline::build(infos, client, kernel, kernel_on, lost)
+}
+
+fn print(trace: &Trace, format: Format) {
+    use std::io::Write as _;
+    let text = match format {
+        Format::Text => render::text(trace, render::TextStyle::detect()),
+        Format::Json => render::json_lines(trace),
+        Format::Chrome => render::chrome(trace),
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+fn exit_code(trace: &Trace, expect: Option<Expect>, interrupted: Option<i32>) -> i32 {
+    if let Some(code) = interrupted {
+        return code;
+    }
+    if trace.summary.failed > 0 {
+        return exit::FAILED;
+    }
+    let Some(expect) = expect else {
+        return exit::SUCCESS;
+    };
+    let holds = match expect {
+        // Every request after the first reused, confirmed by the kernel when
+        // the kernel was watching.
+        Expect::Reuse => trace
+            .requests
+            .iter()
+            .skip(1)
+            .all(|t| t.verdict.reused && (!trace.kernel || t.verdict.kernel_confirmed)),
+        Expect::New => trace.requests.iter().all(|t| !t.verdict.reused),
+    };
+    if holds {
+        exit::SUCCESS
+    } else {
+        eprintln!(
+            "tracer: --expect {} did not hold: {} of {} requests reused a connection",
+            expect.as_str(),
+            trace.summary.reused,
+            trace.summary.requests
+        );
+        exit::EXPECT_FAILED
+    }
+}
