@@ -1,0 +1,77 @@
+//! Interrupted or not, the tracer prints what it recorded and leaves no
+//! eBPF program of its own loaded in the kernel.
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use tracer_tests::{
+    http_server::{Behaviour, TestServer},
+    tracer_bin::tracer_bin,
+};
+
+fn our_programs() -> Vec<String> {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter_map(|p| p.name_as_str().map(str::to_owned))
+        .filter(|n| n.starts_with("tracer_"))
+        .collect()
+}
+
+fn interrupted_run(signal: i32, expected: i32) {
+    let report = tracer_user::preflight::run();
+    if !report.can_trace() {
+        println!("skipped: {}", report.missing());
+        return;
+    }
+    assert_eq!(
+        our_programs(),
+        Vec::<String>::new(),
+        "nothing of ours loaded before"
+    );
+    let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
+    let child = Command::new(tracer_bin())
+        .args(["trace", &server.url(), "-n", "3", "--interval", "10000"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded wait for the first request, then the signal.
+    for _ in 0..100 {
+        if server.accepted() > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !our_programs().is_empty(),
+        "probes are loaded while tracing"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(expected), "{stdout}");
+    assert!(
+        stdout.contains("request 1"),
+        "what was recorded is printed: {stdout}"
+    );
+    assert!(stdout.contains("summary: 1 requests"), "{stdout}");
+    assert_eq!(
+        our_programs(),
+        Vec::<String>::new(),
+        "programs left loaded after exit"
+    );
+}
+
+#[test]
+fn sigint_prints_the_summary_exits_130_and_detaches() {
+    interrupted_run(libc::SIGINT, 130);
+}
+
+#[test]
+fn sigterm_prints_the_summary_exits_143_and_detaches() {
+    interrupted_run(libc::SIGTERM, 143);
+}
