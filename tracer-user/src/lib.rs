@@ -4,6 +4,7 @@
 //! Data flows one way: probes -> events -> timeline -> render.
 
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod exit;
 pub mod preflight;

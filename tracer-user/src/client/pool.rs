@@ -1,0 +1,156 @@
+//! The connections this client opened, keyed by local address, so that
+//! `GotConn` is decided by the connection that carried the response
+//! (reqwest's `HttpInfo`), not by whether the connector ran: hyper may
+//! start a connect and still hand the request an idle connection.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+#[derive(Debug, Clone, Copy)]
+struct ConnRecord {
+    opened_by: u32,
+    opened_ns: u64,
+    /// Responses it carried so far.
+    responses: u32,
+    /// Responses whose bodies are still being read (HTTP/2 multiplexes).
+    active: u32,
+    idle_since_ns: Option<u64>,
+}
+
+/// How request `request` got its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConnClaim {
+    pub(crate) reused: bool,
+    pub(crate) was_idle: bool,
+    pub(crate) idle_time_ns: Option<u64>,
+    /// When the request had the connection (see `claim`).
+    pub(crate) got_conn_ns: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ConnRegistry {
+    conns: Mutex<HashMap<SocketAddr, ConnRecord>>,
+}
+
+impl ConnRegistry {
+    /// The connector returned a connection bound to `local` at `ts_ns`.
+    /// A record for the same local address (a closed earlier socket whose
+    /// port the kernel handed out again) is replaced.
+    pub(crate) fn opened(&self, local: SocketAddr, request: u32, ts_ns: u64) {
+        let record = ConnRecord {
+            opened_by: request,
+            opened_ns: ts_ns,
+            responses: 0,
+            active: 0,
+            idle_since_ns: None,
+        };
+        self.lock().insert(local, record);
+    }
+
+    /// A response of `request` arrived on the connection bound to `local`.
+    ///
+    /// A connection this request opened is had when its connector finished.
+    /// For any other, the time is `first_poll_ns`, the end of the request
+    /// future's first poll: hyper takes a ready idle connection from its
+    /// pool synchronously in that poll.
+    pub(crate) fn claim(&self, local: SocketAddr, request: u32, first_poll_ns: u64) -> ConnClaim {
+        let mut conns = self.lock();
+        let record = conns.entry(local).or_insert(ConnRecord {
+            opened_by: request,
+            opened_ns: first_poll_ns,
+            responses: 0,
+            active: 0,
+            idle_since_ns: None,
+        });
+        let own_new = record.responses == 0 && record.opened_by == request;
+        let claim = if own_new {
+            ConnClaim {
+                reused: false,
+                was_idle: false,
+                idle_time_ns: None,
+                got_conn_ns: record.opened_ns,
+            }
+        } else {
+            // A connection another request opened but did not use sat idle
+            // in the pool from the moment it was ready, as in Go.
+            let idle_since = match record.active {
+                0 if record.responses == 0 => Some(record.opened_ns),
+                0 => record.idle_since_ns,
+                _ => None,
+            };
+            ConnClaim {
+                reused: record.responses > 0,
+                was_idle: idle_since.is_some(),
+                idle_time_ns: idle_since.map(|since| first_poll_ns.saturating_sub(since)),
+                got_conn_ns: first_poll_ns,
+            }
+        };
+        record.responses += 1;
+        record.active += 1;
+        record.idle_since_ns = None;
+        claim
+    }
+
+    /// The response on `local` is finished; `kept_open` says whether the
+    /// connection went back to the pool (it is forgotten otherwise).
+    pub(crate) fn released(&self, local: SocketAddr, ts_ns: u64, kept_open: bool) {
+        let mut conns = self.lock();
+        if !kept_open {
+            conns.remove(&local);
+            return;
+        }
+        if let Some(record) = conns.get_mut(&local) {
+            record.active = record.active.saturating_sub(1);
+            if record.active == 0 {
+                record.idle_since_ns = Some(ts_ns);
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<SocketAddr, ConnRecord>> {
+        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn second_response_on_a_kept_connection_is_reused_and_was_idle() {
+        let pool = ConnRegistry::default();
+        pool.opened(addr(5000), 1, 100);
+        let first = pool.claim(addr(5000), 1, 90);
+        assert_eq!(
+            (first.reused, first.was_idle, first.got_conn_ns),
+            (false, false, 100)
+        );
+        pool.released(addr(5000), 200, true);
+        let second = pool.claim(addr(5000), 2, 450);
+        assert!(second.reused && second.was_idle);
+        assert_eq!(second.idle_time_ns, Some(250));
+    }
+
+    #[test]
+    fn a_closed_connection_is_forgotten() {
+        let pool = ConnRegistry::default();
+        pool.opened(addr(5001), 1, 100);
+        pool.claim(addr(5001), 1, 90);
+        pool.released(addr(5001), 200, false);
+        assert!(!pool.claim(addr(5001), 2, 300).reused);
+    }
+
+    #[test]
+    fn a_connection_opened_by_a_losing_connect_was_idle_but_not_reused() {
+        let pool = ConnRegistry::default();
+        pool.opened(addr(5002), 1, 100);
+        let claim = pool.claim(addr(5002), 2, 160);
+        assert_eq!((claim.reused, claim.was_idle), (false, true));
+        assert_eq!(claim.idle_time_ns, Some(60));
+    }
+}

@@ -1,0 +1,189 @@
+//! The rustls configuration handed to reqwest, built here so that the
+//! handshake start can be seen: rustls asks its session store for a ticket
+//! and a key-share hint for the server name exactly when it builds the
+//! ClientHello, and our store notes that moment for the running connect.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{
+    ClientSessionMemoryCache, ClientSessionStore, Resumption, Tls12ClientSessionValue,
+    Tls13ClientSessionValue, WebPkiServerVerifier,
+};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, NamedGroup, RootCertStore, SignatureScheme};
+
+use super::attempt::ConnectAttempt;
+use super::errors::ClientError;
+use super::{ClientOptions, HttpVersionPref};
+
+pub(crate) fn client_config(opts: &ClientOptions) -> Result<ClientConfig, ClientError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let algorithms = provider.signature_verification_algorithms;
+    let verifier: Arc<dyn ServerCertVerifier> = if opts.insecure {
+        Arc::new(FixedVerdict {
+            algorithms,
+            rejection: None,
+        })
+    } else {
+        let mut roots = RootCertStore::empty();
+        if let Some(path) = &opts.cacert {
+            add_pem_roots(&mut roots, path)?;
+        }
+        // Unreadable system certificates are skipped, as reqwest does.
+        let system = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(system.certs);
+        if roots.is_empty() {
+            // Plain http must still work on a machine without a CA bundle.
+            Arc::new(FixedVerdict {
+                algorithms,
+                rejection: Some(NO_ROOTS.to_string()),
+            })
+        } else {
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                .build()?
+        }
+    };
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    // reqwest leaves ALPN of a preconfigured config alone; offer what the
+    // chosen HTTP versions can speak, as reqwest would.
+    config.alpn_protocols = match opts.http {
+        HttpVersionPref::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        HttpVersionPref::Http1Only => vec![b"http/1.1".to_vec()],
+        HttpVersionPref::Http2PriorKnowledge => vec![b"h2".to_vec()],
+    };
+    let store = ObservedSessionStore(Arc::new(ClientSessionMemoryCache::new(256)));
+    config.resumption = Resumption::store(Arc::new(store));
+    Ok(config)
+}
+
+fn add_pem_roots(roots: &mut RootCertStore, path: &Path) -> Result<(), ClientError> {
+    let pem = std::fs::read(path).map_err(|source| ClientError::CaCertRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let invalid = |reason: String| ClientError::CaCertInvalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut added = 0;
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| invalid(e.to_string()))?;
+        roots.add(cert).map_err(|e| invalid(e.to_string()))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(ClientError::CaCertEmpty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// Passes everything to rustls's own cache; the getters rustls calls while
+/// building the ClientHello mark the handshake start of the current connect.
+#[derive(Debug)]
+struct ObservedSessionStore(Arc<dyn ClientSessionStore>);
+
+fn note_handshake_start(server_name: &ServerName<'_>) {
+    if let Some(attempt) = ConnectAttempt::current() {
+        attempt.note_tls_start(server_name.to_str().into_owned());
+    }
+}
+
+impl ClientSessionStore for ObservedSessionStore {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: NamedGroup) {
+        self.0.set_kx_hint(server_name, group)
+    }
+
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
+        note_handshake_start(server_name);
+        self.0.kx_hint(server_name)
+    }
+
+    fn set_tls12_session(&self, server_name: ServerName<'static>, value: Tls12ClientSessionValue) {
+        self.0.set_tls12_session(server_name, value)
+    }
+
+    fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        note_handshake_start(server_name);
+        self.0.tls12_session(server_name)
+    }
+
+    fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
+        self.0.remove_tls12_session(server_name)
+    }
+
+    fn insert_tls13_ticket(
+        &self,
+        server_name: ServerName<'static>,
+        value: Tls13ClientSessionValue,
+    ) {
+        self.0.insert_tls13_ticket(server_name, value)
+    }
+
+    fn take_tls13_ticket(
+        &self,
+        server_name: &ServerName<'static>,
+    ) -> Option<Tls13ClientSessionValue> {
+        note_handshake_start(server_name);
+        self.0.take_tls13_ticket(server_name)
+    }
+}
+
+const NO_ROOTS: &str = "no CA certificates found on this system: \
+    install ca-certificates, or give one with --cacert FILE";
+
+/// Every certificate gets one answer: accepted (`--insecure`; handshake
+/// signatures are still checked, so the peer holds the certificate's key)
+/// or refused with `rejection`.
+#[derive(Debug)]
+struct FixedVerdict {
+    algorithms: WebPkiSupportedAlgorithms,
+    rejection: Option<String>,
+}
+
+impl ServerCertVerifier for FixedVerdict {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match &self.rejection {
+            None => Ok(ServerCertVerified::assertion()),
+            Some(reason) => Err(rustls::Error::General(reason.clone())),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}

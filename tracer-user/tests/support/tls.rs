@@ -1,0 +1,81 @@
+//! A test CA, a certificate for `localhost` it signed, and a loopback
+//! rustls server using them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::TlsAcceptor;
+
+use super::{Http1Mode, RequestLog, TestServer, serve_h2, serve_http1};
+
+pub struct TestCa {
+    /// The CA certificate in a PEM file, for `--cacert`.
+    pub ca_file: PathBuf,
+    leaf: CertificateDer<'static>,
+    leaf_key: Vec<u8>,
+}
+
+impl Drop for TestCa {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.ca_file);
+    }
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        static FILES: AtomicUsize = AtomicUsize::new(0);
+        let mut ca_params = CertificateParams::new(Vec::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().expect("CA key");
+        let ca = CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA certificate");
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let leaf_params = CertificateParams::new(names).expect("leaf params");
+        let leaf_key = KeyPair::generate().expect("leaf key");
+        let leaf = leaf_params
+            .signed_by(&leaf_key, &ca)
+            .expect("leaf certificate");
+        let n = FILES.fetch_add(1, Ordering::SeqCst);
+        let ca_file =
+            std::env::temp_dir().join(format!("tracer-test-ca-{}-{n}.pem", std::process::id()));
+        std::fs::write(&ca_file, ca.pem()).expect("write CA PEM");
+        TestCa {
+            ca_file,
+            leaf: leaf.der().clone(),
+            leaf_key: leaf_key.serialize_der(),
+        }
+    }
+
+    /// A TLS server offering `alpn`; h2 connections get an HTTP/2 server,
+    /// the others the HTTP/1.1 keep-alive one.
+    pub async fn server(&self, alpn: &[&str]) -> TestServer {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key.clone()));
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![self.leaf.clone()], key)
+            .expect("server certificate");
+        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        TestServer::start(move |tcp| {
+            let acceptor = acceptor.clone();
+            async move {
+                // A client that refuses the certificate ends here.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    serve_h2(tls).await;
+                } else {
+                    let _ = serve_http1(tls, Http1Mode::KeepAlive, &RequestLog::default()).await;
+                }
+            }
+        })
+        .await
+    }
+}
