@@ -6,7 +6,10 @@
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod demo;
 pub mod exit;
 pub mod preflight;
 pub mod probes;
 pub mod render;
+pub mod timeline;
+pub mod trace;
