@@ -43,7 +43,7 @@ fn last(t: &RequestTimeline, pred: impl Fn(&EventBody) -> bool) -> Option<u64> {
 }
 
 fn span(a: Option<u64>, b: Option<u64>) -> Option<u64> {
-    Some(b?.checked_sub(a?)?)
+    b?.checked_sub(a?)
 }
 
 pub(super) fn measure(t: &RequestTimeline) -> Phases {
