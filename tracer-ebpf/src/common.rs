@@ -8,7 +8,9 @@ use aya_ebpf::{
     macros::map,
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use tracer_ebpf::{AF_INET, AF_INET6, EventHeader, EventKind, FourTuple, SockOffsets};
+use tracer_ebpf::{
+    AF_INET, AF_INET6, EventHeader, EventKind, FourTuple, SockOffsets, tgid_flags,
+};
 
 /// Every event goes through here. Userspace may resize it before load.
 #[map(name = "EVENTS")]
@@ -50,6 +52,14 @@ pub fn is_traced(tgid: u32) -> bool {
     unsafe { TRACED_TGIDS.get(&tgid).is_some() }
 }
 
+/// Whether `tgid` asked for payload heads (attach mode).
+#[inline(always)]
+pub fn captures_heads(tgid: u32) -> bool {
+    // SAFETY: a u8 value copied out at once.
+    unsafe { TRACED_TGIDS.get(&tgid).copied() }
+        .is_some_and(|v| v & tgid_flags::CAPTURE_HEADS != 0)
+}
+
 #[inline(always)]
 pub fn owner_of(cookie: u64) -> Option<u32> {
     // SAFETY: u32 values, copied out at once.
@@ -82,9 +92,15 @@ pub fn header(kind: EventKind, tgid: u32, tid: u32, cookie: u64) -> EventHeader 
 /// Writes one event; counts it as lost when the ring buffer is full.
 #[inline(always)]
 pub fn emit<T: 'static>(event: &T) {
-    if EVENTS.output::<T>(event, 0).is_err()
-        && let Some(lost) = LOST.get_ptr_mut(0)
-    {
+    if EVENTS.output::<T>(event, 0).is_err() {
+        count_lost();
+    }
+}
+
+/// Counts one event that found the ring buffer full.
+#[inline(always)]
+pub fn count_lost() {
+    if let Some(lost) = LOST.get_ptr_mut(0) {
         // SAFETY: per-CPU slot, so no other program writes it concurrently.
         unsafe { *lost += 1 };
     }

@@ -24,6 +24,13 @@ pub enum EventKind {
     /// First sight of a socket that was not connected under our eyes (it
     /// existed before tracing started, or is UDP): [`SocketEvent`].
     Socket = 7,
+    /// The first bytes of what a send or recv moved (attach mode only):
+    /// [`PayloadEvent`].
+    Payload = 8,
+    /// libc `getaddrinfo` was called: [`DnsEvent`] with the host.
+    DnsStart = 9,
+    /// libc `getaddrinfo` returned: [`DnsEvent`] with result and duration.
+    DnsDone = 10,
 }
 
 impl EventKind {
@@ -36,6 +43,9 @@ impl EventKind {
             5 => Self::Close,
             6 => Self::Destroy,
             7 => Self::Socket,
+            8 => Self::Payload,
+            9 => Self::DnsStart,
+            10 => Self::DnsDone,
             _ => return None,
         })
     }
@@ -125,6 +135,53 @@ pub struct SocketEvent {
     pub tuple: FourTuple,
 }
 
+/// Most bytes of a payload head ever copied out of the kernel.
+pub const PAYLOAD_HEAD: usize = 128;
+/// Most bytes of a host name read at `getaddrinfo`.
+pub const DNS_HOST: usize = 64;
+
+/// `PayloadEvent::direction`.
+pub const DIRECTION_SEND: u32 = 0;
+pub const DIRECTION_RECV: u32 = 1;
+
+/// The head of the user buffer of one send or recv, read in the same
+/// syscall right after the socket layer moved the bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayloadEvent {
+    pub header: EventHeader,
+    /// Bytes the send or recv moved (the whole I/O, not just the head).
+    pub len: u32,
+    /// [`DIRECTION_SEND`] or [`DIRECTION_RECV`].
+    pub direction: u32,
+    /// Valid bytes in `data`: at most [`PAYLOAD_HEAD`].
+    pub captured: u32,
+    pub _pad: u32,
+    pub data: [u8; PAYLOAD_HEAD],
+}
+
+/// One libc `getaddrinfo` call of a traced process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DnsEvent {
+    pub header: EventHeader,
+    /// `getaddrinfo`'s return value (0 or an `EAI_*` code); 0 at start.
+    pub ret: i32,
+    pub _pad: u32,
+    /// Time inside `getaddrinfo`; 0 at start.
+    pub duration_ns: u64,
+    /// The node argument, NUL-terminated unless 64 bytes long.
+    pub host: [u8; DNS_HOST],
+}
+
+/// Bits of the `TRACED_TGIDS` value.
+pub mod tgid_flags {
+    /// Trace this process's sockets.
+    pub const TRACED: u8 = 1;
+    /// Also copy payload heads out (attach mode: request reconstruction).
+    pub const CAPTURE_HEADS: u8 = 2;
+}
+
 /// Offsets into `struct sock` that differ between kernels. Userspace reads
 /// them from the kernel's BTF and writes them into the program's globals.
 #[repr(C)]
@@ -153,7 +210,7 @@ pub mod names {
     pub const EVENTS: &str = "EVENTS";
     /// Per-CPU count of events that found the ring buffer full.
     pub const LOST: &str = "LOST";
-    /// Set of traced process ids (tgid -> 1).
+    /// Set of traced process ids (tgid -> [`super::tgid_flags`] bits).
     pub const TRACED_TGIDS: &str = "TRACED_TGIDS";
     /// The global holding [`super::SockOffsets`].
     pub const SOCK_OFFSETS: &str = "SOCK_OFFSETS";
@@ -209,6 +266,8 @@ mod pod {
     unsafe impl aya::Pod for CloseEvent {}
     unsafe impl aya::Pod for SocketEvent {}
     unsafe impl aya::Pod for SockOffsets {}
+    unsafe impl aya::Pod for PayloadEvent {}
+    unsafe impl aya::Pod for DnsEvent {}
 }
 
 // The ABI has no implicit padding: sizes are sums of fields.
@@ -219,3 +278,5 @@ const _: () = assert!(core::mem::size_of::<StateEvent>() == 32 + 8 + 40);
 const _: () = assert!(core::mem::size_of::<IoEvent>() == 40);
 const _: () = assert!(core::mem::size_of::<CloseEvent>() == 40);
 const _: () = assert!(core::mem::size_of::<SocketEvent>() == 72);
+const _: () = assert!(core::mem::size_of::<PayloadEvent>() == 32 + 16 + PAYLOAD_HEAD);
+const _: () = assert!(core::mem::size_of::<DnsEvent>() == 32 + 16 + DNS_HOST);

@@ -1,9 +1,11 @@
 //! Bytes sent and received: `sock:sock_send_length` / `sock:sock_recv_length`
 //! as tp_btf. Both run in the calling thread, so `current` is the owner.
+//! In attach mode they also emit the payload head (see `payload`).
 
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use tracer_ebpf::{EventKind, IoEvent, SocketEvent};
 
+use crate::probes::payload::emit_head;
 use crate::common::{
     cookie_of, current, emit, family_of, header, is_inet, is_traced, owner_of, protocol_of,
     set_owner, tuple_of,
@@ -55,4 +57,8 @@ fn on_io(ctx: &BtfTracePointContext, kind: EventKind) {
         protocol: protocol_of(sk),
         family,
     });
+    if bytes > 0 {
+        // A no-op unless attach mode stashed this syscall's buffer.
+        emit_head(&ids, cookie, kind == EventKind::Send, bytes);
+    }
 }

@@ -1,5 +1,7 @@
 //! One module per probe family; see the crate comment for why each hook.
 pub mod close;
 pub mod connect;
+pub mod dns;
 pub mod io;
+pub mod payload;
 pub mod state;

@@ -3,8 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use tracer_ebpf::{
-    AF_INET6, CloseEvent, ConnectEvent, EventHeader, EventKind, FourTuple, IoEvent, SocketEvent,
-    StateEvent,
+    AF_INET6, CloseEvent, ConnectEvent, DIRECTION_SEND, DnsEvent, EventHeader, EventKind,
+    FourTuple, IoEvent, PAYLOAD_HEAD, PayloadEvent, SocketEvent, StateEvent,
 };
 
 /// The kernel's socket identity (`bpf_get_socket_cookie`, `SO_COOKIE`).
@@ -54,6 +54,23 @@ pub enum KernelDetail {
         remote: SocketAddr,
         protocol: u16,
     },
+    /// The first bytes (at most 128) of one send or recv (attach mode).
+    Payload {
+        send: bool,
+        /// Bytes the whole send or recv moved.
+        len: u32,
+        head: Vec<u8>,
+    },
+    /// libc `getaddrinfo(host, ...)` was called.
+    DnsStart {
+        host: String,
+    },
+    /// libc `getaddrinfo` returned `ret` (0 or an `EAI_*` code).
+    DnsDone {
+        host: String,
+        ret: i32,
+        duration_ns: u64,
+    },
 }
 
 impl KernelEvent {
@@ -66,6 +83,9 @@ impl KernelEvent {
             KernelDetail::Recv { .. } => "recv",
             KernelDetail::Close { .. } | KernelDetail::Destroy => "close",
             KernelDetail::Socket { .. } => "socket",
+            KernelDetail::Payload { .. } => "payload",
+            KernelDetail::DnsStart { .. } => "dns_start",
+            KernelDetail::DnsDone { .. } => "dns_done",
         }
     }
 }
@@ -148,6 +168,29 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
                 protocol: e.tuple.protocol,
             }
         }
+        EventKind::Payload => {
+            let e: PayloadEvent = read(bytes)?;
+            let n = (e.captured as usize).min(PAYLOAD_HEAD);
+            KernelDetail::Payload {
+                send: e.direction == DIRECTION_SEND,
+                len: e.len,
+                head: e.data[..n].to_vec(),
+            }
+        }
+        EventKind::DnsStart | EventKind::DnsDone => {
+            let e: DnsEvent = read(bytes)?;
+            let end = e.host.iter().position(|&b| b == 0).unwrap_or(e.host.len());
+            let host = String::from_utf8_lossy(&e.host[..end]).into_owned();
+            if kind == EventKind::DnsStart {
+                KernelDetail::DnsStart { host }
+            } else {
+                KernelDetail::DnsDone {
+                    host,
+                    ret: e.ret,
+                    duration_ns: e.duration_ns,
+                }
+            }
+        }
     };
     Ok(KernelEvent {
         ts_ns: h.ts_ns,
@@ -195,8 +238,8 @@ mod tests {
 
     #[test]
     fn every_prefix_of_every_kind_decodes_or_errs() {
-        let mut buf = vec![0u8; 128];
-        for kind in 0..10u32 {
+        let mut buf = vec![0u8; 256];
+        for kind in 0..12u32 {
             buf[..4].copy_from_slice(&kind.to_le_bytes());
             for len in 0..buf.len() {
                 let _ = decode(&buf[..len]);

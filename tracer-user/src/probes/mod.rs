@@ -7,7 +7,7 @@ mod stream;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray},
-    programs::{BtfTracePoint, TracePoint},
+    programs::{BtfTracePoint, TracePoint, UProbe, uprobe::UProbeScope},
 };
 pub use decode::{KernelDetail, KernelEvent, SocketCookie};
 pub use stream::EventStream;
@@ -109,6 +109,102 @@ pub const PROGRAMS: &[ProgramSpec] = &[
         serves: "socket freed",
         required: false,
     },
+    ProgramSpec {
+        program: "tracer_head_write",
+        hook: Hook::TracePoint("syscalls", "sys_enter_write"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_sendto",
+        hook: Hook::TracePoint("syscalls", "sys_enter_sendto"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_sendmsg",
+        hook: Hook::TracePoint("syscalls", "sys_enter_sendmsg"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_writev",
+        hook: Hook::TracePoint("syscalls", "sys_enter_writev"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_read",
+        hook: Hook::TracePoint("syscalls", "sys_enter_read"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_recvfrom",
+        hook: Hook::TracePoint("syscalls", "sys_enter_recvfrom"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_recvmsg",
+        hook: Hook::TracePoint("syscalls", "sys_enter_recvmsg"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_readv",
+        hook: Hook::TracePoint("syscalls", "sys_enter_readv"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_write_exit",
+        hook: Hook::TracePoint("syscalls", "sys_exit_write"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_sendto_exit",
+        hook: Hook::TracePoint("syscalls", "sys_exit_sendto"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_sendmsg_exit",
+        hook: Hook::TracePoint("syscalls", "sys_exit_sendmsg"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_writev_exit",
+        hook: Hook::TracePoint("syscalls", "sys_exit_writev"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_read_exit",
+        hook: Hook::TracePoint("syscalls", "sys_exit_read"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_recvfrom_exit",
+        hook: Hook::TracePoint("syscalls", "sys_exit_recvfrom"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_recvmsg_exit",
+        hook: Hook::TracePoint("syscalls", "sys_exit_recvmsg"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
+    ProgramSpec {
+        program: "tracer_head_readv_exit",
+        hook: Hook::TracePoint("syscalls", "sys_exit_readv"),
+        serves: "payload heads (attach)",
+        required: false,
+    },
 ];
 
 #[derive(Clone, Debug, Default)]
@@ -188,6 +284,44 @@ impl Probes {
                 name: names::TRACED_TGIDS,
                 source,
             })
+    }
+
+    /// Like [`Self::trace_tgid`], with [`tracer_ebpf::tgid_flags`] bits:
+    /// `TRACED | CAPTURE_HEADS` also copies payload heads (attach mode).
+    pub fn trace_tgid_with(&mut self, tgid: u32, flags: u8) -> Result<(), ProbeError> {
+        self.tgids
+            .insert(tgid, flags, 0)
+            .map_err(|source| ProbeError::Map {
+                name: names::TRACED_TGIDS,
+                source,
+            })
+    }
+
+    /// Attaches the `getaddrinfo` uprobe and uretprobe to the libc at
+    /// `libc` (as the target maps it), firing for process `pid` only.
+    pub fn attach_getaddrinfo(
+        &mut self,
+        libc: &std::path::Path,
+        pid: u32,
+    ) -> Result<(), ProbeError> {
+        let scope = std::num::NonZeroU32::new(pid)
+            .map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
+        for program in ["tracer_dns_enter", "tracer_dns_exit"] {
+            let fail = |source| ProbeError::Program {
+                program,
+                hook: format!("uprobe {}:getaddrinfo", libc.display()),
+                source,
+            };
+            let prog = self
+                .ebpf
+                .program_mut(program)
+                .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+                .map_err(fail)?;
+            let probe: &mut UProbe = prog.try_into().map_err(fail)?;
+            probe.load().map_err(fail)?;
+            probe.attach("getaddrinfo", libc, scope).map_err(fail)?;
+        }
+        Ok(())
     }
 
     /// The ring buffer as an async stream of events; callable once.
