@@ -1,5 +1,8 @@
 //! Helpers for tracer's end-to-end tests: loopback traffic with known byte
 //! counts, socket cookies, and kernel event collection.
+pub mod http;
+pub mod process;
+
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},

@@ -3,6 +3,7 @@
 //!
 //! Data flows one way: probes -> events -> timeline -> render.
 
+pub mod attach;
 pub mod cli;
 pub mod client;
 pub mod clock;

@@ -1,0 +1,225 @@
+//! Per-connection bookkeeping and HTTP/1.x request reconstruction from
+//! kernel events alone. A request starts at the write that carries its
+//! request line; its first byte is the first read after it; it ends when a
+//! newer request on the connection is answered or starts, or at close.
+//! Pipelined requests wait in a queue for their status lines, in order.
+use std::collections::HashMap;
+
+use tracer_ebpf::IPPROTO_UDP;
+
+pub use super::model::{Connection, Effect, Request};
+use super::{
+    http::{looks_like_tls, parse_request, parse_status},
+    seed::{SeededSocket, same_addr},
+};
+use crate::probes::{KernelDetail, KernelEvent, SocketCookie};
+
+#[derive(Default)]
+pub struct Tracker {
+    pub connections: Vec<Connection>,
+    pub requests: Vec<Request>,
+    by_cookie: HashMap<SocketCookie, usize>,
+    seeded: Vec<SeededSocket>,
+}
+
+impl Tracker {
+    pub fn new(seeded: Vec<SeededSocket>) -> Self {
+        Self {
+            seeded,
+            ..Self::default()
+        }
+    }
+
+    fn conn(&mut self, cookie: SocketCookie) -> usize {
+        if let Some(&i) = self.by_cookie.get(&cookie) {
+            return i;
+        }
+        let i = self.connections.len();
+        self.connections.push(Connection {
+            number: i + 1,
+            cookie,
+            ..Connection::default()
+        });
+        self.by_cookie.insert(cookie, i);
+        i
+    }
+
+    pub fn handle(&mut self, ev: &KernelEvent) -> Effect {
+        let mut fx = Effect::default();
+        if ev.cookie == 0 {
+            return fx;
+        }
+        let c = self.conn(ev.cookie);
+        fx.connection = Some(c);
+        match &ev.what {
+            KernelDetail::Connect { remote, .. } => {
+                let conn = &mut self.connections[c];
+                conn.connect_seen = true;
+                conn.remote.get_or_insert(*remote);
+            }
+            KernelDetail::State { local, remote, .. } => {
+                // Before bind and after unhash the local port reads 0.
+                let conn = &mut self.connections[c];
+                if local.port() != 0 {
+                    conn.local = Some(*local);
+                }
+                conn.remote.get_or_insert(*remote);
+            }
+            KernelDetail::Socket {
+                local,
+                remote,
+                protocol,
+            } => {
+                let fd = self
+                    .seeded
+                    .iter()
+                    .find(|s| same_addr(s.local, *local) && same_addr(s.remote, *remote))
+                    .map(|s| s.fd);
+                let conn = &mut self.connections[c];
+                (conn.local, conn.remote) = (Some(*local), Some(*remote));
+                conn.udp = *protocol == IPPROTO_UDP;
+                conn.preexisting_fd = fd;
+            }
+            KernelDetail::Send { bytes, .. } if *bytes > 0 => {
+                let n = *bytes as u64;
+                let conn = &mut self.connections[c];
+                conn.bytes_sent += n;
+                fx.request = conn.open.last().copied();
+                conn.last_io = Some((fx.request, true, n));
+                if let Some(r) = fx.request {
+                    self.requests[r].bytes_sent += n;
+                }
+            }
+            KernelDetail::Recv { bytes, .. } if *bytes > 0 => {
+                let n = *bytes as u64;
+                let conn = &mut self.connections[c];
+                conn.bytes_received += n;
+                let waiting = conn.awaiting.front().copied();
+                fx.request = waiting
+                    .filter(|r| self.requests[*r].outbound)
+                    .or(conn.open.last().copied());
+                conn.last_io = Some((fx.request, false, n));
+                if let Some(r) = fx.request {
+                    let req = &mut self.requests[r];
+                    req.bytes_received += n;
+                    if req.outbound {
+                        req.first_byte_ns.get_or_insert(ev.ts_ns);
+                        req.last_byte_ns = Some(ev.ts_ns);
+                    }
+                }
+            }
+            KernelDetail::Payload { send, head, .. } => self.payload(c, ev, *send, head, &mut fx),
+            KernelDetail::Close { .. } | KernelDetail::Destroy => {
+                self.connections[c].closed = true;
+                fx.finished = std::mem::take(&mut self.connections[c].open);
+                self.connections[c].awaiting.clear();
+            }
+            _ => {}
+        }
+        fx
+    }
+
+    fn payload(&mut self, c: usize, ev: &KernelEvent, send: bool, head: &[u8], fx: &mut Effect) {
+        if looks_like_tls(head) {
+            self.connections[c].encrypted = true;
+            return;
+        }
+        if let Some(line) = parse_request(head) {
+            // Older requests that already have their answer end here.
+            let answered: Vec<usize> = self.connections[c]
+                .open
+                .iter()
+                .copied()
+                .filter(|r| self.requests[*r].status.is_some())
+                .collect();
+            self.finish(c, &answered, fx);
+            // The send or recv just before carried this request line.
+            let mut moved = 0;
+            if let Some((prev, dir, n)) = self.connections[c].last_io.take()
+                && dir == send
+            {
+                moved = n;
+                if let Some(p) = prev {
+                    let p = &mut self.requests[p];
+                    let field = if send {
+                        &mut p.bytes_sent
+                    } else {
+                        &mut p.bytes_received
+                    };
+                    *field = field.saturating_sub(n);
+                }
+            }
+            let conn = &mut self.connections[c];
+            let r = self.requests.len();
+            conn.requests += 1;
+            self.requests.push(Request {
+                number: r + 1,
+                connection: c,
+                cookie: conn.cookie,
+                method: line.method,
+                target: line.target,
+                host: line.host,
+                version: line.version,
+                outbound: send,
+                status: None,
+                start_ns: ev.ts_ns,
+                first_byte_ns: None,
+                last_byte_ns: None,
+                bytes_sent: if send { moved } else { 0 },
+                bytes_received: if send { 0 } else { moved },
+                reused: conn.requests > 1 || conn.preexisting_fd.is_some(),
+            });
+            conn.awaiting.push_back(r);
+            conn.open.push(r);
+            fx.request = Some(r);
+            fx.http_line = Some(true);
+            return;
+        }
+        let Some(status) = parse_status(head) else {
+            return;
+        };
+        let conn = &mut self.connections[c];
+        let Some(r) = conn.awaiting.pop_front() else {
+            return;
+        };
+        let req = &mut self.requests[r];
+        if req.outbound == send {
+            // A status line in the same direction as the request: not its answer.
+            conn.awaiting.push_front(r);
+            return;
+        }
+        req.status = Some(status.code);
+        req.first_byte_ns.get_or_insert(ev.ts_ns);
+        fx.request = Some(r);
+        fx.http_line = Some(false);
+        // Pipelining: an answer to a newer request ends the older answered ones.
+        let older: Vec<usize> = conn
+            .open
+            .iter()
+            .copied()
+            .filter(|o| *o < r && self.requests[*o].status.is_some())
+            .collect();
+        self.finish(c, &older, fx);
+    }
+
+    fn finish(&mut self, c: usize, which: &[usize], fx: &mut Effect) {
+        self.connections[c].open.retain(|r| !which.contains(r));
+        fx.finished.extend_from_slice(which);
+    }
+
+    /// Ends every request still open (the trace is over).
+    pub fn finish_all(&mut self) -> Vec<usize> {
+        let mut all: Vec<usize> = self
+            .connections
+            .iter_mut()
+            .flat_map(|c| std::mem::take(&mut c.open))
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
+    /// TCP connections seen (UDP sockets are DNS and the like, not counted).
+    pub fn tcp_connections(&self) -> impl Iterator<Item = &Connection> {
+        self.connections.iter().filter(|c| !c.udp)
+    }
+}

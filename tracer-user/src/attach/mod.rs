@@ -1,0 +1,216 @@
+//! `tracer attach --pid PID`: trace a running process's connections and
+//! reconstruct its plaintext HTTP/1.x requests from the kernel's view alone.
+//!
+//! Stages: validate the PID, load the probes with payload heads on for that
+//! tgid only, seed the connections it already has from /proc, then stream
+//! kernel events through [`conns::Tracker`] into [`output::Output`] until
+//! the target exits, the duration ends, or SIGINT/SIGTERM.
+mod conns;
+mod fields;
+mod http;
+mod model;
+mod output;
+mod seed;
+mod target;
+
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tracer_ebpf::{tcp_state, tgid_flags};
+
+pub use crate::render::Format;
+use crate::{
+    clock::monotonic_ns,
+    exit, preflight,
+    probes::{KernelEvent, ProbeOptions, Probes},
+};
+use conns::Tracker;
+use output::Output;
+use target::{Target, TargetError};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct AttachArgs {
+    /// Process to trace (every thread of it).
+    #[arg(long)]
+    pub pid: i64,
+    /// Stop after this many seconds (default: until the process exits or Ctrl-C).
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+/// Why tracing stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    Exited,
+    Duration,
+    Interrupted,
+    Terminated,
+    RingFailed,
+}
+
+/// Runs `tracer attach`; returns the process exit code.
+pub async fn run(args: &AttachArgs) -> i32 {
+    let target = match Target::find(args.pid) {
+        Ok(t) => t,
+        Err(e @ TargetError::Itself(_)) => {
+            eprintln!("tracer: {e}; give the pid of another process");
+            return exit::USAGE;
+        }
+        Err(e) => {
+            eprintln!("tracer: {e}");
+            return exit::FAILED;
+        }
+    };
+    if let Some(d) = args.duration
+        && !(d.is_finite() && d > 0.0)
+    {
+        eprintln!("tracer: --duration must be a positive number of seconds");
+        return exit::USAGE;
+    }
+    let report = preflight::run();
+    if !report.can_trace() {
+        eprintln!("tracer: cannot trace here: {}", report.missing());
+        return exit::NO_SUPPORT;
+    }
+    let opts = ProbeOptions {
+        skip: report.skip_programs.clone(),
+        ..Default::default()
+    };
+    let mut probes = match Probes::load(&opts) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("tracer: {e}");
+            return exit::NO_SUPPORT;
+        }
+    };
+    let out = Output::new(args.format, target.pid, monotonic_ns());
+    trace(args, &target, &mut probes, out).await
+}
+
+async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out: Output) -> i32 {
+    let mut stream = match probes.events() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tracer: {e}");
+            return exit::NO_SUPPORT;
+        }
+    };
+    let (Ok(mut sigint), Ok(mut sigterm)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        eprintln!("tracer: cannot install signal handlers");
+        return exit::FAILED;
+    };
+    let dns = match target.libc() {
+        Some(libc) => match probes.attach_getaddrinfo(&libc, target.pid) {
+            Ok(()) => format!("dns: getaddrinfo probed in {}", libc.display()),
+            Err(e) => format!("dns: no getaddrinfo probe ({e}); DNS shows as UDP port 53 traffic"),
+        },
+        None => "dns: the process maps no dynamic libc (static binary?): no getaddrinfo probe; DNS shows as UDP port 53 traffic".to_string(),
+    };
+    // Tracing on before seeding: a connection opened in between is seen
+    // connecting, and one already open is matched when it first moves data.
+    if let Err(e) =
+        probes.trace_tgid_with(target.pid, tgid_flags::TRACED | tgid_flags::CAPTURE_HEADS)
+    {
+        eprintln!("tracer: {e}");
+        return exit::NO_SUPPORT;
+    }
+    let seeded = seed::seed(target.pid);
+    out.note(&format!(
+        "attached to pid {} ({}); tracing until it exits{}",
+        target.pid,
+        target.name,
+        args.duration.map_or(" or Ctrl-C".to_string(), |d| format!(
+            ", {d} s pass, or Ctrl-C"
+        ))
+    ));
+    for (what, detail) in &probes.skipped {
+        out.note(&format!("note: {what} not attached: {detail}"));
+    }
+    out.note(&dns);
+    for s in &seeded {
+        let what = if s.is_listener() {
+            "listening"
+        } else {
+            "existing connection"
+        };
+        out.note(&format!(
+            "{what} fd={} {} -> {} {}",
+            s.fd,
+            s.local,
+            s.remote,
+            tcp_state::name(s.state)
+        ));
+    }
+    let mut tracker = Tracker::new(seeded);
+    let deadline = args.duration.map(Duration::from_secs_f64);
+    let sleep = async {
+        match deadline {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep);
+    let exited = target.exited();
+    tokio::pin!(exited);
+    let mut batch: Vec<KernelEvent> = Vec::new();
+    let end = loop {
+        let end = tokio::select! {
+            r = stream.next_batch(&mut batch) => r.err().map(|_| End::RingFailed),
+            () = &mut exited => Some(End::Exited),
+            () = &mut sleep => Some(End::Duration),
+            _ = sigint.recv() => Some(End::Interrupted),
+            _ = sigterm.recv() => Some(End::Terminated),
+        };
+        feed(&mut batch, target.pid, &mut tracker, &mut out);
+        if let Some(end) = end {
+            break end;
+        }
+    };
+    if end == End::Exited {
+        // Sockets are freed while the process dies: collect those events too.
+        let _ = tokio::time::timeout(Duration::from_millis(200), async {
+            loop {
+                let _ = stream.next_batch(&mut batch).await;
+                feed(&mut batch, target.pid, &mut tracker, &mut out);
+            }
+        })
+        .await;
+    }
+    stream.drain(&mut batch);
+    feed(&mut batch, target.pid, &mut tracker, &mut out);
+    for r in tracker.finish_all() {
+        out.request(&tracker.requests[r], &tracker);
+    }
+    let lost = probes.lost_events().unwrap_or(0) + stream.undecodable;
+    let (ended, code) = match end {
+        End::Exited => (format!("process {} exited", target.pid), exit::SUCCESS),
+        End::Duration => ("duration ended".to_string(), exit::SUCCESS),
+        End::Interrupted => ("interrupted (SIGINT)".to_string(), exit::SIGINT),
+        End::Terminated => ("terminated (SIGTERM)".to_string(), exit::SIGTERM),
+        End::RingFailed => ("reading the ring buffer failed".to_string(), exit::FAILED),
+    };
+    out.summary(&tracker, lost, &ended);
+    out.note(&ended);
+    code
+}
+
+/// Runs a batch of events through the tracker and prints them.
+fn feed(batch: &mut Vec<KernelEvent>, pid: u32, tracker: &mut Tracker, out: &mut Output) {
+    for ev in batch.drain(..) {
+        // The kernel filters by tgid already; this guards against a stale entry.
+        if ev.tgid != pid {
+            continue;
+        }
+        let fx = tracker.handle(&ev);
+        out.event(&ev, &fx, tracker);
+        for &r in &fx.finished {
+            out.request(&tracker.requests[r], tracker);
+        }
+    }
+}

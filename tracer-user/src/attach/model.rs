@@ -1,0 +1,61 @@
+//! What attach knows about each connection and each reconstructed request.
+use std::{collections::VecDeque, net::SocketAddr};
+
+use crate::probes::SocketCookie;
+
+#[derive(Clone, Debug, Default)]
+pub struct Connection {
+    /// 1-based, in order of first sight.
+    pub number: usize,
+    pub cookie: SocketCookie,
+    pub local: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
+    pub udp: bool,
+    /// It existed before the attach (seen in /proc), with this fd.
+    pub preexisting_fd: Option<i32>,
+    pub connect_seen: bool,
+    pub encrypted: bool,
+    pub requests: usize,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub closed: bool,
+    /// Requests (indices) waiting for their status line, oldest first.
+    pub(super) awaiting: VecDeque<usize>,
+    /// Started and not finished, oldest first.
+    pub(super) open: Vec<usize>,
+    /// The last send or recv: (request it was counted to, send?, bytes), so
+    /// that a request line found in its payload can take the bytes back.
+    pub(super) last_io: Option<(Option<usize>, bool, u64)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub number: usize,
+    pub connection: usize,
+    pub cookie: SocketCookie,
+    pub method: String,
+    pub target: String,
+    pub host: Option<String>,
+    pub version: String,
+    /// Whether the traced process wrote the request (it is the client).
+    pub outbound: bool,
+    pub status: Option<u16>,
+    pub start_ns: u64,
+    pub first_byte_ns: Option<u64>,
+    pub last_byte_ns: Option<u64>,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub reused: bool,
+}
+
+/// What one event changed, for the output.
+#[derive(Debug, Default)]
+pub struct Effect {
+    pub connection: Option<usize>,
+    /// The request the event belongs to.
+    pub request: Option<usize>,
+    /// A request line (true) or status line (false) was just recognised.
+    pub http_line: Option<bool>,
+    /// Requests that ended with this event (indices into `requests`).
+    pub finished: Vec<usize>,
+}
