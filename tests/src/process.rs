@@ -120,9 +120,16 @@ pub fn can_trace_or_skip() -> bool {
 
 /// Starts `tracer attach` (the binary at `bin`) on `pid` and waits until it
 /// says it is attached. JSON and Chrome formats say so on stderr.
-pub fn attach(bin: &str, pid: u32, format: &str) -> Proc {
-    let proc = Proc::spawn(Command::new(bin).args(["--pid", &pid.to_string(), "--format", format]))
-        .expect("tracer attach starts");
+pub fn attach(pid: u32, format: &str) -> Proc {
+    let bin = crate::tracer_bin::tracer_bin();
+    let proc = Proc::spawn(Command::new(bin).args([
+        "attach",
+        "--pid",
+        &pid.to_string(),
+        "--format",
+        format,
+    ]))
+    .expect("tracer attach starts");
     let attached = proc.wait_for("attached to pid", format != "text", Duration::from_secs(20));
     assert!(
         attached,

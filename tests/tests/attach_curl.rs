@@ -7,8 +7,6 @@ use tracer_tests::{
     process::{Proc, attach, can_trace_or_skip, json_lines, of_type},
 };
 
-const TRACER_ATTACH: &str = env!("CARGO_BIN_EXE_tracer-attach");
-
 #[test]
 fn curl_two_urls_one_connection() {
     if Command::new("curl").arg("--version").output().is_err() {
@@ -23,7 +21,7 @@ fn curl_two_urls_one_connection() {
     // The shell waits for a line, then becomes curl: same pid, attached before.
     let script = format!("read go && exec curl -sS -o /dev/null -o /dev/null {a} {b}");
     let mut curl = Proc::spawn(Command::new("sh").args(["-c", &script])).unwrap();
-    let mut tracer = attach(TRACER_ATTACH, curl.pid(), "json");
+    let mut tracer = attach(curl.pid(), "json");
     curl.send_line("go").unwrap();
     let status = curl.wait_exit(Duration::from_secs(20));
     assert!(

@@ -8,7 +8,6 @@ use tracer_tests::{
 };
 
 const TARGET: &str = env!("CARGO_BIN_EXE_http-target");
-const TRACER_ATTACH: &str = env!("CARGO_BIN_EXE_tracer-attach");
 
 #[test]
 fn target_exit_ends_the_trace_with_a_summary() {
@@ -18,7 +17,7 @@ fn target_exit_ends_the_trace_with_a_summary() {
     let addr = http::serve("127.0.0.1:0").unwrap().to_string();
     let mut target = Proc::spawn(Command::new(TARGET).args(["keepalive", &addr, "/x"])).unwrap();
     assert!(target.wait_for("ready", false, Duration::from_secs(10)));
-    let mut tracer = attach(TRACER_ATTACH, target.pid(), "text");
+    let mut tracer = attach(target.pid(), "text");
     target.send_line("go").unwrap();
     assert!(
         target
@@ -50,8 +49,8 @@ fn target_exit_ends_the_trace_with_a_summary() {
 }
 
 fn attach_exit(pid: &str) -> (Option<i32>, String) {
-    let out = Command::new(TRACER_ATTACH)
-        .args(["--pid", pid])
+    let out = Command::new(tracer_tests::tracer_bin::tracer_bin())
+        .args(["attach", "--pid", pid])
         .output()
         .unwrap();
     (

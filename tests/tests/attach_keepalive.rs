@@ -9,7 +9,6 @@ use tracer_tests::{
 };
 
 const TARGET: &str = env!("CARGO_BIN_EXE_http-target");
-const TRACER_ATTACH: &str = env!("CARGO_BIN_EXE_tracer-attach");
 
 fn target(addr: &str, prefix: &str) -> Proc {
     let p = Proc::spawn(Command::new(TARGET).args(["keepalive", addr, prefix]))
@@ -30,7 +29,7 @@ fn keepalive_and_close_requests_each_get_their_request() {
     let addr = http::serve("127.0.0.1:0").unwrap().to_string();
     let mut mine = target(&addr, "/mine");
     let mut other = target(&addr, "/other");
-    let mut tracer = attach(TRACER_ATTACH, mine.pid(), "json");
+    let mut tracer = attach(mine.pid(), "json");
 
     other.send_line("go").unwrap();
     mine.send_line("go").unwrap();

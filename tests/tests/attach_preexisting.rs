@@ -9,7 +9,6 @@ use tracer_tests::{
 };
 
 const TARGET: &str = env!("CARGO_BIN_EXE_http-target");
-const TRACER_ATTACH: &str = env!("CARGO_BIN_EXE_tracer-attach");
 
 #[test]
 fn requests_on_a_connection_opened_before_attach_are_attributed() {
@@ -23,7 +22,7 @@ fn requests_on_a_connection_opened_before_attach_are_attributed() {
         "{}",
         target.stderr()
     );
-    let mut tracer = attach(TRACER_ATTACH, target.pid(), "json");
+    let mut tracer = attach(target.pid(), "json");
     // Seeded from /proc before any traffic.
     assert!(
         tracer.stderr().contains("existing connection fd="),

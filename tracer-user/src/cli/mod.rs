@@ -24,6 +24,9 @@ pub enum Command {
     /// Make requests to URL and show each one's client hooks and kernel
     /// events on one timeline, with a socket-level reuse verdict.
     Trace(TraceArgs),
+    /// Trace a running process's connections and HTTP requests from the
+    /// kernel side, until it exits, --duration ends, or Ctrl-C.
+    Attach(crate::attach::AttachArgs),
     /// Trace three requests against a loopback server started for the demo.
     Demo(DemoArgs),
     /// Say what this machine supports for tracing, and what is missing.
@@ -70,6 +73,7 @@ pub fn main() -> i32 {
     runtime.block_on(async {
         match cli.command {
             Command::Trace(args) => crate::trace::run(&args).await,
+            Command::Attach(args) => crate::attach::run(&args).await,
             Command::Demo(args) => crate::demo::run(args.format, args.no_ebpf).await,
             Command::Check => check(),
             Command::DemoServer => crate::demo::serve().await,
