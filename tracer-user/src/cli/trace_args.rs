@@ -67,7 +67,12 @@ pub struct TraceArgs {
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
     /// Give up on a request after this many seconds.
-    #[arg(long, value_name = "S", default_value_t = 30.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 30.0,
+        allow_negative_numbers = true
+    )]
     pub timeout: f64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
