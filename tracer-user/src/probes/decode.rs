@@ -73,10 +73,11 @@ pub enum KernelDetail {
     },
 }
 
-impl KernelEvent {
-    /// The contract's name: connect, state, send, recv, close.
+impl KernelDetail {
+    /// The contract's name: connect, state, send, recv, close (and attach's
+    /// payload and DNS events).
     pub fn name(&self) -> &'static str {
-        match self.what {
+        match self {
             KernelDetail::Connect { .. } => "connect",
             KernelDetail::State { .. } => "state",
             KernelDetail::Send { .. } => "send",
@@ -87,6 +88,12 @@ impl KernelEvent {
             KernelDetail::DnsStart { .. } => "dns_start",
             KernelDetail::DnsDone { .. } => "dns_done",
         }
+    }
+}
+
+impl KernelEvent {
+    pub fn name(&self) -> &'static str {
+        self.what.name()
     }
 }
 

@@ -61,23 +61,10 @@ impl TimelineEvent {
     pub fn name(&self) -> &'static str {
         match &self.body {
             EventBody::Client(h) => h.name(),
-            EventBody::Kernel(k) => kernel_name(k),
+            EventBody::Kernel(k) => k.name(),
             EventBody::Derived(DerivedStep::WroteRequest) => "WroteRequest",
             EventBody::Derived(DerivedStep::GotFirstResponseByte) => "GotFirstResponseByte",
         }
-    }
-}
-
-pub fn kernel_name(k: &KernelDetail) -> &'static str {
-    match k {
-        KernelDetail::Connect { .. } => "connect",
-        KernelDetail::State { .. } => "state",
-        KernelDetail::Send { .. } => "send",
-        KernelDetail::Recv { .. } => "recv",
-        KernelDetail::Close { .. } | KernelDetail::Destroy => "close",
-        KernelDetail::Socket { .. } => "socket",
-        #[allow(unreachable_patterns, reason = "variants added by attach")]
-        _ => "other",
     }
 }
 
