@@ -8,9 +8,7 @@ use aya_ebpf::{
     macros::map,
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use tracer_ebpf::{
-    AF_INET, AF_INET6, EventHeader, EventKind, FourTuple, SockOffsets, tgid_flags,
-};
+use tracer_ebpf::{AF_INET, AF_INET6, EventHeader, EventKind, FourTuple, SockOffsets, tgid_flags};
 
 /// Every event goes through here. Userspace may resize it before load.
 #[map(name = "EVENTS")]
@@ -56,8 +54,7 @@ pub fn is_traced(tgid: u32) -> bool {
 #[inline(always)]
 pub fn captures_heads(tgid: u32) -> bool {
     // SAFETY: a u8 value copied out at once.
-    unsafe { TRACED_TGIDS.get(&tgid).copied() }
-        .is_some_and(|v| v & tgid_flags::CAPTURE_HEADS != 0)
+    unsafe { TRACED_TGIDS.get(&tgid).copied() }.is_some_and(|v| v & tgid_flags::CAPTURE_HEADS != 0)
 }
 
 #[inline(always)]

@@ -5,11 +5,11 @@
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use tracer_ebpf::{EventKind, IoEvent, SocketEvent};
 
-use crate::probes::payload::emit_head;
 use crate::common::{
     cookie_of, current, emit, family_of, header, is_inet, is_traced, owner_of, protocol_of,
     set_owner, tuple_of,
 };
+use crate::probes::payload::emit_head;
 
 /// -EAGAIN: a non-blocking read or write that moved nothing. tokio ends every
 /// read burst with one; they carry no data and would double the event rate.

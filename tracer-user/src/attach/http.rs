@@ -115,7 +115,10 @@ fn header_value(head: &[u8], name: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "a failed parse should fail the test loudly")]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a failed parse should fail the test loudly"
+)]
 mod tests {
     use super::*;
 

@@ -114,7 +114,10 @@ pub fn same_addr(a: SocketAddr, b: SocketAddr) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "a failed parse should fail the test loudly")]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a failed parse should fail the test loudly"
+)]
 mod tests {
     use super::*;
 
