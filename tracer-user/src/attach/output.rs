@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::{
     Format,
     conns::{Connection, Effect, Request, Tracker},
-    fields::{detail_text, event_fields, us},
+    fields::{event_fields, us},
 };
 use crate::probes::{KernelDetail, KernelEvent};
 
@@ -71,7 +71,7 @@ impl Output {
         }
         match self.format {
             Format::Text => {
-                let detail = detail_text(&ev.what);
+                let detail = crate::render::kernel_detail(&ev.what);
                 self.text_line(ev, conn, &format!("{} {detail}", ev.name()));
             }
             Format::Json => {

@@ -93,7 +93,15 @@ fn client_fields(m: &mut Map<String, Value>, h: &Hook) {
     }
 }
 
-fn kernel_fields(m: &mut Map<String, Value>, k: &KernelDetail, tid: u32) {
+/// The kernel event's own fields of an `event` line (shared with attach).
+pub fn kernel_fields(m: &mut Map<String, Value>, k: &KernelDetail, tid: u32) {
+    let proto = |p: u16| {
+        json!(if p == tracer_ebpf::IPPROTO_UDP {
+            "udp"
+        } else {
+            "tcp"
+        })
+    };
     m.insert("detail".into(), json!(kernel_detail(k)));
     m.insert("tid".into(), json!(tid));
     match k {
@@ -121,10 +129,7 @@ fn kernel_fields(m: &mut Map<String, Value>, k: &KernelDetail, tid: u32) {
         }
         KernelDetail::Send { bytes, protocol } | KernelDetail::Recv { bytes, protocol } => {
             m.insert("bytes".into(), json!(bytes));
-            m.insert(
-                "protocol".into(),
-                json!(if *protocol == 17 { "udp" } else { "tcp" }),
-            );
+            m.insert("protocol".into(), proto(*protocol));
         }
         KernelDetail::Close { fd } => {
             m.insert("fd".into(), json!(fd));
@@ -132,7 +137,28 @@ fn kernel_fields(m: &mut Map<String, Value>, k: &KernelDetail, tid: u32) {
         KernelDetail::Destroy => {
             m.insert("freed".into(), json!(true));
         }
-        _ => {}
+        KernelDetail::Socket {
+            local,
+            remote,
+            protocol,
+        } => {
+            m.insert("local_addr".into(), json!(local.to_string()));
+            m.insert("remote_addr".into(), json!(remote.to_string()));
+            m.insert("protocol".into(), proto(*protocol));
+        }
+        KernelDetail::Payload { .. } => {}
+        KernelDetail::DnsStart { host } => {
+            m.insert("host".into(), json!(host));
+        }
+        KernelDetail::DnsDone {
+            host,
+            ret,
+            duration_ns,
+        } => {
+            m.insert("host".into(), json!(host));
+            m.insert("ret".into(), json!(ret));
+            m.insert("duration_ns".into(), json!(duration_ns));
+        }
     }
 }
 

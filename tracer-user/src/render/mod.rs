@@ -6,7 +6,7 @@ mod text;
 
 pub use check::check_table;
 pub use chrome::chrome;
-pub use json::json_lines;
+pub use json::{json_lines, kernel_fields};
 pub use text::{TextStyle, text};
 
 use crate::probes::KernelDetail;
@@ -50,17 +50,30 @@ pub fn kernel_detail(k: &KernelDetail) -> String {
             remote,
             protocol,
         } => {
+            let proto = if *protocol == IPPROTO_UDP {
+                "udp"
+            } else {
+                "tcp"
+            };
+            format!("first seen {local} -> {remote} {proto}")
+        }
+        KernelDetail::Payload { len, .. } => format!("{len} B"),
+        KernelDetail::DnsStart { host } => format!("getaddrinfo {host}"),
+        KernelDetail::DnsDone {
+            host,
+            ret,
+            duration_ns,
+        } => {
+            let result = if *ret == 0 {
+                "ok".to_string()
+            } else {
+                format!("error {ret}")
+            };
             format!(
-                "{local} -> {remote}{}",
-                if *protocol == IPPROTO_UDP {
-                    " udp"
-                } else {
-                    " tcp"
-                }
+                "getaddrinfo {host} -> {result} in {:.3} ms",
+                ms(*duration_ns)
             )
         }
-        #[allow(unreachable_patterns, reason = "variants added by attach")]
-        _ => String::new(),
     }
 }
 
