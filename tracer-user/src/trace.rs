@@ -1,13 +1,20 @@
 //! `tracer trace URL`: preflight -> probes on our own tgid -> requests, one
 //! after another -> a bounded drain of trailing kernel events -> timeline ->
 //! render. Nothing downstream calls back upstream.
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::{signal::unix::SignalKind, sync::oneshot, task::JoinHandle};
 
 use crate::{
     cli::{Expect, TraceArgs},
     client::{ClientEvent, RequestOutcome, RequestSpec, TracedClient},
+    clock::monotonic_ns,
     exit, preflight,
     probes::{EventStream, KernelEvent, ProbeOptions, Probes},
     render::{self, Format},
@@ -15,8 +22,10 @@ use crate::{
 };
 
 /// How long trailing kernel events (FIN, close, destroy) may take to arrive
-/// after the client is dropped.
+/// after the client is dropped, at most.
 const DRAIN: Duration = Duration::from_millis(50);
+/// The drain ends early once the ring buffer has been quiet this long.
+const QUIET: Duration = Duration::from_millis(5);
 
 pub async fn run(args: &TraceArgs) -> i32 {
     let (spec, opts) = match args.to_request() {
@@ -50,13 +59,15 @@ pub async fn run(args: &TraceArgs) -> i32 {
     // Dropping the client closes its pooled connections: their FIN and close
     // belong in the timeline too.
     drop(client);
-    let (kernel_events, lost) = match (kernel, reader) {
+    let (kernel_events, lost) = match (&kernel, reader) {
         (Some(k), Some(r)) => finish_reader(k, r).await,
         _ => (Vec::new(), 0),
     };
 
     let trace = build(&spec, outcomes, kernel_events, !args.no_ebpf, lost);
     print(&trace, args.format);
+    // Detaching waits on the kernel (tens of ms per tp_btf link): print first.
+    drop(kernel);
     exit_code(&trace, args.expect, interrupted)
 }
 
@@ -76,6 +87,7 @@ fn start_probes(ring_bytes: Option<u32>) -> Result<Kernel, String> {
     let opts = ProbeOptions {
         ring_bytes,
         skip: report.skip_programs.clone(),
+        payload_heads: false,
     };
     let mut probes =
         Probes::load(&opts).map_err(|e| format!("cannot load the eBPF probes: {e}"))?;
@@ -94,14 +106,18 @@ fn start_probes(ring_bytes: Option<u32>) -> Result<Kernel, String> {
     })
 }
 
-type Reader = (
-    oneshot::Sender<()>,
-    JoinHandle<(Option<EventStream>, Vec<KernelEvent>)>,
-);
+struct Reader {
+    stop: oneshot::Sender<()>,
+    handle: JoinHandle<(Option<EventStream>, Vec<KernelEvent>)>,
+    /// CLOCK_MONOTONIC ns of the last batch read, for the drain.
+    last_batch_ns: Arc<AtomicU64>,
+}
 
 /// Reads the ring buffer while the requests run, so it never fills up.
 fn spawn_reader(stream: Option<EventStream>) -> Reader {
-    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    let (stop, mut stop_rx) = oneshot::channel::<()>();
+    let last_batch_ns = Arc::new(AtomicU64::new(0));
+    let last = last_batch_ns.clone();
     let handle = tokio::spawn(async move {
         let Some(mut stream) = stream else {
             return (None, Vec::new());
@@ -110,19 +126,37 @@ fn spawn_reader(stream: Option<EventStream>) -> Reader {
         loop {
             tokio::select! {
                 _ = &mut stop_rx => break,
-                r = stream.next_batch(&mut events) => if r.is_err() { break },
+                r = stream.next_batch(&mut events) => {
+                    if r.is_err() { break }
+                    last.store(monotonic_ns(), Ordering::Relaxed);
+                }
             }
         }
         stream.drain(&mut events);
         (Some(stream), events)
     });
-    (stop_tx, handle)
+    Reader {
+        stop,
+        handle,
+        last_batch_ns,
+    }
 }
 
-async fn finish_reader(k: Kernel, (stop, handle): Reader) -> (Vec<KernelEvent>, u64) {
-    tokio::time::sleep(DRAIN).await;
-    let _ = stop.send(());
-    let events = handle.await.map(|(_, e)| e).unwrap_or_default();
+/// Waits for trailing events: until the ring buffer has been quiet for
+/// [`QUIET`], or [`DRAIN`] at most; then stops the reader.
+async fn finish_reader(k: &Kernel, reader: Reader) -> (Vec<KernelEvent>, u64) {
+    let start = monotonic_ns();
+    let quiet = QUIET.as_nanos() as u64;
+    loop {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let now = monotonic_ns();
+        let last = reader.last_batch_ns.load(Ordering::Relaxed).max(start);
+        if now - last >= quiet || now - start >= DRAIN.as_nanos() as u64 {
+            break;
+        }
+    }
+    let _ = reader.stop.send(());
+    let events = reader.handle.await.map(|(_, e)| e).unwrap_or_default();
     let lost = k.probes.lost_events().unwrap_or(0);
     (events, lost)
 }

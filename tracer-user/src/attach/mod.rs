@@ -77,6 +77,7 @@ pub async fn run(args: &AttachArgs) -> i32 {
     }
     let opts = ProbeOptions {
         skip: report.skip_programs.clone(),
+        payload_heads: true,
         ..Default::default()
     };
     let mut probes = match Probes::load(&opts) {

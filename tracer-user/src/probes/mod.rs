@@ -2,14 +2,16 @@
 //! out the stream of decoded kernel events and the lost-event count.
 pub mod btf;
 pub mod decode;
+mod programs;
 mod stream;
 
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap as BpfHashMap, MapData, PerCpuArray},
-    programs::{BtfTracePoint, TracePoint, UProbe, uprobe::UProbeScope},
+    programs::{BtfTracePoint, Program, TracePoint, UProbe, uprobe::UProbeScope},
 };
 pub use decode::{KernelDetail, KernelEvent, SocketCookie};
+pub use programs::{PROGRAMS, ProgramSpec};
 pub use stream::EventStream;
 use thiserror::Error;
 use tracer_ebpf::names;
@@ -57,162 +59,15 @@ impl Hook {
     }
 }
 
-/// One program of the object, what it serves, and whether tracing is worth
-/// anything without it.
-pub struct ProgramSpec {
-    pub program: &'static str,
-    pub hook: Hook,
-    pub serves: &'static str,
-    pub required: bool,
-}
-
-pub const PROGRAMS: &[ProgramSpec] = &[
-    ProgramSpec {
-        program: "tracer_connect_enter",
-        hook: Hook::TracePoint("syscalls", "sys_enter_connect"),
-        serves: "connect",
-        required: true,
-    },
-    ProgramSpec {
-        program: "tracer_connect_exit",
-        hook: Hook::TracePoint("syscalls", "sys_exit_connect"),
-        serves: "connect",
-        required: true,
-    },
-    ProgramSpec {
-        program: "tracer_state",
-        hook: Hook::BtfTracePoint("sock", "inet_sock_set_state"),
-        serves: "TCP states",
-        required: true,
-    },
-    ProgramSpec {
-        program: "tracer_send",
-        hook: Hook::BtfTracePoint("sock", "sock_send_length"),
-        serves: "send bytes (Linux 6.3+)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_recv",
-        hook: Hook::BtfTracePoint("sock", "sock_recv_length"),
-        serves: "recv bytes (Linux 6.3+)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_close",
-        hook: Hook::TracePoint("syscalls", "sys_enter_close"),
-        serves: "close(fd)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_destroy",
-        hook: Hook::BtfTracePoint("tcp", "tcp_destroy_sock"),
-        serves: "socket freed",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_write",
-        hook: Hook::TracePoint("syscalls", "sys_enter_write"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_sendto",
-        hook: Hook::TracePoint("syscalls", "sys_enter_sendto"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_sendmsg",
-        hook: Hook::TracePoint("syscalls", "sys_enter_sendmsg"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_writev",
-        hook: Hook::TracePoint("syscalls", "sys_enter_writev"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_read",
-        hook: Hook::TracePoint("syscalls", "sys_enter_read"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_recvfrom",
-        hook: Hook::TracePoint("syscalls", "sys_enter_recvfrom"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_recvmsg",
-        hook: Hook::TracePoint("syscalls", "sys_enter_recvmsg"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_readv",
-        hook: Hook::TracePoint("syscalls", "sys_enter_readv"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_write_exit",
-        hook: Hook::TracePoint("syscalls", "sys_exit_write"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_sendto_exit",
-        hook: Hook::TracePoint("syscalls", "sys_exit_sendto"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_sendmsg_exit",
-        hook: Hook::TracePoint("syscalls", "sys_exit_sendmsg"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_writev_exit",
-        hook: Hook::TracePoint("syscalls", "sys_exit_writev"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_read_exit",
-        hook: Hook::TracePoint("syscalls", "sys_exit_read"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_recvfrom_exit",
-        hook: Hook::TracePoint("syscalls", "sys_exit_recvfrom"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_recvmsg_exit",
-        hook: Hook::TracePoint("syscalls", "sys_exit_recvmsg"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-    ProgramSpec {
-        program: "tracer_head_readv_exit",
-        hook: Hook::TracePoint("syscalls", "sys_exit_readv"),
-        serves: "payload heads (attach)",
-        required: false,
-    },
-];
-
 #[derive(Clone, Debug, Default)]
 pub struct ProbeOptions {
     /// Ring buffer size in bytes (a power of two, at least one page).
     pub ring_bytes: Option<u32>,
     /// Programs to leave out, e.g. because their tracepoint is missing.
     pub skip: Vec<&'static str>,
+    /// Also attach the payload-head programs (attach mode). They run on
+    /// every read/write syscall of the machine, so `trace` leaves them out.
+    pub payload_heads: bool,
 }
 
 /// The loaded and attached programs. Dropping it detaches everything.
@@ -242,6 +97,9 @@ impl Probes {
         let mut ebpf = loader.load(OBJECT)?;
         let mut skipped = Vec::new();
         for spec in PROGRAMS {
+            if spec.payload_head && !opts.payload_heads {
+                continue;
+            }
             if opts.skip.contains(&spec.program) {
                 skipped.push((spec.program, "its tracepoint is not available".to_string()));
                 continue;
@@ -278,12 +136,7 @@ impl Probes {
 
     /// Starts recording events of every thread of process `tgid`.
     pub fn trace_tgid(&mut self, tgid: u32) -> Result<(), ProbeError> {
-        self.tgids
-            .insert(tgid, 1, 0)
-            .map_err(|source| ProbeError::Map {
-                name: names::TRACED_TGIDS,
-                source,
-            })
+        self.trace_tgid_with(tgid, tracer_ebpf::tgid_flags::TRACED)
     }
 
     /// Like [`Self::trace_tgid`], with [`tracer_ebpf::tgid_flags`] bits:
@@ -337,6 +190,26 @@ impl Probes {
             source,
         })?;
         Ok(values.iter().sum())
+    }
+}
+
+impl Drop for Probes {
+    /// Detaching a tp_btf link waits for an RCU grace period (60-80 ms each
+    /// on the CI kernel); detached one by one they cost 200 ms at every exit.
+    /// In parallel the waits overlap.
+    fn drop(&mut self) {
+        std::thread::scope(|scope| {
+            for (_, program) in self.ebpf.programs_mut() {
+                scope.spawn(move || {
+                    let _ = match program {
+                        Program::TracePoint(p) => p.unload(),
+                        Program::BtfTracePoint(p) => p.unload(),
+                        Program::UProbe(p) => p.unload(),
+                        _ => Ok(()),
+                    };
+                });
+            }
+        });
     }
 }
 
