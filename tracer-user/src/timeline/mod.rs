@@ -103,3 +103,6 @@ pub struct Trace {
     /// Whether kernel events were recorded at all (`--no-ebpf` or not).
     pub kernel: bool,
 }
+
+#[cfg(test)]
+mod tests;
