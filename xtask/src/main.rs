@@ -1,4 +1,5 @@
 //! Project tasks: `cargo xtask setup | test | run | bench`.
+mod bench;
 mod setup;
 mod shell;
 
@@ -28,6 +29,13 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build, then measure the tracer's overhead, event throughput, start-up
+    /// and memory beside untraced baselines; writes target/bench/bench.{md,json}.
+    Bench {
+        /// Shorter rounds: a smoke run of every workload in about a minute.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() {
@@ -36,6 +44,7 @@ fn main() {
         Task::Setup => setup::run().map(|_| ()),
         Task::Test { args } => test(&args),
         Task::Run { args } => run(&args),
+        Task::Bench { quick } => bench::run(quick),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e:#}");

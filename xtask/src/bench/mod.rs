@@ -1,0 +1,157 @@
+//! `cargo xtask bench [--quick]`: the tracer's cost, measured beside an
+//! untraced baseline in the same run, on loopback only. Each workload is
+//! bounded in time; a workload that fails is reported as such and the rest
+//! still run. Timing is reported, never asserted.
+mod events;
+mod peer;
+mod procs;
+mod report;
+mod server_load;
+mod server_report;
+mod startup;
+mod tracer;
+
+use std::fs;
+
+use anyhow::{Result, bail};
+use serde_json::json;
+
+use crate::{setup, shell};
+use report::Report;
+use tracer::Bins;
+
+/// Durations and sizes of one bench run.
+pub struct Plan {
+    quick: bool,
+    /// Rounds of each mode, interleaved (workloads 1, 2, 3 flat out, 7).
+    rounds: usize,
+    load_secs: f64,
+    conns: u32,
+    /// Ping-pong connection pairs: 2 keeps both cores busy.
+    pairs: u32,
+    /// Paced ping-pong rates (calls/s) before the sustained run.
+    ladder: Vec<f64>,
+    step_secs: f64,
+    sustained_rate: f64,
+    sustained_secs: f64,
+    peer_secs: f64,
+    startup_runs: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                quick,
+                rounds: 1,
+                load_secs: 2.0,
+                conns: 4,
+                pairs: 2,
+                ladder: vec![250_000.0],
+                step_secs: 1.5,
+                sustained_rate: 500_000.0,
+                sustained_secs: 3.0,
+                peer_secs: 2.0,
+                startup_runs: 3,
+            }
+        } else {
+            Self {
+                quick,
+                rounds: 3,
+                load_secs: 5.0,
+                conns: 4,
+                pairs: 2,
+                ladder: vec![100_000.0, 200_000.0, 300_000.0, 400_000.0],
+                step_secs: 3.0,
+                sustained_rate: 500_000.0,
+                sustained_secs: 10.0,
+                peer_secs: 4.0,
+                startup_runs: 10,
+            }
+        }
+    }
+}
+
+pub fn run(quick: bool) -> Result<()> {
+    if !shell::is_root() {
+        bail!("the bench loads eBPF programs and sets kernel.bpf_stats_enabled: run it as root");
+    }
+    setup::run()?;
+    let mut build = shell::cargo();
+    build.args([
+        "build",
+        "--release",
+        "-p",
+        "tracer-user",
+        "-p",
+        "tracer-tests",
+        "--bins",
+    ]);
+    shell::status(&mut build, "building tracer and the bench helpers")?;
+    let bins = Bins::locate()?;
+    let plan = Plan::new(quick);
+    let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let started = std::time::Instant::now();
+    let mut report = Report::default();
+
+    eprintln!("bench: 4 start-up");
+    if let Err(e) = startup::run(&plan, &bins, &mut report) {
+        report.failed("4", &e);
+    }
+    eprintln!("bench: 1, 2 busy server");
+    if let Err(e) = server_load::run(&plan, &bins, &mut report) {
+        report.failed("1", &e);
+    }
+    eprintln!("bench: 3, 5, 6 event throughput, kernel cost, memory");
+    if let Err(e) = events::run(&plan, &bins, &mut report) {
+        report.failed("3", &e);
+    }
+    eprintln!("bench: 3 flat out, 7 bpftrace");
+    if let Err(e) = peer::run(&plan, &bins, &mut report) {
+        report.failed("7", &e);
+    }
+    let _ = fs::remove_dir_all(bins.out_dir.join("scratch"));
+    report.rows.sort_by_key(|r| r.workload);
+
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let commit = git_commit();
+    let secs = started.elapsed().as_secs_f64();
+    let header = format!(
+        "tracer bench{}: Linux {}, {cpus} CPUs, load average at start {}, {secs:.0} s",
+        if plan.quick { " (quick)" } else { "" },
+        kernel.trim(),
+        loadavg
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    println!("{header}\n\n{}", report.text());
+    let raw_header = json!({
+        "quick": plan.quick, "kernel": kernel.trim(), "cpus": cpus,
+        "loadavg_at_start": loadavg.trim(), "seconds": secs, "commit": commit,
+    });
+    report.write(&bins.out_dir, &header, raw_header)?;
+    eprintln!(
+        "bench: wrote {} and bench.json",
+        bins.out_dir.join("bench.md").display()
+    );
+    Ok(())
+}
+
+/// The commit measured, `+dirty` when the work tree has changes.
+fn git_commit() -> String {
+    let git = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("git");
+        if let Ok(root) = shell::workspace_root() {
+            cmd.current_dir(root);
+        }
+        shell::output(cmd.args(args)).unwrap_or_default()
+    };
+    let head = git(&["rev-parse", "--short", "HEAD"]);
+    let dirty = !git(&["status", "--porcelain", "--untracked-files=no"])
+        .trim()
+        .is_empty();
+    format!("{}{}", head.trim(), if dirty { "+dirty" } else { "" })
+}

@@ -1,0 +1,186 @@
+//! The binaries under test and what the bench reads back from the tracer:
+//! attach's JSON output (event counts, lost events) and the kernel's run
+//! statistics of its eBPF programs.
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use super::procs::Proc;
+use crate::shell;
+
+pub struct Bins {
+    pub tracer: PathBuf,
+    pub server: PathBuf,
+    pub load: PathBuf,
+    pub pingpong: PathBuf,
+    /// Where bench.md / bench.json and the scratch output go.
+    pub out_dir: PathBuf,
+}
+
+/// `$CARGO_TARGET_DIR` when set (relative to the workspace), else `target`.
+fn target_dir() -> Result<PathBuf> {
+    let root = shell::workspace_root()?;
+    Ok(match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => root.join(d),
+        None => root.join("target"),
+    })
+}
+
+impl Bins {
+    pub fn locate() -> Result<Self> {
+        let target = target_dir()?;
+        let release = target.join("release");
+        let bin = |name: &str| -> Result<PathBuf> {
+            let p = release.join(name);
+            if !p.exists() {
+                bail!("{} is missing after the build", p.display());
+            }
+            Ok(p)
+        };
+        let out_dir = target.join("bench");
+        fs::create_dir_all(out_dir.join("scratch"))?;
+        Ok(Self {
+            tracer: bin("tracer")?,
+            server: bin("bench-server")?,
+            load: bin("bench-load")?,
+            pingpong: bin("bench-pingpong")?,
+            out_dir,
+        })
+    }
+
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.out_dir.join("scratch").join(name)
+    }
+}
+
+/// `tracer attach --pid PID --format json > out`, running once it says so.
+pub fn attach(bins: &Bins, pid: u32, out: &Path) -> Result<Proc> {
+    let mut cmd = Command::new(&bins.tracer);
+    cmd.args(["attach", "--pid", &pid.to_string(), "--format", "json"]);
+    let p = Proc::spawn("tracer attach", &mut cmd, Some(out))?;
+    p.wait_for("attached to pid", true, Duration::from_secs(30))?;
+    Ok(p)
+}
+
+/// What attach's JSON output says about one run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AttachCounts {
+    pub sends: u64,
+    pub recvs: u64,
+    pub lost: u64,
+}
+
+/// Counts the `send`/`recv` event lines and reads `lost_events` from the
+/// summary. The file can be a gigabyte: GNU grep counts it far faster than
+/// an unoptimised xtask could.
+pub fn read_attach_output(path: &Path) -> Result<AttachCounts> {
+    let count = |name: &str| -> Result<u64> {
+        let out = Command::new("grep")
+            .args(["-c", "-F", &format!("\"name\":\"{name}\""), "--"])
+            .arg(path)
+            .output()
+            .context("running grep")?;
+        // grep -c exits 1 when it counted 0.
+        let n = String::from_utf8_lossy(&out.stdout).trim().parse::<u64>();
+        n.with_context(|| format!("grep -c in {}", path.display()))
+    };
+    let tail = Command::new("tail")
+        .args(["-n", "5", "--"])
+        .arg(path)
+        .output()?;
+    let tail = String::from_utf8_lossy(&tail.stdout);
+    let summary = tail
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .with_context(|| format!("no summary line at the end of {}", path.display()))?;
+    Ok(AttachCounts {
+        sends: count("send")?,
+        recvs: count("recv")?,
+        lost: summary["lost_events"].as_u64().unwrap_or(0),
+    })
+}
+
+/// Run statistics of one eBPF program (needs `kernel.bpf_stats_enabled`).
+#[derive(Debug, Clone)]
+pub struct ProgStats {
+    /// What it is attached to: the tracepoint name from its link, else the
+    /// link's kind (a program name would be cut at 15 bytes by the kernel).
+    pub hook: String,
+    pub run_cnt: u64,
+    pub run_time_ns: u64,
+}
+
+/// Statistics of the programs whose fds process `pid` holds, read from its
+/// fdinfo, so other tracers running on the machine do not mix in.
+pub fn prog_stats(pid: u32) -> Result<Vec<ProgStats>> {
+    let (mut progs, mut hooks) = (BTreeMap::new(), BTreeMap::new());
+    for entry in fs::read_dir(format!("/proc/{pid}/fdinfo"))? {
+        let Ok(info) = fs::read_to_string(entry?.path()) else {
+            continue;
+        };
+        let field = |key: &str| info.lines().find_map(|l| Some(l.strip_prefix(key)?.trim()));
+        let number = |key: &str| field(key).and_then(|v| v.parse::<u64>().ok());
+        let Some(id) = number("prog_id:") else {
+            continue;
+        };
+        if let (Some(run_cnt), Some(run_time_ns)) = (number("run_cnt:"), number("run_time_ns:")) {
+            progs.insert(id, (run_cnt, run_time_ns));
+        } else if let Some(hook) = field("tp_name:")
+            .or_else(|| field("event_type:"))
+            .or_else(|| field("link_type:"))
+        {
+            hooks.insert(id, hook.to_string());
+        }
+    }
+    let mut stats: Vec<ProgStats> = progs
+        .into_iter()
+        .map(|(id, (run_cnt, run_time_ns))| ProgStats {
+            hook: hooks.remove(&id).unwrap_or_else(|| format!("prog {id}")),
+            run_cnt,
+            run_time_ns,
+        })
+        .collect();
+    stats.sort_by_key(|p| std::cmp::Reverse(p.run_cnt));
+    Ok(stats)
+}
+
+/// Turns `kernel.bpf_stats_enabled` on and puts the old value back on drop.
+pub struct BpfStats {
+    old: String,
+}
+
+const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+impl BpfStats {
+    pub fn enable() -> Result<Self> {
+        let old = fs::read_to_string(BPF_STATS).context(BPF_STATS)?;
+        fs::write(BPF_STATS, "1").context("enabling kernel.bpf_stats_enabled")?;
+        Ok(Self {
+            old: old.trim().to_string(),
+        })
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        if let Err(e) = fs::write(BPF_STATS, &self.old) {
+            eprintln!("bench: could not restore kernel.bpf_stats_enabled: {e}");
+        }
+    }
+}
+
+/// Peak resident set from /proc (VmHWM), in KiB, while the process lives.
+pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
