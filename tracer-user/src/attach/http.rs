@@ -180,6 +180,42 @@ mod tests {
         assert!(!looks_like_tls(&[0x16]));
     }
 
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// Any head, of any length up to past the 128 the kernel copies.
+            #[test]
+            fn arbitrary_heads_never_panic(head in proptest::collection::vec(any::<u8>(), 0..200)) {
+                let _ = parse_request(&head);
+                let _ = parse_status(&head);
+                let _ = looks_like_tls(&head);
+            }
+
+            /// Heads that look almost like HTTP reach the deeper branches.
+            #[test]
+            fn near_http_heads_never_panic(
+                head in "(GET|POST|HEAD|CONNECT|HTTP/1\\.[01]|get)?[ /a-z*:0-9.\\r\\n\\x00-\\xff]{0,140}",
+            ) {
+                let _ = parse_request(head.as_bytes());
+                let _ = parse_status(head.as_bytes());
+            }
+
+            /// A well-formed request line is read back as written.
+            #[test]
+            fn request_lines_parse_back(path in "/[a-zA-Z0-9/._~-]{0,60}", host in "[a-z0-9.]{1,30}") {
+                let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+                let r = parse_request(head.as_bytes());
+                prop_assert!(r.is_some());
+                let r = r.unwrap();
+                prop_assert_eq!(r.target, path);
+                prop_assert_eq!(r.host, Some(host));
+            }
+        }
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic() {
         // xorshift: deterministic noise, biased towards the bytes that matter.

@@ -254,4 +254,60 @@ mod tests {
         }
         assert_eq!(decode(&[1, 0, 0]), Err(DecodeError::Short(3)));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            /// Whatever the ring buffer hands over, decode answers Ok or Err.
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = decode(&bytes);
+            }
+
+            /// Any record with a known kind in front decodes or errs, at any length.
+            #[test]
+            fn known_kinds_with_arbitrary_bodies_never_panic(
+                kind in 0u32..16,
+                mut bytes in proptest::collection::vec(any::<u8>(), 4..512),
+            ) {
+                bytes[..4].copy_from_slice(&kind.to_le_bytes());
+                let _ = decode(&bytes);
+            }
+
+            /// A send or recv the kernel wrote comes back field for field,
+            /// with or without trailing bytes (records are 8-byte padded).
+            #[test]
+            fn io_events_round_trip(
+                send in any::<bool>(),
+                (ts_ns, tgid, tid, cookie, cpu) in (any::<u64>(), any::<u32>(), any::<u32>(), any::<u64>(), any::<u32>()),
+                (bytes, protocol, family) in (any::<i32>(), any::<u16>(), any::<u16>()),
+                tail in proptest::collection::vec(any::<u8>(), 0..16),
+            ) {
+                let kind = if send { EventKind::Send } else { EventKind::Recv };
+                let ev = IoEvent {
+                    header: EventHeader { kind: kind as u32, ts_ns, tgid, tid, cookie, cpu },
+                    bytes,
+                    protocol,
+                    family,
+                };
+                let mut raw = bytes_of(&ev);
+                raw.extend_from_slice(&tail);
+                let k = decode(&raw).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let what = if send {
+                    KernelDetail::Send { bytes, protocol }
+                } else {
+                    KernelDetail::Recv { bytes, protocol }
+                };
+                prop_assert_eq!(k, KernelEvent { ts_ns, tgid, tid, cookie, what });
+                // Cut short, it is an error, not a guess.
+                prop_assert_eq!(
+                    decode(&raw[..size_of::<IoEvent>() - 1]),
+                    Err(DecodeError::Short(size_of::<IoEvent>() - 1))
+                );
+            }
+        }
+    }
 }
