@@ -65,6 +65,7 @@ pub async fn run(format: Format, no_ebpf: bool) -> i32 {
         format,
         expect: None,
         no_ebpf,
+        show_secrets: false,
         ring_bytes: None,
     };
     let code = crate::trace::run(&args).await;

@@ -12,5 +12,6 @@ pub mod exit;
 pub mod preflight;
 pub mod probes;
 pub mod render;
+pub mod secrets;
 pub mod timeline;
 pub mod trace;

@@ -64,7 +64,8 @@ pub async fn run(args: &TraceArgs) -> i32 {
         _ => (Vec::new(), 0),
     };
 
-    let trace = build(&spec, outcomes, kernel_events, !args.no_ebpf, lost);
+    let shown = crate::secrets::shown(&spec, args.show_secrets);
+    let trace = build(&shown, outcomes, kernel_events, !args.no_ebpf, lost);
     print(&trace, args.format);
     // Detaching waits on the kernel (tens of ms per tp_btf link): print first.
     drop(kernel);
@@ -211,6 +212,7 @@ fn build(
             number: o.request,
             method: spec.method.to_string(),
             url: spec.url.to_string(),
+            headers: spec.headers.clone(),
             status: o.status,
             error: o.error,
             local_addr: o.local_addr,

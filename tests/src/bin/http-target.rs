@@ -6,14 +6,19 @@
 //! connection, then two with `Connection: close` (one connection each).
 //! `http-target preopened ADDR PREFIX`: one request before `ready` on a
 //! connection it keeps, two more on it after the go line.
-use std::{io::BufRead, net::SocketAddr};
+//! `http-target secrets ADDR PREFIX`: one request carrying `Authorization`
+//! and `Cookie` headers, the response read to its close.
+use std::{
+    io::{BufRead, Read, Write},
+    net::SocketAddr,
+};
 
 use tracer_tests::http::{connect, request};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(mode), Some(addr), Some(prefix)) = (args.get(1), args.get(2), args.get(3)) else {
-        eprintln!("usage: http-target keepalive|preopened ADDR PREFIX");
+        eprintln!("usage: http-target keepalive|preopened|secrets ADDR PREFIX");
         std::process::exit(2);
     };
     if let Err(e) = run(mode, addr.parse().expect("ADDR is ip:port"), prefix) {
@@ -49,6 +54,18 @@ fn run(mode: &str, addr: SocketAddr, prefix: &str) -> std::io::Result<()> {
             for i in 1..=2 {
                 request(&mut conn, addr, &format!("{prefix}/after/{i}"), false)?;
             }
+        }
+        "secrets" => {
+            go()?;
+            let mut conn = connect(addr)?;
+            // The secrets first, so that they fall inside the kernel's head.
+            let text = format!(
+                "GET {prefix}/secret HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\
+                 Cookie: id=s3cret\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            );
+            conn.write_all(text.as_bytes())?;
+            let mut response = Vec::new();
+            conn.read_to_end(&mut response)?;
         }
         other => return Err(std::io::Error::other(format!("unknown mode {other}"))),
     }

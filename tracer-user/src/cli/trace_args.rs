@@ -83,6 +83,10 @@ pub struct TraceArgs {
     /// Client hooks only: no eBPF, no privilege needed.
     #[arg(long)]
     pub no_ebpf: bool,
+    /// Print the values of Authorization, Proxy-Authorization, Cookie and
+    /// Set-Cookie headers and a URL's password (redacted by default).
+    #[arg(long)]
+    pub show_secrets: bool,
     /// Ring buffer size in bytes (testing the lost-event path).
     #[arg(long, hide = true)]
     pub ring_bytes: Option<u32>,

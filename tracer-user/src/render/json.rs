@@ -162,6 +162,23 @@ pub fn kernel_fields(m: &mut Map<String, Value>, k: &KernelDetail, tid: u32) {
     }
 }
 
+/// `{"Name": "value"}`; a header given twice has its values joined by ", ".
+fn headers(list: &[(String, String)]) -> Value {
+    let mut m = Map::new();
+    for (name, value) in list {
+        match m.get_mut(name) {
+            Some(Value::String(s)) => {
+                s.push_str(", ");
+                s.push_str(value);
+            }
+            _ => {
+                m.insert(name.clone(), json!(value));
+            }
+        }
+    }
+    Value::Object(m)
+}
+
 fn request(t: &RequestTimeline) -> Value {
     let i = &t.info;
     let phases: Map<String, Value> = t
@@ -175,6 +192,7 @@ fn request(t: &RequestTimeline) -> Value {
         "request": i.number,
         "method": i.method,
         "url": i.url,
+        "headers": headers(&i.headers),
         "status": i.status,
         "error": i.error,
         "local_addr": i.local_addr.map(|a| a.to_string()),

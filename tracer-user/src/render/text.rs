@@ -72,6 +72,9 @@ fn request(out: &mut String, t: &RequestTimeline, style: TextStyle) {
             &format!("request {}  {} {}", i.number, i.method, i.url)
         )
     );
+    for (name, value) in &i.headers {
+        let _ = writeln!(out, "  header   {name}: {value}");
+    }
     for e in &t.events {
         let (offset, what) = event_line(e, i.start_ns);
         let source = match e.source {

@@ -74,6 +74,8 @@ pub struct RequestInfo {
     pub number: u32,
     pub method: String,
     pub url: String,
+    /// Extra request headers (`-H`), secret values already redacted.
+    pub headers: Vec<(String, String)>,
     pub status: Option<u16>,
     pub error: Option<String>,
     pub local_addr: Option<SocketAddr>,
