@@ -10,6 +10,7 @@ pub mod clock;
 pub mod demo;
 pub mod exit;
 pub mod preflight;
+pub mod privilege;
 pub mod probes;
 pub mod render;
 pub mod secrets;

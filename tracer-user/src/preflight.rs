@@ -5,9 +5,20 @@ use std::{fs, path::Path};
 use crate::probes::{PROGRAMS, btf};
 
 pub const TRACEFS: &str = "/sys/kernel/tracing";
+const CAP_DAC_READ_SEARCH: u32 = 2;
+const CAP_SYS_PTRACE: u32 = 19;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
+
+/// What the kernel side needs and how to get it: the one message of exit 4
+/// for a missing privilege.
+pub const PRIVILEGE_HELP: &str = "needs CAP_BPF and CAP_PERFMON (load and attach the probes) and \
+CAP_DAC_READ_SEARCH (read tracefs, which is root-only), plus CAP_SYS_PTRACE to attach to another \
+user's process; run as root (`sudo tracer ...`), or give the binary these capabilities with \
+`sudo setcap cap_bpf,cap_perfmon,cap_dac_read_search+ep tracer` (risk: then everyone who may \
+run that file can load eBPF programs and read kernel memory and other processes' traffic: \
+keep it mode 0750 in an admin group)";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -37,12 +48,14 @@ impl Report {
         self.checks.iter().all(|c| c.status != Status::Missing)
     }
 
-    /// One line naming everything missing, with the fix for each.
+    /// One line naming everything missing, with the fix for each. Items
+    /// that are only unknown because of another missing one ("unknown: ...")
+    /// are left out: they would bury the cause.
     pub fn missing(&self) -> String {
         let parts: Vec<String> = self
             .checks
             .iter()
-            .filter(|c| c.status == Status::Missing)
+            .filter(|c| c.status == Status::Missing && !c.detail.starts_with(UNKNOWN))
             .map(|c| format!("{}: {}", c.what, c.detail))
             .collect();
         parts.join("; ")
@@ -60,10 +73,10 @@ impl Report {
 /// Runs every check. Mounts tracefs when it is missing and we may.
 pub fn run() -> Report {
     let mut report = Report::default();
-    privileges(&mut report);
+    let privileged = privileges(&mut report);
     kernel(&mut report);
     btf_check(&mut report);
-    let tracefs_ok = tracefs(&mut report);
+    let tracefs_ok = tracefs(&mut report, privileged);
     tracepoints(&mut report, tracefs_ok);
     report
 }
@@ -84,19 +97,39 @@ pub fn has_bpf_privilege() -> bool {
     has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))
 }
 
-fn privileges(r: &mut Report) {
-    if has_bpf_privilege() {
+fn has_cap(c: u32) -> bool {
+    effective_caps() & (1 << c) != 0
+}
+
+fn privileges(r: &mut Report) -> bool {
+    let ok = has_bpf_privilege();
+    if ok {
         r.push(
             "privileges",
             Status::Ok,
             "CAP_BPF and CAP_PERFMON (or root)",
         );
     } else {
-        r.push(
-            "privileges",
-            Status::Missing,
-            "needs CAP_BPF and CAP_PERFMON: run with sudo (or `trace --no-ebpf` for client hooks alone)",
-        );
+        r.push("privileges", Status::Missing, PRIVILEGE_HELP);
+    }
+    ok
+}
+
+/// attach follows the links in /proc/PID/fd and /proc/PID/root (sockets that
+/// already exist, libc for the DNS probe): the kernel's ptrace access check,
+/// which for another user's process takes CAP_SYS_PTRACE. /proc/PID/exe is
+/// a link under the same check. Err is the one-line message for exit 4.
+pub fn can_inspect(pid: u32) -> Result<(), String> {
+    match fs::read_link(format!("/proc/{pid}/exe")) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(format!(
+            "cannot follow /proc/{pid}/exe ({e}): pid {pid} belongs to another user{}; {PRIVILEGE_HELP}",
+            if has_cap(CAP_SYS_PTRACE) {
+                ""
+            } else {
+                " and this process lacks CAP_SYS_PTRACE"
+            }
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -124,20 +157,22 @@ fn kernel(r: &mut Report) {
     }
 }
 
+/// Test-only: read kernel BTF from this path instead (e.g. a missing one).
+const BTF_PATH_ENV: &str = "TRACER_TEST_BTF_PATH";
+
 fn btf_check(r: &mut Report) {
-    match btf::Btf::from_sys_fs() {
+    let path =
+        std::env::var(BTF_PATH_ENV).unwrap_or_else(|_| "/sys/kernel/btf/vmlinux".to_string());
+    match fs::read(&path).map(|d| btf::Btf::parse(&d)) {
         Err(e) => r.push(
             "BTF",
             Status::Missing,
             format!(
-                "/sys/kernel/btf/vmlinux: {e} (needs a kernel built with CONFIG_DEBUG_INFO_BTF=y)"
+                "kernel BTF {path}: {e}: the probes need the kernel's type information; \
+                 use a kernel built with CONFIG_DEBUG_INFO_BTF=y"
             ),
         ),
-        Ok(Err(e)) => r.push(
-            "BTF",
-            Status::Missing,
-            format!("/sys/kernel/btf/vmlinux: {e}"),
-        ),
+        Ok(Err(e)) => r.push("BTF", Status::Missing, format!("kernel BTF {path}: {e}")),
         Ok(Ok(b)) => match btf::sock_offsets(&b) {
             Ok(o) => r.push(
                 "BTF",
@@ -156,12 +191,32 @@ fn tracefs_mounted() -> bool {
     Path::new(TRACEFS).join("events").is_dir()
 }
 
+/// Detail of a check that cannot be known because another one is missing.
+const UNKNOWN: &str = "unknown: ";
+
 /// aya resolves classic tracepoint ids through tracefs; mount it as bpftrace
 /// does when it is missing.
-fn tracefs(r: &mut Report) -> bool {
+fn tracefs(r: &mut Report, privileged: bool) -> bool {
     if tracefs_mounted() {
         r.push("tracefs", Status::Ok, format!("mounted at {TRACEFS}"));
         return true;
+    }
+    // Mounted, but mode 0700 root: reading it takes CAP_DAC_READ_SEARCH.
+    let denied = fs::metadata(Path::new(TRACEFS).join("events"))
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied);
+    if denied || !privileged {
+        let why = if !privileged {
+            format!("{UNKNOWN}not readable or mountable without privilege")
+        } else if !has_cap(CAP_DAC_READ_SEARCH) {
+            format!(
+                "{TRACEFS} is readable by root only: needs CAP_DAC_READ_SEARCH too; run as root, \
+                 or `sudo setcap cap_bpf,cap_perfmon,cap_dac_read_search+ep tracer`"
+            )
+        } else {
+            format!("{TRACEFS} is not readable")
+        };
+        r.push("tracefs", Status::Missing, why);
+        return false;
     }
     match mount_tracefs() {
         Ok(()) if tracefs_mounted() => {
@@ -206,6 +261,21 @@ fn mount_tracefs() -> std::io::Result<()> {
     }
 }
 
+/// A plain note for a program that was left out: what the trace lacks, and
+/// which tracepoint is why.
+pub fn skipped_note(program: &str, why: &str) -> String {
+    match PROGRAMS.iter().find(|s| s.program == program) {
+        Some(spec) => {
+            let (group, name) = spec.hook.group_and_name();
+            format!(
+                "no {} in this trace: tracepoint {group}:{name} could not be attached ({why})",
+                spec.serves
+            )
+        }
+        None => format!("{program} not attached ({why}); its events are missing"),
+    }
+}
+
 /// Test-only: pretend these tracepoints do not exist (comma-separated names).
 const HIDE_ENV: &str = "TRACER_TEST_HIDE_TRACEPOINTS";
 
@@ -224,7 +294,11 @@ fn tracepoints(r: &mut Report, tracefs_ok: bool) {
         if present {
             r.push(label, Status::Ok, spec.serves);
         } else if !tracefs_ok {
-            r.push(label, Status::Missing, "unknown: tracefs is not mounted");
+            r.push(
+                label,
+                Status::Missing,
+                format!("{UNKNOWN}tracefs is not readable"),
+            );
         } else if spec.required {
             r.push(
                 label,

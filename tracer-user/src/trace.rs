@@ -53,6 +53,10 @@ pub async fn run(args: &TraceArgs) -> i32 {
             return exit::USAGE;
         }
     };
+    // Probes attached, tgid set, ring buffer open: no privilege is needed now.
+    if let Err(e) = crate::privilege::drop_all() {
+        eprintln!("tracer: note: could not drop privileges: {e}");
+    }
     let reader = kernel.as_mut().map(|k| spawn_reader(k.stream.take()));
 
     let (outcomes, interrupted) = run_requests(&client, &spec, args.count, args.interval()).await;
@@ -81,7 +85,7 @@ fn start_probes(ring_bytes: Option<u32>) -> Result<Kernel, String> {
     let report = preflight::run();
     if !report.can_trace() {
         return Err(format!(
-            "cannot trace the kernel side: {}. Run as root (sudo), or add --no-ebpf for the client hooks alone",
+            "cannot trace the kernel side: {}; `--no-ebpf` shows the client hooks alone, without privilege",
             report.missing()
         ));
     }
@@ -93,7 +97,7 @@ fn start_probes(ring_bytes: Option<u32>) -> Result<Kernel, String> {
     let mut probes =
         Probes::load(&opts).map_err(|e| format!("cannot load the eBPF probes: {e}"))?;
     for (program, why) in &probes.skipped {
-        eprintln!("tracer: note: {program} not attached ({why}); its events are missing");
+        eprintln!("tracer: note: {}", preflight::skipped_note(program, why));
     }
     probes
         .trace_tgid(std::process::id())

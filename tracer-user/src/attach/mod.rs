@@ -75,6 +75,10 @@ pub async fn run(args: &AttachArgs) -> i32 {
         eprintln!("tracer: cannot trace here: {}", report.missing());
         return exit::NO_SUPPORT;
     }
+    if let Err(msg) = preflight::can_inspect(target.pid) {
+        eprintln!("tracer: {msg}");
+        return exit::NO_SUPPORT;
+    }
     let opts = ProbeOptions {
         skip: report.skip_programs.clone(),
         payload_heads: true,
@@ -122,6 +126,11 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
         return exit::NO_SUPPORT;
     }
     let seeded = seed::seed(target.pid);
+    // Probes, uprobe and tgid are in place and /proc is read: no privilege
+    // is needed from here on.
+    if let Err(e) = crate::privilege::drop_all() {
+        out.note(&format!("note: could not drop privileges: {e}"));
+    }
     out.note(&format!(
         "attached to pid {} ({}); tracing until it exits{}",
         target.pid,
@@ -131,7 +140,7 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
         ))
     ));
     for (what, detail) in &probes.skipped {
-        out.note(&format!("note: {what} not attached: {detail}"));
+        out.note(&format!("note: {}", preflight::skipped_note(what, detail)));
     }
     out.note(&dns);
     for s in &seeded {
