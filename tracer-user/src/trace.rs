@@ -119,6 +119,9 @@ struct Reader {
 }
 
 /// Reads the ring buffer while the requests run, so it never fills up.
+/// Test-only: milliseconds the ring-buffer reader waits before it starts.
+const READER_DELAY_ENV: &str = "TRACER_TEST_READER_DELAY_MS";
+
 fn spawn_reader(stream: Option<EventStream>) -> Reader {
     let (stop, mut stop_rx) = oneshot::channel::<()>();
     let last_batch_ns = Arc::new(AtomicU64::new(0));
@@ -128,6 +131,14 @@ fn spawn_reader(stream: Option<EventStream>) -> Reader {
             return (None, Vec::new());
         };
         let mut events = Vec::new();
+        // Test-only: start reading late, so that a small ring buffer
+        // overflows and the lost-event count can be checked.
+        if let Some(ms) = std::env::var(READER_DELAY_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
         loop {
             tokio::select! {
                 _ = &mut stop_rx => break,
