@@ -1,26 +1,37 @@
 //! Maps and helpers shared by every probe family.
 
+use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_get_socket_cookie,
         bpf_ktime_get_ns, bpf_probe_read_kernel,
     },
     macros::map,
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use tracer_ebpf::{AF_INET, AF_INET6, EventHeader, EventKind, FourTuple, SockOffsets, tgid_flags};
+use tracer_ebpf::{
+    AF_INET, AF_INET6, EventHeader, EventKind, FourTuple, SockOffsets, lost_slot, tgid_flags,
+};
 
 /// Every event goes through here. Userspace may resize it before load.
 #[map(name = "EVENTS")]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
 
-/// Events that found `EVENTS` full, per CPU.
+/// Records that found `EVENTS` full, per CPU, by `lost_slot`.
 #[map(name = "LOST")]
-pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 
-/// The processes to trace (tgid -> 1), filled by userspace.
+/// The processes to trace (tgid -> `tgid_flags`), filled by userspace.
 #[map(name = "TRACED_TGIDS")]
 pub static TRACED_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
+
+/// `flags << 32 | tgid` when exactly one process is traced, else 0.
+#[map(name = "TRACED_ONE")]
+pub static TRACED_ONE: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Wake the reader only once this much is waiting: one wake-up per event
+/// costs more than the event. Userspace also polls on a short timer.
+const WAKEUP_BYTES: u64 = 256 << 10;
 
 /// Socket cookie -> owning tgid, for hooks that run in softirq context.
 #[map(name = "COOKIE_OWNER")]
@@ -44,17 +55,32 @@ pub fn current() -> Ids {
     }
 }
 
+/// The `tgid_flags` of `tgid`; 0 when it is not traced. Every hook of every
+/// process on the machine starts here, so the usual case is an array load.
+#[inline(always)]
+fn traced_flags(tgid: u32) -> u8 {
+    if let Some(&one) = TRACED_ONE.get(0)
+        && one != 0
+    {
+        return if one as u32 == tgid {
+            (one >> 32) as u8
+        } else {
+            0
+        };
+    }
+    // SAFETY: a u8 value copied out at once.
+    unsafe { TRACED_TGIDS.get(&tgid).copied() }.unwrap_or(0)
+}
+
 #[inline(always)]
 pub fn is_traced(tgid: u32) -> bool {
-    // SAFETY: the value is a plain u8 that is only read for presence.
-    unsafe { TRACED_TGIDS.get(&tgid).is_some() }
+    traced_flags(tgid) & tgid_flags::TRACED != 0
 }
 
 /// Whether `tgid` asked for payload heads (attach mode).
 #[inline(always)]
 pub fn captures_heads(tgid: u32) -> bool {
-    // SAFETY: a u8 value copied out at once.
-    unsafe { TRACED_TGIDS.get(&tgid).copied() }.is_some_and(|v| v & tgid_flags::CAPTURE_HEADS != 0)
+    traced_flags(tgid) & tgid_flags::CAPTURE_HEADS != 0
 }
 
 #[inline(always)]
@@ -86,18 +112,28 @@ pub fn header(kind: EventKind, tgid: u32, tid: u32, cookie: u64) -> EventHeader 
     }
 }
 
-/// Writes one event; counts it as lost when the ring buffer is full.
+/// Ring-buffer flags for a record: wake the reader only past `WAKEUP_BYTES`.
 #[inline(always)]
-pub fn emit<T: 'static>(event: &T) {
-    if EVENTS.output::<T>(event, 0).is_err() {
-        count_lost();
+pub fn wakeup_flag() -> u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= WAKEUP_BYTES {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
     }
 }
 
-/// Counts one event that found the ring buffer full.
+/// Writes one event; counts it as lost when the ring buffer is full.
 #[inline(always)]
-pub fn count_lost() {
-    if let Some(lost) = LOST.get_ptr_mut(0) {
+pub fn emit<T: 'static>(event: &T) {
+    if EVENTS.output::<T>(event, wakeup_flag()).is_err() {
+        count_lost(lost_slot::EVENTS);
+    }
+}
+
+/// Counts one record that found the ring buffer full.
+#[inline(always)]
+pub fn count_lost(slot: u32) {
+    if let Some(lost) = LOST.get_ptr_mut(slot) {
         // SAFETY: per-CPU slot, so no other program writes it concurrently.
         unsafe { *lost += 1 };
     }

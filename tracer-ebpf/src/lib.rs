@@ -174,6 +174,15 @@ pub struct DnsEvent {
     pub host: [u8; DNS_HOST],
 }
 
+/// Slots of the `LOST` per-CPU array.
+pub mod lost_slot {
+    /// Events (one per hook firing) that found the ring buffer full.
+    pub const EVENTS: u32 = 0;
+    /// Payload heads (attach) that found it full; kept apart so that the
+    /// event count matches the events missing from the stream.
+    pub const HEADS: u32 = 1;
+}
+
 /// Bits of the `TRACED_TGIDS` value.
 pub mod tgid_flags {
     /// Trace this process's sockets.
@@ -208,10 +217,15 @@ impl SockOffsets {
 pub mod names {
     /// The ring buffer all events go through.
     pub const EVENTS: &str = "EVENTS";
-    /// Per-CPU count of events that found the ring buffer full.
+    /// Per-CPU counts of records that found the ring buffer full, by
+    /// [`super::lost_slot`].
     pub const LOST: &str = "LOST";
     /// Set of traced process ids (tgid -> [`super::tgid_flags`] bits).
     pub const TRACED_TGIDS: &str = "TRACED_TGIDS";
+    /// One slot, `flags << 32 | tgid`, when exactly one process is traced
+    /// (every command today): an array load instead of a hash lookup on the
+    /// path that every process of the machine takes. 0 = use the set.
+    pub const TRACED_ONE: &str = "TRACED_ONE";
     /// The global holding [`super::SockOffsets`].
     pub const SOCK_OFFSETS: &str = "SOCK_OFFSETS";
 }

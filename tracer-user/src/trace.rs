@@ -140,11 +140,14 @@ fn spawn_reader(stream: Option<EventStream>) -> Reader {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         loop {
+            let before = events.len();
             tokio::select! {
                 _ = &mut stop_rx => break,
                 r = stream.next_batch(&mut events) => {
                     if r.is_err() { break }
-                    last.store(monotonic_ns(), Ordering::Relaxed);
+                    if events.len() > before {
+                        last.store(monotonic_ns(), Ordering::Relaxed);
+                    }
                 }
             }
         }

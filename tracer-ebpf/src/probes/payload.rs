@@ -101,9 +101,14 @@ fn stash_msg(ctx: &TracePointContext) {
     }
 }
 
+/// Runs at every exit of these syscalls on the machine: only attach's
+/// process has anything to drop.
 #[inline(always)]
 fn unstash() {
-    let _ = HEAD_SOURCES.remove(&current().tid);
+    let ids = current();
+    if captures_heads(ids.tgid) {
+        let _ = HEAD_SOURCES.remove(&ids.tid);
+    }
 }
 
 macro_rules! enter {
@@ -161,7 +166,7 @@ pub fn emit_head(ids: &Ids, cookie: u64, send: bool, bytes: i32) {
         n = PAYLOAD_HEAD as u64;
     }
     let Some(mut entry) = EVENTS.reserve::<PayloadEvent>(0) else {
-        crate::common::count_lost();
+        crate::common::count_lost(tracer_ebpf::lost_slot::HEADS);
         return;
     };
     let kind = EventKind::Payload;
@@ -186,5 +191,5 @@ pub fn emit_head(ids: &Ids, cookie: u64, send: bool, bytes: i32) {
         );
         (*ev).captured = if rc == 0 { size } else { 0 };
     }
-    entry.submit(0);
+    entry.submit(crate::common::wakeup_flag());
 }

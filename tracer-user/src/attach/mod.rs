@@ -198,6 +198,13 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
         out.request(&tracker.requests[r], &tracker);
     }
     let lost = probes.lost_events().unwrap_or(0) + stream.undecodable;
+    if let Ok(heads) = probes.lost_heads()
+        && heads > 0
+    {
+        out.note(&format!(
+            "note: {heads} payload heads lost (ring buffer full): some requests may be missing"
+        ));
+    }
     let (ended, code) = match end {
         End::Exited => (format!("process {} exited", target.pid), exit::SUCCESS),
         End::Duration => ("duration ended".to_string(), exit::SUCCESS),
@@ -223,4 +230,5 @@ fn feed(batch: &mut Vec<KernelEvent>, pid: u32, tracker: &mut Tracker, out: &mut
             out.request(&tracker.requests[r], tracker);
         }
     }
+    out.flush();
 }

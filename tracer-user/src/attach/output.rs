@@ -2,7 +2,10 @@
 //! the contract, or one Chrome trace-event document at the end. Notes for
 //! people go to stdout in text mode and to stderr otherwise, so that
 //! machine output stays parseable.
-use std::io::Write;
+use std::{
+    cell::RefCell,
+    io::{BufWriter, Stdout, Write},
+};
 
 use serde_json::{Value, json};
 
@@ -19,6 +22,9 @@ pub struct Output {
     /// Timestamps are shown relative to this (CLOCK_MONOTONIC ns).
     start_ns: u64,
     chrome: Vec<Value>,
+    /// Lines go out once per batch of events ([`Output::flush`]), not one
+    /// write(2) each: at high event rates the writes cost more than the rest.
+    stdout: RefCell<BufWriter<Stdout>>,
 }
 
 impl Output {
@@ -28,22 +34,27 @@ impl Output {
             pid,
             start_ns,
             chrome: Vec::new(),
+            stdout: RefCell::new(BufWriter::with_capacity(64 << 10, std::io::stdout())),
         }
     }
 
     fn line(&self, to_stdout: bool, text: &str) {
         if to_stdout {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{text}");
-            let _ = out.flush();
+            let _ = writeln!(self.stdout.borrow_mut(), "{text}");
         } else {
             eprintln!("{text}");
         }
     }
 
-    /// A message for people.
+    /// Sends what was written so far: after each batch, so text stays live.
+    pub fn flush(&self) {
+        let _ = self.stdout.borrow_mut().flush();
+    }
+
+    /// A message for people, shown at once.
     pub fn note(&self, text: &str) {
         self.line(self.format == Format::Text, text);
+        self.flush();
     }
 
     fn offset_ms(&self, ts: u64) -> f64 {

@@ -7,14 +7,14 @@ mod stream;
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray},
+    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray},
     programs::{BtfTracePoint, Program, TracePoint, UProbe, uprobe::UProbeScope},
 };
 pub use decode::{KernelDetail, KernelEvent, SocketCookie};
 pub use programs::{PROGRAMS, ProgramSpec};
 pub use stream::EventStream;
 use thiserror::Error;
-use tracer_ebpf::names;
+use tracer_ebpf::{lost_slot, names};
 
 /// The compiled programs, built by build.rs for bpfel.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer-ebpf"));
@@ -75,6 +75,9 @@ pub struct Probes {
     ebpf: Ebpf,
     lost: PerCpuArray<MapData, u64>,
     tgids: BpfHashMap<MapData, u32, u8>,
+    /// The fast single-process slot (see `names::TRACED_ONE`).
+    traced_one: Array<MapData, u64>,
+    traced: usize,
     /// Programs that were left out, with why.
     pub skipped: Vec<(&'static str, String)>,
 }
@@ -126,10 +129,17 @@ impl Probes {
             name: names::TRACED_TGIDS,
             source,
         })?;
+        let traced_one = take_map(&mut ebpf, names::TRACED_ONE)?;
+        let traced_one = Array::try_from(traced_one).map_err(|source| ProbeError::Map {
+            name: names::TRACED_ONE,
+            source,
+        })?;
         Ok(Self {
             ebpf,
             lost,
             tgids,
+            traced_one,
+            traced: 0,
             skipped,
         })
     }
@@ -142,12 +152,20 @@ impl Probes {
     /// Like [`Self::trace_tgid`], with [`tracer_ebpf::tgid_flags`] bits:
     /// `TRACED | CAPTURE_HEADS` also copies payload heads (attach mode).
     pub fn trace_tgid_with(&mut self, tgid: u32, flags: u8) -> Result<(), ProbeError> {
+        let map_err = |name| move |source| ProbeError::Map { name, source };
         self.tgids
             .insert(tgid, flags, 0)
-            .map_err(|source| ProbeError::Map {
-                name: names::TRACED_TGIDS,
-                source,
-            })
+            .map_err(map_err(names::TRACED_TGIDS))?;
+        self.traced += 1;
+        // One process: the programs check one array slot. More: the set.
+        let one = if self.traced == 1 {
+            (u64::from(flags) << 32) | u64::from(tgid)
+        } else {
+            0
+        };
+        self.traced_one
+            .set(0, one, 0)
+            .map_err(map_err(names::TRACED_ONE))
     }
 
     /// Attaches the `getaddrinfo` uprobe and uretprobe to the libc at
@@ -185,7 +203,16 @@ impl Probes {
 
     /// Events the kernel could not queue because the ring buffer was full.
     pub fn lost_events(&self) -> Result<u64, ProbeError> {
-        let values = self.lost.get(&0, 0).map_err(|source| ProbeError::Map {
+        self.lost_in(lost_slot::EVENTS)
+    }
+
+    /// Payload heads (attach) that found the ring buffer full.
+    pub fn lost_heads(&self) -> Result<u64, ProbeError> {
+        self.lost_in(lost_slot::HEADS)
+    }
+
+    fn lost_in(&self, slot: u32) -> Result<u64, ProbeError> {
+        let values = self.lost.get(&slot, 0).map_err(|source| ProbeError::Map {
             name: names::LOST,
             source,
         })?;
@@ -194,9 +221,9 @@ impl Probes {
 }
 
 impl Drop for Probes {
-    /// Detaching a tp_btf link waits for an RCU grace period (60-80 ms each
-    /// on the CI kernel); detached one by one they cost 200 ms at every exit.
-    /// In parallel the waits overlap.
+    /// Detaching a tp_btf link waits on the kernel (40-80 ms each on the CI
+    /// kernel); one by one they cost 200 ms at every exit. In parallel the
+    /// waits partly overlap (about 120 ms).
     fn drop(&mut self) {
         std::thread::scope(|scope| {
             for (_, program) in self.ebpf.programs_mut() {

@@ -7,6 +7,9 @@ use tokio::io::unix::AsyncFd;
 use super::{KernelEvent, ProbeError, decode::decode};
 use tracer_ebpf::names;
 
+/// How often the reader looks at the ring buffer without a wake-up.
+const POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
 pub struct EventStream {
     ring: AsyncFd<RingBuf<MapData>>,
     /// Records that did not decode (a userspace/kernel ABI mismatch).
@@ -28,18 +31,19 @@ impl EventStream {
         })
     }
 
-    /// Waits until the kernel has written events, then appends all that are
-    /// there to `out`.
+    /// Waits until the kernel wakes us or [`POLL`] passes, then appends
+    /// every event that is there to `out`. The programs wake the reader only
+    /// once a backlog builds (a wake-up per event costs more than the
+    /// event), so the timer is what picks up a trickle.
     pub async fn next_batch(&mut self, out: &mut Vec<KernelEvent>) -> io::Result<()> {
-        let mut guard = self.ring.readable_mut().await?;
-        let ring = guard.get_inner_mut();
-        while let Some(item) = ring.next() {
-            match decode(&item) {
-                Ok(ev) => out.push(ev),
-                Err(_) => self.undecodable += 1,
+        match tokio::time::timeout(POLL, self.ring.readable_mut()).await {
+            Ok(guard) => {
+                let mut guard = guard?;
+                guard.clear_ready();
+                self.drain(out);
             }
+            Err(_) => self.drain(out),
         }
-        guard.clear_ready();
         Ok(())
     }
 
