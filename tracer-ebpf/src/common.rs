@@ -32,6 +32,8 @@ pub static TRACED_ONE: Array<u64> = Array::with_max_entries(1, 0);
 /// Wake the reader only once this much is waiting: one wake-up per event
 /// costs more than the event. Userspace also polls on a short timer.
 const WAKEUP_BYTES: u64 = 256 << 10;
+/// At least the size of the largest record (a payload head, 176 bytes).
+const MAX_RECORD: u64 = 256;
 
 /// Socket cookie -> owning tgid, for hooks that run in softirq context.
 #[map(name = "COOKIE_OWNER")]
@@ -112,10 +114,15 @@ pub fn header(kind: EventKind, tgid: u32, tid: u32, cookie: u64) -> EventHeader 
     }
 }
 
-/// Ring-buffer flags for a record: wake the reader only past `WAKEUP_BYTES`.
+/// Ring-buffer flags for a record. Below `WAKEUP_BYTES` of backlog the
+/// reader is not woken (its 10 ms poll collects the trickle); past it, only
+/// when the backlog crosses another multiple of `WAKEUP_BYTES`. Waking on
+/// every record of a backlog would cost a wake-up per event exactly when
+/// events come fastest.
 #[inline(always)]
 pub fn wakeup_flag() -> u64 {
-    if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= WAKEUP_BYTES {
+    let avail = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    if avail >= WAKEUP_BYTES && avail & (WAKEUP_BYTES - 1) < MAX_RECORD {
         BPF_RB_FORCE_WAKEUP as u64
     } else {
         BPF_RB_NO_WAKEUP as u64

@@ -14,7 +14,10 @@ use super::{
     conns::{Connection, Effect, Request, Tracker},
     fields::{event_fields, us},
 };
-use crate::probes::{KernelDetail, KernelEvent};
+use crate::{
+    probes::{KernelDetail, KernelEvent},
+    render::{FieldSink, JsonLine},
+};
 
 pub struct Output {
     format: Format,
@@ -86,12 +89,14 @@ impl Output {
                 self.text_line(ev, conn, &format!("{} {detail}", ev.name()));
             }
             Format::Json => {
-                let mut m = event_fields(ev, conn, self.start_ns);
-                m.insert("request".into(), json!(req.map(|r| r.number)));
-                self.line(true, &Value::Object(m).to_string());
+                let mut line = JsonLine::default();
+                event_fields(&mut line, ev, conn, self.start_ns);
+                line.put("request", json!(req.map(|r| r.number)));
+                self.line(true, &line.finish());
             }
             Format::Chrome => {
-                let m = event_fields(ev, conn, self.start_ns);
+                let mut m = serde_json::Map::new();
+                event_fields(&mut m, ev, conn, self.start_ns);
                 self.chrome.push(json!({
                     "name": ev.name(), "ph": "i", "s": "t", "ts": us(ev.ts_ns),
                     "pid": self.pid, "tid": conn.map_or(0, |c| c.number), "args": m,

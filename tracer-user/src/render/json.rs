@@ -94,7 +94,51 @@ fn client_fields(m: &mut Map<String, Value>, h: &Hook) {
 }
 
 /// The kernel event's own fields of an `event` line (shared with attach).
-pub fn kernel_fields(m: &mut Map<String, Value>, k: &KernelDetail, tid: u32) {
+/// Where the fields of an object go: a `serde_json` map, or a [`JsonLine`]
+/// written straight out (attach writes one per event, where building a map
+/// cost more than everything else).
+pub trait FieldSink {
+    fn put(&mut self, key: &'static str, value: Value);
+}
+
+impl FieldSink for Map<String, Value> {
+    fn put(&mut self, key: &'static str, value: Value) {
+        self.insert(key.into(), value);
+    }
+}
+
+/// One JSON object, fields in the order they are put, no map in between.
+pub struct JsonLine {
+    buf: Vec<u8>,
+}
+
+impl Default for JsonLine {
+    fn default() -> Self {
+        Self { buf: b"{".to_vec() }
+    }
+}
+
+impl JsonLine {
+    pub fn finish(mut self) -> String {
+        self.buf.push(b'}');
+        // serde_json writes UTF-8 and the keys are ASCII.
+        String::from_utf8(self.buf).unwrap_or_default()
+    }
+}
+
+impl FieldSink for JsonLine {
+    fn put(&mut self, key: &'static str, value: Value) {
+        if self.buf.len() > 1 {
+            self.buf.push(b',');
+        }
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(key.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+        let _ = serde_json::to_writer(&mut self.buf, &value);
+    }
+}
+
+pub fn kernel_fields(m: &mut impl FieldSink, k: &KernelDetail, tid: u32) {
     let proto = |p: u16| {
         json!(if p == tracer_ebpf::IPPROTO_UDP {
             "udp"
@@ -102,8 +146,8 @@ pub fn kernel_fields(m: &mut Map<String, Value>, k: &KernelDetail, tid: u32) {
             "tcp"
         })
     };
-    m.insert("detail".into(), json!(kernel_detail(k)));
-    m.insert("tid".into(), json!(tid));
+    m.put("detail", json!(kernel_detail(k)));
+    m.put("tid", json!(tid));
     match k {
         KernelDetail::Connect {
             fd,
@@ -111,10 +155,10 @@ pub fn kernel_fields(m: &mut Map<String, Value>, k: &KernelDetail, tid: u32) {
             remote,
             duration_ns,
         } => {
-            m.insert("fd".into(), json!(fd));
-            m.insert("ret".into(), json!(ret));
-            m.insert("remote_addr".into(), json!(remote.to_string()));
-            m.insert("duration_ns".into(), json!(duration_ns));
+            m.put("fd", json!(fd));
+            m.put("ret", json!(ret));
+            m.put("remote_addr", json!(remote.to_string()));
+            m.put("duration_ns", json!(duration_ns));
         }
         KernelDetail::State {
             old,
@@ -122,42 +166,42 @@ pub fn kernel_fields(m: &mut Map<String, Value>, k: &KernelDetail, tid: u32) {
             local,
             remote,
         } => {
-            m.insert("old".into(), json!(tracer_ebpf::tcp_state::name(*old)));
-            m.insert("new".into(), json!(tracer_ebpf::tcp_state::name(*new)));
-            m.insert("local_addr".into(), json!(local.to_string()));
-            m.insert("remote_addr".into(), json!(remote.to_string()));
+            m.put("old", json!(tracer_ebpf::tcp_state::name(*old)));
+            m.put("new", json!(tracer_ebpf::tcp_state::name(*new)));
+            m.put("local_addr", json!(local.to_string()));
+            m.put("remote_addr", json!(remote.to_string()));
         }
         KernelDetail::Send { bytes, protocol } | KernelDetail::Recv { bytes, protocol } => {
-            m.insert("bytes".into(), json!(bytes));
-            m.insert("protocol".into(), proto(*protocol));
+            m.put("bytes", json!(bytes));
+            m.put("protocol", proto(*protocol));
         }
         KernelDetail::Close { fd } => {
-            m.insert("fd".into(), json!(fd));
+            m.put("fd", json!(fd));
         }
         KernelDetail::Destroy => {
-            m.insert("freed".into(), json!(true));
+            m.put("freed", json!(true));
         }
         KernelDetail::Socket {
             local,
             remote,
             protocol,
         } => {
-            m.insert("local_addr".into(), json!(local.to_string()));
-            m.insert("remote_addr".into(), json!(remote.to_string()));
-            m.insert("protocol".into(), proto(*protocol));
+            m.put("local_addr", json!(local.to_string()));
+            m.put("remote_addr", json!(remote.to_string()));
+            m.put("protocol", proto(*protocol));
         }
         KernelDetail::Payload { .. } => {}
         KernelDetail::DnsStart { host } => {
-            m.insert("host".into(), json!(host));
+            m.put("host", json!(host));
         }
         KernelDetail::DnsDone {
             host,
             ret,
             duration_ns,
         } => {
-            m.insert("host".into(), json!(host));
-            m.insert("ret".into(), json!(ret));
-            m.insert("duration_ns".into(), json!(duration_ns));
+            m.put("host", json!(host));
+            m.put("ret", json!(ret));
+            m.put("duration_ns", json!(duration_ns));
         }
     }
 }
@@ -206,4 +250,30 @@ fn request(t: &RequestTimeline) -> Value {
         "body_bytes": i.body_bytes,
         "phases_us": phases,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_line_says_what_the_map_says() {
+        let events = [
+            KernelDetail::Send {
+                bytes: 78,
+                protocol: 6,
+            },
+            KernelDetail::DnsStart {
+                host: "a\"b\\c\n".into(),
+            },
+            KernelDetail::Destroy,
+        ];
+        for k in &events {
+            let (mut line, mut map) = (JsonLine::default(), Map::new());
+            kernel_fields(&mut line, k, 7);
+            kernel_fields(&mut map, k, 7);
+            let parsed: Value = serde_json::from_str(&line.finish()).expect("valid JSON");
+            assert_eq!(parsed, Value::Object(map));
+        }
+    }
 }

@@ -6,7 +6,7 @@ mod text;
 
 pub use check::check_table;
 pub use chrome::chrome;
-pub use json::{json_lines, kernel_fields};
+pub use json::{FieldSink, JsonLine, json_lines, kernel_fields};
 pub use text::{TextStyle, text};
 
 use crate::probes::KernelDetail;
