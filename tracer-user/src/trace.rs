@@ -92,7 +92,6 @@ fn start_probes(ring_bytes: Option<u32>) -> Result<Kernel, String> {
     let opts = ProbeOptions {
         ring_bytes,
         skip: report.skip_programs.clone(),
-        payload_heads: false,
     };
     let mut probes =
         Probes::load(&opts).map_err(|e| format!("cannot load the eBPF probes: {e}"))?;

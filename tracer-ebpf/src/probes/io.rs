@@ -6,8 +6,8 @@ use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use tracer_ebpf::{EventKind, IoEvent, SocketEvent};
 
 use crate::common::{
-    cookie_of, current, emit, family_of, header, is_inet, is_traced, owner_of, protocol_of,
-    set_owner, tuple_of,
+    captures_heads, cookie_of, current, emit, family_of, header, is_inet, is_traced, owner_of,
+    protocol_of, set_owner, tuple_of,
 };
 use crate::probes::payload::emit_head;
 
@@ -57,8 +57,7 @@ fn on_io(ctx: &BtfTracePointContext, kind: EventKind) {
         protocol: protocol_of(sk),
         family,
     });
-    if bytes > 0 {
-        // A no-op unless attach mode stashed this syscall's buffer.
+    if bytes > 0 && captures_heads(ids.tgid) {
         emit_head(&ids, cookie, kind == EventKind::Send, bytes);
     }
 }

@@ -81,7 +81,6 @@ pub async fn run(args: &AttachArgs) -> i32 {
     }
     let opts = ProbeOptions {
         skip: report.skip_programs.clone(),
-        payload_heads: true,
         ..Default::default()
     };
     let mut probes = match Probes::load(&opts) {
@@ -119,9 +118,15 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
     };
     // Tracing on before seeding: a connection opened in between is seen
     // connecting, and one already open is matched when it first moves data.
-    if let Err(e) =
-        probes.trace_tgid_with(target.pid, tgid_flags::TRACED | tgid_flags::CAPTURE_HEADS)
-    {
+    // Payload heads come from the syscall's saved registers, whose layout
+    // the eBPF side knows for x86_64 only.
+    let heads = if cfg!(target_arch = "x86_64") {
+        tgid_flags::CAPTURE_HEADS
+    } else {
+        out.note("note: no HTTP request reconstruction on this architecture (x86_64 only): connections and bytes only");
+        0
+    };
+    if let Err(e) = probes.trace_tgid_with(target.pid, tgid_flags::TRACED | heads) {
         eprintln!("tracer: {e}");
         return exit::NO_SUPPORT;
     }

@@ -86,8 +86,6 @@ fn check() -> i32 {
     let probe_result = report.can_trace().then(|| {
         crate::probes::Probes::load(&crate::probes::ProbeOptions {
             skip: report.skip_programs.clone(),
-            // check proves every program loads, attach's included.
-            payload_heads: true,
             ..Default::default()
         })
     });

@@ -65,9 +65,6 @@ pub struct ProbeOptions {
     pub ring_bytes: Option<u32>,
     /// Programs to leave out, e.g. because their tracepoint is missing.
     pub skip: Vec<&'static str>,
-    /// Also attach the payload-head programs (attach mode). They run on
-    /// every read/write syscall of the machine, so `trace` leaves them out.
-    pub payload_heads: bool,
 }
 
 /// The loaded and attached programs. Dropping it detaches everything.
@@ -100,9 +97,6 @@ impl Probes {
         let mut ebpf = loader.load(OBJECT)?;
         let mut skipped = Vec::new();
         for spec in PROGRAMS {
-            if spec.payload_head && !opts.payload_heads {
-                continue;
-            }
             if opts.skip.contains(&spec.program) {
                 skipped.push((spec.program, "its tracepoint is not available".to_string()));
                 continue;

@@ -8,8 +8,6 @@ pub struct ProgramSpec {
     pub serves: &'static str,
     /// Tracing stops without it; the others degrade with a note.
     pub required: bool,
-    /// Payload-head capture, attached for `attach` only.
-    pub payload_head: bool,
 }
 
 const fn tp(
@@ -23,7 +21,6 @@ const fn tp(
         hook: Hook::TracePoint("syscalls", name),
         serves,
         required,
-        payload_head: false,
     }
 }
 
@@ -39,18 +36,6 @@ const fn btf(
         hook: Hook::BtfTracePoint(group, name),
         serves,
         required,
-        payload_head: false,
-    }
-}
-
-/// A payload-head program on `syscalls:<name>`.
-const fn head(program: &'static str, name: &'static str) -> ProgramSpec {
-    ProgramSpec {
-        program,
-        hook: Hook::TracePoint("syscalls", name),
-        serves: "payload heads (attach)",
-        required: false,
-        payload_head: true,
     }
 }
 
@@ -86,22 +71,6 @@ pub const PROGRAMS: &[ProgramSpec] = &[
         "socket freed",
         false,
     ),
-    head("tracer_head_write", "sys_enter_write"),
-    head("tracer_head_sendto", "sys_enter_sendto"),
-    head("tracer_head_sendmsg", "sys_enter_sendmsg"),
-    head("tracer_head_writev", "sys_enter_writev"),
-    head("tracer_head_read", "sys_enter_read"),
-    head("tracer_head_recvfrom", "sys_enter_recvfrom"),
-    head("tracer_head_recvmsg", "sys_enter_recvmsg"),
-    head("tracer_head_readv", "sys_enter_readv"),
-    head("tracer_head_write_exit", "sys_exit_write"),
-    head("tracer_head_sendto_exit", "sys_exit_sendto"),
-    head("tracer_head_sendmsg_exit", "sys_exit_sendmsg"),
-    head("tracer_head_writev_exit", "sys_exit_writev"),
-    head("tracer_head_read_exit", "sys_exit_read"),
-    head("tracer_head_recvfrom_exit", "sys_exit_recvfrom"),
-    head("tracer_head_recvmsg_exit", "sys_exit_recvmsg"),
-    head("tracer_head_readv_exit", "sys_exit_readv"),
 ];
 
 #[cfg(test)]
