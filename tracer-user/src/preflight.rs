@@ -41,6 +41,9 @@ pub struct Report {
     pub checks: Vec<Check>,
     /// Programs to leave out because their tracepoint is missing.
     pub skip_programs: Vec<&'static str>,
+    /// The `struct sock` offsets read from BTF, so the loader need not
+    /// parse it again.
+    pub sock_offsets: Option<tracer_ebpf::SockOffsets>,
 }
 
 impl Report {
@@ -174,14 +177,17 @@ fn btf_check(r: &mut Report) {
         ),
         Ok(Err(e)) => r.push("BTF", Status::Missing, format!("kernel BTF {path}: {e}")),
         Ok(Ok(b)) => match btf::sock_offsets(&b) {
-            Ok(o) => r.push(
-                "BTF",
-                Status::Ok,
-                format!(
-                    "struct sock offsets: v6 daddr {}, protocol {}",
-                    o.skc_v6_daddr, o.sk_protocol
-                ),
-            ),
+            Ok(o) => {
+                r.sock_offsets = Some(o);
+                r.push(
+                    "BTF",
+                    Status::Ok,
+                    format!(
+                        "struct sock offsets: v6 daddr {}, protocol {}",
+                        o.skc_v6_daddr, o.sk_protocol
+                    ),
+                )
+            }
             Err(e) => r.push("BTF", Status::Missing, e.to_string()),
         },
     }

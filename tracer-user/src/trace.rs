@@ -92,6 +92,7 @@ fn start_probes(ring_bytes: Option<u32>) -> Result<Kernel, String> {
     let opts = ProbeOptions {
         ring_bytes,
         skip: report.skip_programs.clone(),
+        sock_offsets: report.sock_offsets,
     };
     let mut probes =
         Probes::load(&opts).map_err(|e| format!("cannot load the eBPF probes: {e}"))?;

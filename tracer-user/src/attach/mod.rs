@@ -81,6 +81,7 @@ pub async fn run(args: &AttachArgs) -> i32 {
     }
     let opts = ProbeOptions {
         skip: report.skip_programs.clone(),
+        sock_offsets: report.sock_offsets,
         ..Default::default()
     };
     let mut probes = match Probes::load(&opts) {

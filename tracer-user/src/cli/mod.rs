@@ -86,6 +86,7 @@ fn check() -> i32 {
     let probe_result = report.can_trace().then(|| {
         crate::probes::Probes::load(&crate::probes::ProbeOptions {
             skip: report.skip_programs.clone(),
+            sock_offsets: report.sock_offsets,
             ..Default::default()
         })
     });

@@ -65,6 +65,8 @@ pub struct ProbeOptions {
     pub ring_bytes: Option<u32>,
     /// Programs to leave out, e.g. because their tracepoint is missing.
     pub skip: Vec<&'static str>,
+    /// Offsets already read from BTF (by preflight); read here when None.
+    pub sock_offsets: Option<tracer_ebpf::SockOffsets>,
 }
 
 /// The loaded and attached programs. Dropping it detaches everything.
@@ -82,10 +84,13 @@ pub struct Probes {
 impl Probes {
     pub fn load(opts: &ProbeOptions) -> Result<Self, ProbeError> {
         let btf = aya::Btf::from_sys_fs().map_err(|e| ProbeError::Btf(e.to_string()))?;
-        let offsets = match btf::Btf::from_sys_fs() {
-            Ok(Ok(b)) => btf::sock_offsets(&b).map_err(|e| ProbeError::Btf(e.to_string()))?,
-            Ok(Err(e)) => return Err(ProbeError::Btf(e.to_string())),
-            Err(e) => return Err(ProbeError::Btf(e.to_string())),
+        let offsets = match opts.sock_offsets {
+            Some(o) => o,
+            None => match btf::Btf::from_sys_fs() {
+                Ok(Ok(b)) => btf::sock_offsets(&b).map_err(|e| ProbeError::Btf(e.to_string()))?,
+                Ok(Err(e)) => return Err(ProbeError::Btf(e.to_string())),
+                Err(e) => return Err(ProbeError::Btf(e.to_string())),
+            },
         };
         let mut loader = EbpfLoader::new();
         loader
