@@ -31,10 +31,9 @@ impl EventStream {
         })
     }
 
-    /// Waits until the kernel wakes us or [`POLL`] passes, then appends
-    /// every event that is there to `out`. The programs wake the reader only
-    /// once a backlog builds (a wake-up per event costs more than the
-    /// event), so the timer is what picks up a trickle.
+    /// Waits [`POLL`] (or less, if the kernel ever wakes us), then appends
+    /// every event that is there to `out`. The programs never ask for a
+    /// wake-up: one per event costs more than the event.
     pub async fn next_batch(&mut self, out: &mut Vec<KernelEvent>) -> io::Result<()> {
         match tokio::time::timeout(POLL, self.ring.readable_mut()).await {
             Ok(guard) => {
