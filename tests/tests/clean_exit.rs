@@ -69,3 +69,43 @@ fn sigint_prints_the_summary_exits_130_and_detaches() {
 fn sigterm_prints_the_summary_exits_143_and_detaches() {
     interrupted_run(libc::SIGTERM, 143);
 }
+
+/// attach loads the getaddrinfo uprobes too: they must go as well.
+#[test]
+fn attach_interrupted_exits_130_and_detaches_everything() {
+    let report = tracer_user::preflight::run();
+    if !report.can_trace() {
+        println!("skipped: {}", report.missing());
+        return;
+    }
+    let mut target = Command::new("sleep").arg("30").spawn().unwrap();
+    let before = our_programs();
+    let tracer = Command::new(tracer_bin())
+        .args(["attach", "--pid", &target.id().to_string()])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded wait until its programs are in.
+    let mut during = BTreeSet::new();
+    for _ in 0..100 {
+        during = our_programs().difference(&before).copied().collect();
+        if during.len() >= 7 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(during.len() >= 7, "attach loaded its programs: {during:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
+    let out = tracer.wait_with_output().unwrap();
+    let _ = target.kill();
+    let _ = target.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("summary"), "{stdout}");
+    let left: Vec<u32> = our_programs().intersection(&during).copied().collect();
+    assert!(left.is_empty(), "programs left loaded after exit: {left:?}");
+}
