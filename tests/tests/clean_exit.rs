@@ -55,7 +55,7 @@ fn interrupted_run(signal: i32, expected: i32) {
         stdout.contains("request 1"),
         "what was recorded is printed: {stdout}"
     );
-    assert!(stdout.contains("summary: 1 requests"), "{stdout}");
+    assert!(stdout.contains("summary: 1 request,"), "{stdout}");
     let left: Vec<u32> = our_programs().intersection(&during).copied().collect();
     assert!(left.is_empty(), "programs left loaded after exit: {left:?}");
 }

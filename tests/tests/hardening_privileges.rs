@@ -136,7 +136,7 @@ fn no_ebpf_works_as_nobody() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("summary: 2 requests, 1 connections, 1 reused"),
+        stdout.contains("summary: 2 requests, 1 connection, 1 reused"),
         "{stdout}"
     );
 }

@@ -329,7 +329,7 @@ fn demo_runs_three_requests_on_one_connection() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stdout
-            .contains("summary: 3 requests, 1 connections, 2 reused"),
+            .contains("summary: 3 requests, 1 connection, 2 reused"),
         "{}",
         run.stdout
     );

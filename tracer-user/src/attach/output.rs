@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     probes::{KernelDetail, KernelEvent},
-    render::{FieldSink, JsonLine},
+    render::{FieldSink, JsonLine, count},
 };
 
 pub struct Output {
@@ -190,7 +190,9 @@ impl Output {
         match self.format {
             Format::Text => {
                 self.line(true, &format!(
-                    "summary: {requests} requests on {connections} connections, {reused} reused, {lost} lost events; verdict {verdict}"
+                    "summary: {} on {}, {reused} reused, {lost} lost events; verdict {verdict}",
+                    count(requests, "request"),
+                    count(connections, "connection"),
                 ));
                 for c in t.tcp_connections() {
                     let addrs = match (c.local, c.remote) {

@@ -7,7 +7,7 @@ mod text;
 pub use check::check_table;
 pub use chrome::chrome;
 pub use json::{FieldSink, JsonLine, json_lines, kernel_fields};
-pub use text::{TextStyle, text};
+pub use text::{TextStyle, count, text};
 
 use crate::probes::KernelDetail;
 use tracer_ebpf::{IPPROTO_UDP, tcp_state};

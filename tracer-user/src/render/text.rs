@@ -189,7 +189,19 @@ fn verdict(out: &mut String, trace: &Trace, style: TextStyle) {
     };
     let _ = writeln!(
         out,
-        "summary: {} requests, {} connections, {} reused, {} failed, {lost}: {word}",
-        s.requests, s.connections, s.reused, s.failed
+        "summary: {}, {}, {} reused, {} failed, {lost}: {word}",
+        count(s.requests, "request"),
+        count(s.connections, "connection"),
+        s.reused,
+        s.failed
     );
+}
+
+/// "1 request", "2 requests".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
