@@ -29,7 +29,6 @@ pub static TRACED_TGIDS: HashMap<u32, u8> = HashMap::with_max_entries(1024, 0);
 #[map(name = "TRACED_ONE")]
 pub static TRACED_ONE: Array<u64> = Array::with_max_entries(1, 0);
 
-
 /// Socket cookie -> owning tgid, for hooks that run in softirq context.
 #[map(name = "COOKIE_OWNER")]
 pub static COOKIE_OWNER: LruHashMap<u64, u32> = LruHashMap::with_max_entries(65536, 0);
