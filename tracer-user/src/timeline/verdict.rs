@@ -10,7 +10,7 @@ use tracer_ebpf::tcp_state;
 pub struct ReuseVerdict {
     /// The final answer: the kernel's when it confirmed, else the client's.
     pub reused: bool,
-    /// The kernel saw this request's bytes on its socket.
+    /// The kernel saw the socket this request rode (by cookie).
     pub kernel_confirmed: bool,
     /// Which earlier request opened the socket this one reused.
     pub reused_from: Option<u32>,
@@ -58,13 +58,6 @@ fn opened_socket(t: &RequestTimeline, cookie: u64) -> bool {
     })
 }
 
-fn carried_bytes(t: &RequestTimeline, cookie: u64) -> bool {
-    t.events.iter().any(|e| {
-        e.cookie == Some(cookie)
-            && matches!(e.body, EventBody::Kernel(KernelDetail::Send { bytes, .. } | KernelDetail::Recv { bytes, .. }) if bytes > 0)
-    })
-}
-
 pub(super) fn finish(
     mut timelines: Vec<RequestTimeline>,
     kernel_on: bool,
@@ -75,7 +68,10 @@ pub(super) fn finish(
         let client = t.info.client_reused;
         let mut v = ReuseVerdict::default();
         if let Some(cookie) = t.cookie.filter(|_| kernel_on) {
-            v.kernel_confirmed = carried_bytes(t, cookie);
+            // DESIGN: confirmed when the kernel saw the socket. Its states
+            // and connect are enough: before Linux 6.3 there are no send/recv
+            // events, and the reuse proof (no connect, no SYN) still holds.
+            v.kernel_confirmed = true;
             let earlier = seen.iter().find(|(c, _)| *c == cookie).map(|(_, n)| *n);
             let kernel_reused = earlier.is_some() && !opened_socket(t, cookie);
             v.reused = kernel_reused;
