@@ -54,7 +54,7 @@ pub fn current() -> Ids {
 /// The `tgid_flags` of `tgid`; 0 when it is not traced. Every hook of every
 /// process on the machine starts here, so the usual case is an array load.
 #[inline(always)]
-fn traced_flags(tgid: u32) -> u8 {
+pub fn traced_flags(tgid: u32) -> u8 {
     if let Some(&one) = TRACED_ONE.get(0)
         && one != 0
     {
@@ -71,12 +71,6 @@ fn traced_flags(tgid: u32) -> u8 {
 #[inline(always)]
 pub fn is_traced(tgid: u32) -> bool {
     traced_flags(tgid) & tgid_flags::TRACED != 0
-}
-
-/// Whether `tgid` asked for payload heads (attach mode).
-#[inline(always)]
-pub fn captures_heads(tgid: u32) -> bool {
-    traced_flags(tgid) & tgid_flags::CAPTURE_HEADS != 0
 }
 
 #[inline(always)]

@@ -24,8 +24,8 @@ pub enum EventKind {
     /// First sight of a socket that was not connected under our eyes (it
     /// existed before tracing started, or is UDP): [`SocketEvent`].
     Socket = 7,
-    /// The first bytes of what a send or recv moved (attach mode only):
-    /// [`PayloadEvent`].
+    /// A send or recv with the first bytes it moved (attach mode only),
+    /// in place of its `Send`/`Recv` record: [`PayloadEvent`].
     Payload = 8,
     /// libc `getaddrinfo` was called: [`DnsEvent`] with the host.
     DnsStart = 9,
@@ -144,8 +144,10 @@ pub const DNS_HOST: usize = 64;
 pub const DIRECTION_SEND: u32 = 0;
 pub const DIRECTION_RECV: u32 = 1;
 
-/// The head of the user buffer of one send or recv, read in the same
-/// syscall right after the socket layer moved the bytes.
+/// One send or recv together with the head of its user buffer, read in the
+/// same syscall right after the socket layer moved the bytes (attach mode).
+/// It stands for the [`IoEvent`] of that I/O too: one ring record per I/O,
+/// not two, halves the ring-buffer work on the hottest path.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PayloadEvent {
@@ -156,7 +158,9 @@ pub struct PayloadEvent {
     pub direction: u32,
     /// Valid bytes in `data`: at most [`PAYLOAD_HEAD`].
     pub captured: u32,
-    pub _pad: u32,
+    /// As in [`IoEvent`].
+    pub protocol: u16,
+    pub family: u16,
     pub data: [u8; PAYLOAD_HEAD],
 }
 
@@ -178,8 +182,9 @@ pub struct DnsEvent {
 pub mod lost_slot {
     /// Events (one per hook firing) that found the ring buffer full.
     pub const EVENTS: u32 = 0;
-    /// Payload heads (attach) that found it full; kept apart so that the
-    /// event count matches the events missing from the stream.
+    /// Payload heads (attach) that found it full while the plain I/O event
+    /// still fit; kept apart so that the event count matches the events
+    /// missing from the stream.
     pub const HEADS: u32 = 1;
 }
 

@@ -1,15 +1,16 @@
 //! Bytes sent and received: `sock:sock_send_length` / `sock:sock_recv_length`
 //! as tp_btf. Both run in the calling thread, so `current` is the owner.
-//! In attach mode they also emit the payload head (see `payload`).
+//! In attach mode an I/O that moved bytes is emitted with its payload head,
+//! as one record (see `payload`).
 
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
-use tracer_ebpf::{EventKind, IoEvent, SocketEvent};
+use tracer_ebpf::{EventKind, IoEvent, SocketEvent, tgid_flags};
 
 use crate::common::{
-    captures_heads, cookie_of, current, emit, family_of, header, is_inet, is_traced, owner_of,
-    protocol_of, set_owner, tuple_of,
+    cookie_of, current, emit, family_of, header, is_inet, owner_of, protocol_of, set_owner,
+    traced_flags, tuple_of,
 };
-use crate::probes::payload::emit_head;
+use crate::probes::payload::emit_with_head;
 
 /// -EAGAIN: a non-blocking read or write that moved nothing. tokio ends every
 /// read burst with one; they carry no data and would double the event rate.
@@ -30,7 +31,8 @@ pub fn tracer_recv(ctx: BtfTracePointContext) -> i32 {
 #[inline(always)]
 fn on_io(ctx: &BtfTracePointContext, kind: EventKind) {
     let ids = current();
-    if !is_traced(ids.tgid) {
+    let flags = traced_flags(ids.tgid);
+    if flags & tgid_flags::TRACED == 0 {
         return;
     }
     let sk: *const u8 = ctx.arg(0);
@@ -51,13 +53,17 @@ fn on_io(ctx: &BtfTracePointContext, kind: EventKind) {
             tuple: tuple_of(sk, family),
         });
     }
+    let protocol = protocol_of(sk);
+    if bytes > 0
+        && flags & tgid_flags::CAPTURE_HEADS != 0
+        && emit_with_head(&ids, cookie, kind, bytes, protocol, family)
+    {
+        return;
+    }
     emit(&IoEvent {
         header: header(kind, ids.tgid, ids.tid, cookie),
         bytes,
-        protocol: protocol_of(sk),
+        protocol,
         family,
     });
-    if bytes > 0 && captures_heads(ids.tgid) {
-        emit_head(&ids, cookie, kind == EventKind::Send, bytes);
-    }
 }

@@ -4,7 +4,7 @@
 //! the bytes, so that syscall's own arguments are still in the task's saved
 //! user registers (`bpf_task_pt_regs`, Linux 5.15+): which syscall it is,
 //! and where its user buffer starts. The I/O hook copies at most 128 bytes
-//! from there. Hooking the read/write syscalls instead would make every
+//! from there, into the same ring record as the I/O itself. Hooking the read/write syscalls instead would make every
 //! process on the machine pay on every read and write. Only processes whose
 //! `TRACED_TGIDS` value has `CAPTURE_HEADS` get here.
 //!
@@ -77,11 +77,21 @@ fn user_buffer() -> Option<(u64, u64)> {
 }
 
 /// Called by the I/O hook after `bytes` (> 0) moved on `cookie` in a
-/// process that captures heads: emits the head of the syscall's buffer.
+/// process that captures heads: emits the I/O and the head of the syscall's
+/// buffer as one record. False when it emitted nothing: no user buffer is
+/// known (splice, io_uring, ...) or the record did not fit (counted as a
+/// lost head); the caller then emits the plain I/O event.
 #[inline(always)]
-pub fn emit_head(ids: &Ids, cookie: u64, send: bool, bytes: i32) {
+pub fn emit_with_head(
+    ids: &Ids,
+    cookie: u64,
+    kind: EventKind,
+    bytes: i32,
+    protocol: u16,
+    family: u16,
+) -> bool {
     let Some((buf, cap)) = user_buffer() else {
-        return;
+        return false;
     };
     let mut n = bytes as u64;
     if cap < n {
@@ -92,7 +102,7 @@ pub fn emit_head(ids: &Ids, cookie: u64, send: bool, bytes: i32) {
     }
     let Some(mut entry) = EVENTS.reserve::<PayloadEvent>(0) else {
         count_lost(tracer_ebpf::lost_slot::HEADS);
-        return;
+        return false;
     };
     let ev = entry.as_mut_ptr();
     // SAFETY: `ev` points at reserved ring-buffer memory of the right size;
@@ -100,8 +110,13 @@ pub fn emit_head(ids: &Ids, cookie: u64, send: bool, bytes: i32) {
     unsafe {
         (*ev).header = header(EventKind::Payload, ids.tgid, ids.tid, cookie);
         (*ev).len = bytes as u32;
-        (*ev).direction = if send { DIRECTION_SEND } else { DIRECTION_RECV };
-        (*ev)._pad = 0;
+        (*ev).direction = if kind == EventKind::Send {
+            DIRECTION_SEND
+        } else {
+            DIRECTION_RECV
+        };
+        (*ev).protocol = protocol;
+        (*ev).family = family;
         let size = (n as u32) & (PAYLOAD_HEAD as u32 * 2 - 1);
         let size = if size > PAYLOAD_HEAD as u32 {
             PAYLOAD_HEAD as u32
@@ -116,4 +131,5 @@ pub fn emit_head(ids: &Ids, cookie: u64, send: bool, bytes: i32) {
         (*ev).captured = if rc == 0 { size } else { 0 };
     }
     entry.submit(wakeup_flag());
+    true
 }

@@ -132,8 +132,17 @@ fn remote(t: &FourTuple) -> SocketAddr {
     addr(t.family, t.daddr, t.dport)
 }
 
-pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
+/// One record: its kernel event and, for an I/O that carries its payload
+/// head (attach mode), that head as a second event at the same time.
+pub fn decode(bytes: &[u8]) -> Result<(KernelEvent, Option<KernelEvent>), DecodeError> {
     let h: EventHeader = read(bytes)?;
+    let event = |what| KernelEvent {
+        ts_ns: h.ts_ns,
+        tgid: h.tgid,
+        tid: h.tid,
+        cookie: h.cookie,
+        what,
+    };
     let kind = EventKind::from_u32(h.kind).ok_or(DecodeError::UnknownKind(h.kind))?;
     let what = match kind {
         EventKind::Connect => {
@@ -178,11 +187,19 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
         EventKind::Payload => {
             let e: PayloadEvent = read(bytes)?;
             let n = (e.captured as usize).min(PAYLOAD_HEAD);
-            KernelDetail::Payload {
-                send: e.direction == DIRECTION_SEND,
+            let send = e.direction == DIRECTION_SEND;
+            let (bytes, protocol) = (e.len as i32, e.protocol);
+            let io = if send {
+                KernelDetail::Send { bytes, protocol }
+            } else {
+                KernelDetail::Recv { bytes, protocol }
+            };
+            let head = KernelDetail::Payload {
+                send,
                 len: e.len,
                 head: e.data[..n].to_vec(),
-            }
+            };
+            return Ok((event(io), Some(event(head))));
         }
         EventKind::DnsStart | EventKind::DnsDone => {
             let e: DnsEvent = read(bytes)?;
@@ -199,13 +216,7 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
             }
         }
     };
-    Ok(KernelEvent {
-        ts_ns: h.ts_ns,
-        tgid: h.tgid,
-        tid: h.tid,
-        cookie: h.cookie,
-        what,
-    })
+    Ok((event(what), None))
 }
 
 #[cfg(test)]
@@ -232,7 +243,8 @@ mod tests {
             protocol: 6,
             family: 2,
         };
-        let k = decode(&bytes_of(&ev)).unwrap();
+        let (k, head) = decode(&bytes_of(&ev)).unwrap();
+        assert_eq!(head, None);
         assert_eq!(
             k.what,
             KernelDetail::Send {
@@ -241,6 +253,51 @@ mod tests {
             }
         );
         assert_eq!((k.ts_ns, k.tgid, k.tid, k.cookie), (5, 7, 8, 9));
+    }
+
+    #[test]
+    fn an_io_with_its_head_is_the_io_then_the_head() {
+        let mut data = [0u8; PAYLOAD_HEAD];
+        data[..14].copy_from_slice(b"GET / HTTP/1.1");
+        let ev = PayloadEvent {
+            header: EventHeader {
+                kind: EventKind::Payload as u32,
+                ts_ns: 5,
+                tgid: 7,
+                tid: 8,
+                cookie: 9,
+                cpu: 0,
+            },
+            len: 300,
+            direction: tracer_ebpf::DIRECTION_RECV,
+            captured: 14,
+            protocol: 6,
+            family: 2,
+            data,
+        };
+        let (io, head) = decode(&bytes_of(&ev)).unwrap();
+        let at = |what| KernelEvent {
+            ts_ns: 5,
+            tgid: 7,
+            tid: 8,
+            cookie: 9,
+            what,
+        };
+        assert_eq!(
+            io,
+            at(KernelDetail::Recv {
+                bytes: 300,
+                protocol: 6
+            })
+        );
+        assert_eq!(
+            head,
+            Some(at(KernelDetail::Payload {
+                send: false,
+                len: 300,
+                head: b"GET / HTTP/1.1".to_vec()
+            }))
+        );
     }
 
     #[test]
@@ -295,7 +352,8 @@ mod tests {
                 };
                 let mut raw = bytes_of(&ev);
                 raw.extend_from_slice(&tail);
-                let k = decode(&raw).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let (k, head) = decode(&raw).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(head, None);
                 let what = if send {
                     KernelDetail::Send { bytes, protocol }
                 } else {

@@ -51,7 +51,10 @@ impl EventStream {
         let ring = self.ring.get_mut();
         while let Some(item) = ring.next() {
             match decode(&item) {
-                Ok(ev) => out.push(ev),
+                Ok((ev, head)) => {
+                    out.push(ev);
+                    out.extend(head);
+                }
                 Err(_) => self.undecodable += 1,
             }
         }
