@@ -83,6 +83,11 @@ impl Proc {
         stdin.flush()
     }
 
+    /// Closes the child's stdin (the bench helpers exit on that).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
     /// Waits for the exit; kills the process and returns None on timeout.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;

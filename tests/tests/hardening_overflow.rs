@@ -1,13 +1,15 @@
 //! A ring buffer too small for the traffic loses events, and the loss is
 //! counted in the summary of every format, never silent. The reader is held
 //! back by a test-only variable so the overflow does not depend on timing.
-use std::process::Command;
+use std::{process::Command, time::Duration};
 
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
-    process::{can_trace_or_skip, json_lines, of_type},
+    process::{Proc, can_trace_or_skip, json_lines, of_type},
     tracer_bin::tracer_bin,
 };
+
+const PINGPONG: &str = env!("CARGO_BIN_EXE_bench-pingpong");
 
 fn overflowing_trace(format: &str) -> (i32, String, String) {
     let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
@@ -57,4 +59,61 @@ fn a_full_ring_buffer_shows_lost_events_in_json_and_text() {
             && !summary.contains(" 0 lost events"),
         "{summary}"
     );
+}
+
+/// The lost counter is exact: with a one-page ring, far too small for a
+/// ping-pong that counts its own calls, the send and recv events the summary
+/// counts as lost are exactly the calls that have no event line.
+#[test]
+fn lost_send_and_recv_counters_equal_the_missing_lines() {
+    if !can_trace_or_skip() {
+        return;
+    }
+    let mut pp = Proc::spawn(
+        Command::new(PINGPONG).args(["--wait", "--pairs", "2", "--calls", "40000", "--secs", "30"]),
+    )
+    .unwrap();
+    assert!(pp.wait_for("ready", false, Duration::from_secs(10)));
+    let mut tracer = Proc::spawn(Command::new(tracer_bin()).args([
+        "attach",
+        "--pid",
+        &pp.pid().to_string(),
+        "--format",
+        "json",
+        "--ring-bytes",
+        "4096",
+    ]))
+    .unwrap();
+    assert!(
+        tracer.wait_for("attached to pid", true, Duration::from_secs(20)),
+        "{}",
+        tracer.stderr()
+    );
+    pp.send_line("go").unwrap();
+    assert!(pp.wait_for("\"calls\"", false, Duration::from_secs(30)));
+    let made: serde_json::Value =
+        serde_json::from_str(pp.stdout().lines().last().unwrap()).unwrap();
+    pp.close_stdin(); // it exits; attach ends with it
+    assert!(
+        tracer.wait_exit(Duration::from_secs(30)).is_some(),
+        "{}",
+        tracer.stderr()
+    );
+
+    let lines = json_lines(&tracer.stdout());
+    let seen = |name: &str| lines.iter().filter(|l| l["name"] == name).count() as u64;
+    let summary = of_type(&lines, "summary")[0];
+    let lost = |name: &str| summary["lost_by_kind"][name].as_u64().unwrap_or(0);
+    let sends = made["send_calls"].as_u64().unwrap();
+    let recvs = made["recv_calls"].as_u64().unwrap();
+    assert!(lost("send") > 0 && lost("recv") > 0, "{summary}");
+    assert_eq!(sends - seen("send"), lost("send"), "{summary}");
+    assert_eq!(recvs - seen("recv"), lost("recv"), "{summary}");
+    let total: u64 = summary["lost_by_kind"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(summary["lost_events"], total, "{summary}");
 }

@@ -17,9 +17,9 @@ use tracer_ebpf::{
 #[map(name = "EVENTS")]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
 
-/// Records that found `EVENTS` full, per CPU, by `lost_slot`.
+/// Records that found `EVENTS` full, per CPU, by `lost_slot` (event kind).
 #[map(name = "LOST")]
-pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(lost_slot::SLOTS, 0);
 
 /// The processes to trace (tgid -> `tgid_flags`), filled by userspace.
 #[map(name = "TRACED_TGIDS")]
@@ -112,15 +112,18 @@ pub fn wakeup_flag() -> u64 {
     BPF_RB_NO_WAKEUP as u64
 }
 
-/// Writes one event; counts it as lost when the ring buffer is full.
+/// Writes one event (an ABI struct, so it starts with its [`EventHeader`]);
+/// counts it as lost, under its kind, when the ring buffer is full.
 #[inline(always)]
 pub fn emit<T: 'static>(event: &T) {
     if EVENTS.output::<T>(event, wakeup_flag()).is_err() {
-        count_lost(lost_slot::EVENTS);
+        // SAFETY: every event struct is repr(C) with the header first.
+        let kind = unsafe { (*(event as *const T).cast::<EventHeader>()).kind };
+        count_lost(kind);
     }
 }
 
-/// Counts one record that found the ring buffer full.
+/// Counts one record that found the ring buffer full (a `lost_slot`).
 #[inline(always)]
 pub fn count_lost(slot: u32) {
     if let Some(lost) = LOST.get_ptr_mut(slot) {

@@ -178,14 +178,16 @@ pub struct DnsEvent {
     pub host: [u8; DNS_HOST],
 }
 
-/// Slots of the `LOST` per-CPU array.
+/// Slots of the `LOST` per-CPU array: records that found the ring buffer
+/// full. An event of kind `k` is counted in slot `k` (an [`EventKind`]
+/// discriminant), so that a lost send or recv can be told from a lost state
+/// change, and the shortfall of one kind checked against its counter.
 pub mod lost_slot {
-    /// Events (one per hook firing) that found the ring buffer full.
-    pub const EVENTS: u32 = 0;
-    /// Payload heads (attach) that found it full while the plain I/O event
-    /// still fit; kept apart so that the event count matches the events
-    /// missing from the stream.
-    pub const HEADS: u32 = 1;
+    /// Payload heads (attach) that did not fit; the plain I/O event was then
+    /// tried, and counted under its own kind if it did not fit either.
+    pub const HEADS: u32 = 0;
+    /// Size of the array: every kind fits below it.
+    pub const SLOTS: u32 = 16;
 }
 
 /// Bits of the `TRACED_TGIDS` value.

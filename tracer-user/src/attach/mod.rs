@@ -39,6 +39,9 @@ pub struct AttachArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Ring buffer size in bytes (testing the lost-event path).
+    #[arg(long, hide = true)]
+    pub ring_bytes: Option<u32>,
 }
 
 /// Why tracing stopped.
@@ -80,9 +83,9 @@ pub async fn run(args: &AttachArgs) -> i32 {
         return exit::NO_SUPPORT;
     }
     let opts = ProbeOptions {
+        ring_bytes: args.ring_bytes,
         skip: report.skip_programs.clone(),
         sock_offsets: report.sock_offsets,
-        ..Default::default()
     };
     let mut probes = match Probes::load(&opts) {
         Ok(p) => p,
@@ -203,7 +206,10 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
     for r in tracker.finish_all() {
         out.request(&tracker.requests[r], &tracker);
     }
-    let lost = probes.lost_events().unwrap_or(0) + stream.undecodable;
+    let mut lost_by_kind = probes.lost_by_kind().unwrap_or_default();
+    if stream.undecodable > 0 {
+        lost_by_kind.push(("undecodable", stream.undecodable));
+    }
     if let Ok(heads) = probes.lost_heads()
         && heads > 0
     {
@@ -218,7 +224,7 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
         End::Terminated => ("terminated (SIGTERM)".to_string(), exit::SIGTERM),
         End::RingFailed => ("reading the ring buffer failed".to_string(), exit::FAILED),
     };
-    out.summary(&tracker, lost, &ended);
+    out.summary(&tracker, &lost_by_kind, &ended);
     out.note(&ended);
     code
 }

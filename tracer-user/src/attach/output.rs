@@ -171,7 +171,19 @@ impl Output {
         }
     }
 
-    pub fn summary(&mut self, t: &Tracker, lost: u64, ended: &str) {
+    /// The end of the run; `lost` is what the kernel could not queue, by
+    /// event name (only names that lost any).
+    pub fn summary(&mut self, t: &Tracker, lost: &[(&str, u64)], ended: &str) {
+        let lost_by_kind: serde_json::Map<String, Value> = lost
+            .iter()
+            .map(|(k, n)| (k.to_string(), json!(n)))
+            .collect();
+        let by_kind = lost
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let lost: u64 = lost.iter().map(|(_, n)| n).sum();
         let requests = t.requests.len();
         let reused = t.requests.iter().filter(|r| r.reused).count();
         let connections = t.tcp_connections().count();
@@ -190,9 +202,10 @@ impl Output {
         match self.format {
             Format::Text => {
                 self.line(true, &format!(
-                    "summary: {} on {}, {reused} reused, {lost} lost events; verdict {verdict}",
+                    "summary: {} on {}, {reused} reused, {lost} lost events{}; verdict {verdict}",
                     count(requests, "request"),
                     count(connections, "connection"),
+                    if by_kind.is_empty() { String::new() } else { format!(" ({by_kind})") },
                 ));
                 for c in t.tcp_connections() {
                     let addrs = match (c.local, c.remote) {
@@ -219,8 +232,8 @@ impl Output {
             }
             Format::Json => self.line(true, &json!({
                 "type": "summary", "pid": self.pid, "requests": requests, "connections": connections,
-                "reused": reused, "lost_events": lost, "verdict": verdict, "ended": ended,
-                "per_connection": per_conn,
+                "reused": reused, "lost_events": lost, "lost_by_kind": lost_by_kind,
+                "verdict": verdict, "ended": ended, "per_connection": per_conn,
             }).to_string()),
             Format::Chrome => {
                 let mut events = std::mem::take(&mut self.chrome);

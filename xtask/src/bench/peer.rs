@@ -119,7 +119,7 @@ fn one(plan: &Plan, bins: &Bins, mode: Mode) -> Result<Run> {
             Ok(run_of(mode, load.calls, load.calls_per_s, None, None))
         }
         Mode::Tracer => {
-            let t = traced_run(bins, plan.pairs, secs, None)?;
+            let t = traced_run(bins, plan.pairs, secs, None, None)?;
             let (calls, rate) = (t.load.calls, t.load.calls_per_s);
             Ok(run_of(
                 mode,

@@ -109,7 +109,9 @@ fn one_round(
     with_stats: bool,
 ) -> Result<Round> {
     let out = bins.scratch("server-attach.jsonl");
-    let mut tracer = target.map(|pid| attach(bins, pid, &out)).transpose()?;
+    let mut tracer = target
+        .map(|pid| attach(bins, pid, &out, None))
+        .transpose()?;
     let secs = plan.load_secs.to_string();
     let conns = plan.conns.to_string();
     let mut load = Proc::spawn(

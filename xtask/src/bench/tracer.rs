@@ -60,9 +60,13 @@ impl Bins {
 }
 
 /// `tracer attach --pid PID --format json > out`, running once it says so.
-pub fn attach(bins: &Bins, pid: u32, out: &Path) -> Result<Proc> {
+/// `ring_bytes` shrinks its ring buffer (hidden option) to force loss.
+pub fn attach(bins: &Bins, pid: u32, out: &Path, ring_bytes: Option<u32>) -> Result<Proc> {
     let mut cmd = Command::new(&bins.tracer);
     cmd.args(["attach", "--pid", &pid.to_string(), "--format", "json"]);
+    if let Some(n) = ring_bytes {
+        cmd.args(["--ring-bytes", &n.to_string()]);
+    }
     let p = Proc::spawn("tracer attach", &mut cmd, Some(out))?;
     p.wait_for("attached to pid", true, Duration::from_secs(30))?;
     Ok(p)
@@ -73,10 +77,14 @@ pub fn attach(bins: &Bins, pid: u32, out: &Path) -> Result<Proc> {
 pub struct AttachCounts {
     pub sends: u64,
     pub recvs: u64,
+    /// Lost send and recv events (`lost_by_kind`): what the shortfall of
+    /// send/recv lines is checked against.
     pub lost: u64,
+    /// Every lost event (`lost_events`), state changes and closes too.
+    pub lost_all: u64,
 }
 
-/// Counts the `send`/`recv` event lines and reads `lost_events` from the
+/// Counts the `send`/`recv` event lines and reads the lost counters from the
 /// summary. The file can be a gigabyte: GNU grep counts it far faster than
 /// an unoptimised xtask could.
 pub fn read_attach_output(path: &Path) -> Result<AttachCounts> {
@@ -103,7 +111,11 @@ pub fn read_attach_output(path: &Path) -> Result<AttachCounts> {
     Ok(AttachCounts {
         sends: count("send")?,
         recvs: count("recv")?,
-        lost: summary["lost_events"].as_u64().unwrap_or(0),
+        lost: ["send", "recv"]
+            .iter()
+            .map(|k| summary["lost_by_kind"][k].as_u64().unwrap_or(0))
+            .sum(),
+        lost_all: summary["lost_events"].as_u64().unwrap_or(0),
     })
 }
 
