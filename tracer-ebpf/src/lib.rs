@@ -201,6 +201,11 @@ pub struct SockOffsets {
     pub sk_protocol: u32,
     /// Size of `sk_protocol` in bytes (1 before Linux 5.6, then 2).
     pub sk_protocol_size: u32,
+    /// `sock.sk_err` (int): why a failed handshake failed.
+    pub sk_err: u32,
+    /// `sock.sk_lock.owned` (int): set while a task holds the socket in
+    /// process context, as close(2) does; 0 in softirq processing.
+    pub sk_lock_owned: u32,
 }
 
 impl SockOffsets {
@@ -210,6 +215,8 @@ impl SockOffsets {
         skc_v6_rcv_saddr: 72,
         sk_protocol: 514,
         sk_protocol_size: 2,
+        sk_err: 284,
+        sk_lock_owned: 324,
     };
 }
 
