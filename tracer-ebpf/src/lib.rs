@@ -235,6 +235,10 @@ pub mod names {
     pub const TRACED_ONE: &str = "TRACED_ONE";
     /// The global holding [`super::SockOffsets`].
     pub const SOCK_OFFSETS: &str = "SOCK_OFFSETS";
+    /// A u32 global: 1 when the programs may read the syscall number and
+    /// arguments from the saved user registers as x86_64 lays them out.
+    /// Userspace sets it on x86_64 only; elsewhere fds stay unknown.
+    pub const SYSCALL_REGS_X86_64: &str = "SYSCALL_REGS_X86_64";
 }
 
 pub const AF_INET: u16 = 2;

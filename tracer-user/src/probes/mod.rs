@@ -92,10 +92,14 @@ impl Probes {
                 Err(e) => return Err(ProbeError::Btf(e.to_string())),
             },
         };
+        // The programs read syscall arguments from saved registers laid out
+        // as x86_64's; elsewhere they leave fds unknown.
+        let syscall_regs = u32::from(cfg!(target_arch = "x86_64"));
         let mut loader = EbpfLoader::new();
         loader
             .btf(Some(&btf))
-            .override_global(names::SOCK_OFFSETS, &offsets, true);
+            .override_global(names::SOCK_OFFSETS, &offsets, true)
+            .override_global(names::SYSCALL_REGS_X86_64, &syscall_regs, true);
         if let Some(bytes) = opts.ring_bytes {
             loader.map_max_entries(names::EVENTS, bytes);
         }
