@@ -8,7 +8,7 @@ mod stream;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray},
-    programs::{BtfTracePoint, Program, TracePoint, UProbe, uprobe::UProbeScope},
+    programs::{BtfTracePoint, Program, UProbe, uprobe::UProbeScope},
 };
 pub use decode::{KernelDetail, KernelEvent, SocketCookie};
 pub use programs::{PROGRAMS, ProgramSpec};
@@ -45,8 +45,6 @@ pub enum ProbeError {
 /// Where a program attaches.
 #[derive(Clone, Copy, Debug)]
 pub enum Hook {
-    /// A classic tracepoint (group, name); needs tracefs.
-    TracePoint(&'static str, &'static str),
     /// A BTF tracepoint with typed arguments (the `sock:`/`tcp:` event name).
     BtfTracePoint(&'static str, &'static str),
 }
@@ -54,7 +52,7 @@ pub enum Hook {
 impl Hook {
     pub fn group_and_name(&self) -> (&'static str, &'static str) {
         match *self {
-            Hook::TracePoint(g, n) | Hook::BtfTracePoint(g, n) => (g, n),
+            Hook::BtfTracePoint(g, n) => (g, n),
         }
     }
 }
@@ -232,7 +230,6 @@ impl Drop for Probes {
             for (_, program) in self.ebpf.programs_mut() {
                 scope.spawn(move || {
                     let _ = match program {
-                        Program::TracePoint(p) => p.unload(),
                         Program::BtfTracePoint(p) => p.unload(),
                         Program::UProbe(p) => p.unload(),
                         _ => Ok(()),
@@ -256,11 +253,6 @@ fn attach(
         .program_mut(spec.program)
         .ok_or_else(|| aya::programs::ProgramError::UnexpectedProgramType)?;
     match spec.hook {
-        Hook::TracePoint(group, name) => {
-            let tp: &mut TracePoint = prog.try_into()?;
-            tp.load()?;
-            tp.attach(group, name)?;
-        }
         Hook::BtfTracePoint(_, name) => {
             let tp: &mut BtfTracePoint = prog.try_into()?;
             tp.load(name, btf)?;
