@@ -22,6 +22,8 @@ pub struct Exchange {
     pub remote: SocketAddr,
     /// `getsockopt(SO_COOKIE)` of the client socket.
     pub cookie: u64,
+    /// The client socket's fd (closed by the time `exchange` returns).
+    pub fd: i32,
 }
 
 /// The kernel's cookie for a socket, as userspace sees it.
@@ -70,6 +72,7 @@ pub fn exchange(bind: &str, send: usize, recv: usize) -> std::io::Result<Exchang
         local: client.local_addr()?,
         remote: server_addr,
         cookie: so_cookie(&client),
+        fd: client.as_raw_fd(),
     };
     client.write_all(&vec![b's'; send])?;
     let mut buf = vec![0u8; recv];

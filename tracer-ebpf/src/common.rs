@@ -203,3 +203,21 @@ pub fn protocol_of(sk: *const u8) -> u16 {
         }
     }
 }
+
+/// `sk->sk_err`: the error a failed handshake left (ECONNREFUSED...), or 0.
+#[inline(always)]
+pub fn sk_err(sk: *const u8) -> i32 {
+    // SAFETY: as in `tuple_of`.
+    let offs = unsafe { core::ptr::read_volatile(&SOCK_OFFSETS) };
+    unsafe { read::<i32>(sk, offs.sk_err) }.unwrap_or(0)
+}
+
+/// Whether a task holds `sk` (`lock_sock`): state changes then run in that
+/// task's own process context, never in softirq processing that happens
+/// to run on its stack (which would see the task's syscall, not the sock's).
+#[inline(always)]
+pub fn owned_by_task(sk: *const u8) -> bool {
+    // SAFETY: as in `tuple_of`.
+    let offs = unsafe { core::ptr::read_volatile(&SOCK_OFFSETS) };
+    unsafe { read::<i32>(sk, offs.sk_lock_owned) }.unwrap_or(0) != 0
+}

@@ -9,7 +9,8 @@
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
-    /// `connect(2)` returned: [`ConnectEvent`].
+    /// A TCP connect's handshake ended (established or failed):
+    /// [`ConnectEvent`], stamped at its SYN_SENT.
     Connect = 1,
     /// A TCP state change: [`StateEvent`].
     State = 2,
@@ -17,7 +18,8 @@ pub enum EventKind {
     Send = 3,
     /// `sock_recvmsg` received bytes (or failed): [`IoEvent`].
     Recv = 4,
-    /// `close(2)` of a socket fd whose connect we saw: [`CloseEvent`].
+    /// `close(2)` released a TCP socket (its last fd): [`CloseEvent`],
+    /// stamped at the state change that close made.
     Close = 5,
     /// The kernel destroyed a TCP socket: [`CloseEvent`] with `fd` -1.
     Destroy = 6,
@@ -85,19 +87,30 @@ pub struct FourTuple {
     pub daddr: [u8; 16],
 }
 
+/// A TCP connect, seen from the socket's states alone: `header.ts_ns` and
+/// `header.tid` are those of CLOSE -> SYN_SENT (inside connect(2), in the
+/// caller's thread); the event is written when the handshake ends.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnectEvent {
     pub header: EventHeader,
+    /// The fd passed to connect(2) (or to a TCP Fast Open sendto/sendmsg),
+    /// from the syscall's saved registers; -1 when unknown (not x86_64).
     pub fd: i32,
-    /// Return value of `connect(2)`: 0, or `-errno` (-115 EINPROGRESS for a
-    /// non-blocking connect).
+    /// How the handshake ended: 0 established; `-errno` of the socket's
+    /// error when it failed (-111 refused, -110 timed out...);
+    /// [`CONNECT_ABANDONED`] when the socket was closed while the handshake
+    /// was still in progress, without an error.
     pub ret: i32,
-    /// Time spent inside the syscall.
+    /// SYN_SENT to ESTABLISHED (or to CLOSE).
     pub duration_ns: u64,
-    /// Destination as the process passed it; `sport` and `saddr` are 0.
+    /// The socket's addresses when the handshake ended.
     pub tuple: FourTuple,
 }
+
+/// [`ConnectEvent::ret`] of a handshake that the process gave up on:
+/// -EINPROGRESS, as connect(2) itself says of a handshake not yet done.
+pub const CONNECT_ABANDONED: i32 = -115;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -124,6 +137,7 @@ pub struct IoEvent {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CloseEvent {
     pub header: EventHeader,
+    /// The fd passed to close(2); -1 for [`EventKind::Destroy`].
     pub fd: i32,
     pub _pad: u32,
 }
@@ -208,6 +222,11 @@ pub struct SockOffsets {
     pub sk_protocol: u32,
     /// Size of `sk_protocol` in bytes (1 before Linux 5.6, then 2).
     pub sk_protocol_size: u32,
+    /// `sock.sk_err` (int): why a failed handshake failed.
+    pub sk_err: u32,
+    /// `sock.sk_lock.owned` (int): set while a task holds the socket in
+    /// process context, as close(2) does; 0 in softirq processing.
+    pub sk_lock_owned: u32,
 }
 
 impl SockOffsets {
@@ -217,6 +236,8 @@ impl SockOffsets {
         skc_v6_rcv_saddr: 72,
         sk_protocol: 514,
         sk_protocol_size: 2,
+        sk_err: 284,
+        sk_lock_owned: 324,
     };
 }
 
@@ -235,6 +256,10 @@ pub mod names {
     pub const TRACED_ONE: &str = "TRACED_ONE";
     /// The global holding [`super::SockOffsets`].
     pub const SOCK_OFFSETS: &str = "SOCK_OFFSETS";
+    /// A u32 global: 1 when the programs may read the syscall number and
+    /// arguments from the saved user registers as x86_64 lays them out.
+    /// Userspace sets it on x86_64 only; elsewhere fds stay unknown.
+    pub const SYSCALL_REGS_X86_64: &str = "SYSCALL_REGS_X86_64";
 }
 
 pub const AF_INET: u16 = 2;

@@ -2,19 +2,24 @@
 //!
 //! The kernel this runs on in CI has no kprobes and refuses fentry (see
 //! KERNEL.md), so every hook is a tracepoint: a stable ABI that also exists
-//! on the usual runner kernels.
+//! on the usual runner kernels. None is a syscall tracepoint: enabling any
+//! one makes the kernel send every syscall of every process on the machine
+//! down the slow entry/exit path (SYSCALL_WORK_SYSCALL_TRACEPOINT), however
+//! early the program returns. What a syscall hook would give (fd, which
+//! syscall, user buffers) is read from the task's saved user registers
+//! instead (`probes::syscall`, x86_64).
 //!
-//! - connect: `syscalls:sys_enter_connect` / `sys_exit_connect`. The only
-//!   place that sees the fd, the destination as the process asked for it and
-//!   the syscall's result (-EINPROGRESS for non-blocking sockets).
 //! - TCP lifecycle: `sock:inet_sock_set_state` as tp_btf, for the typed
-//!   `struct sock *` that `bpf_get_socket_cookie` needs. CLOSE -> SYN_SENT
-//!   runs inside connect(2), which is how a connect learns its cookie.
+//!   `struct sock *` that `bpf_get_socket_cookie` needs.
+//! - connect: the same hook. CLOSE -> SYN_SENT runs inside connect(2), in
+//!   the caller's thread (cookie, thread, fd); the event is written when the
+//!   handshake ends, with how it ended. TCP only.
 //! - send / recv: `sock:sock_send_length` / `sock:sock_recv_length` as tp_btf
 //!   (Linux 6.3+): one event per `sock_sendmsg` / `sock_recvmsg`, whatever
 //!   the syscall (write, sendto, sendmsg, read, recvfrom...), TCP and UDP.
-//! - close: `syscalls:sys_enter_close` for the fd of a socket we saw connect,
-//!   and `tcp:tcp_destroy_sock` (tp_btf) for the moment the kernel frees it.
+//! - close: the state change that close(2) makes when it releases a TCP
+//!   socket (same hook, fd from the registers), and `tcp:tcp_destroy_sock`
+//!   (tp_btf) for the moment the kernel frees it.
 //!
 //! Filtering happens here, first thing: only processes in `TRACED_TGIDS`
 //! produce events. Softirq-context hooks attribute by socket cookie instead,

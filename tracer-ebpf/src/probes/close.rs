@@ -1,39 +1,50 @@
-//! The end of a socket: `syscalls:sys_enter_close` for fds whose connect we
-//! saw, and `tcp:tcp_destroy_sock` (tp_btf) when the kernel frees it.
+//! The end of a socket, without a syscall hook: close(2) that releases a
+//! TCP socket changes its state (ESTABLISHED -> FIN_WAIT1, CLOSE_WAIT ->
+//! LAST_ACK, -> CLOSE on abort, FIN_WAIT1 -> FIN_WAIT1 after a shutdown)
+//! in the caller's thread, holding the socket, with close's fd in the saved
+//! registers. A close that releases nothing (another fd or process still
+//! holds the socket), or a socket already in CLOSE, makes no state change:
+//! no close event then, only the Destroy when the kernel frees it.
+//! `tcp:tcp_destroy_sock` (tp_btf) gives that moment.
 
 use aya_ebpf::{
-    macros::{btf_tracepoint, tracepoint},
-    programs::{BtfTracePointContext, TracePointContext},
+    bindings::BPF_NOEXIST,
+    macros::{btf_tracepoint, map},
+    maps::LruHashMap,
+    programs::BtfTracePointContext,
 };
 use tracer_ebpf::{CloseEvent, EventKind};
 
 use crate::{
-    common::{cookie_of, current, emit, forget_owner, header, is_traced, owner_of},
-    probes::connect::FD_COOKIES,
+    common::{cookie_of, current, emit, forget_owner, header, owned_by_task, owner_of},
+    probes::syscall::{SYS_CLOSE, nr_and_arg0},
 };
 
-#[tracepoint]
-pub fn tracer_close(ctx: TracePointContext) -> u32 {
-    let ids = current();
-    if !is_traced(ids.tgid) {
-        return 0;
+/// Cookies whose close was written: one close(2) can change the state
+/// several times (FIN_WAIT1, then FIN_WAIT2 from the backlog, then CLOSE).
+#[map(name = "CLOSED")]
+static CLOSED: LruHashMap<u64, u8> = LruHashMap::with_max_entries(4096, 0);
+
+/// A state change of a socket owned by the current process, in thread
+/// `tid`, stamped `ts_ns`: writes the close event when close(2) made it.
+// Not inlined: with the state event, both would pass the 512-byte stack.
+#[inline(never)]
+pub fn on_state_change(sk: *const u8, tgid: u32, tid: u32, cookie: u64, ts_ns: u64) {
+    let Some((SYS_CLOSE, fd)) = nr_and_arg0() else {
+        return;
+    };
+    // A FIN sent by this close can be processed on this stack, in softirq,
+    // for another socket of the process (loopback): that socket is not held.
+    if !owned_by_task(sk) || CLOSED.insert(&cookie, &1, BPF_NOEXIST as u64).is_err() {
+        return;
     }
-    // SAFETY: `fd`, first argument of `struct syscall_trace_enter`.
-    let Ok(fd) = (unsafe { ctx.read_at::<i64>(16) }) else {
-        return 0;
-    };
-    let key = ((ids.tgid as u64) << 32) | (fd as u32 as u64);
-    // SAFETY: u64 value copied out at once.
-    let Some(cookie) = (unsafe { FD_COOKIES.get(&key).copied() }) else {
-        return 0;
-    };
-    let _ = FD_COOKIES.remove(&key);
+    let mut header = header(EventKind::Close, tgid, tid, cookie);
+    header.ts_ns = ts_ns;
     emit(&CloseEvent {
-        header: header(EventKind::Close, ids.tgid, ids.tid, cookie),
+        header,
         fd: fd as i32,
         _pad: 0,
     });
-    0
 }
 
 #[btf_tracepoint(function = "tcp_destroy_sock")]
@@ -44,6 +55,7 @@ pub fn tracer_destroy(ctx: BtfTracePointContext) -> i32 {
         return 0;
     };
     forget_owner(cookie);
+    let _ = CLOSED.remove(&cookie);
     let ids = current();
     let tid = if ids.tgid == tgid { ids.tid } else { 0 };
     emit(&CloseEvent {

@@ -5,3 +5,4 @@ pub mod dns;
 pub mod io;
 pub mod payload;
 pub mod state;
+pub mod syscall;

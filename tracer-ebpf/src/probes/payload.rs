@@ -8,32 +8,17 @@
 //! process on the machine pay on every read and write. Only processes whose
 //! `TRACED_TGIDS` value has `CAPTURE_HEADS` get here.
 //!
-//! The register offsets and syscall numbers are x86_64's; userspace asks for
-//! heads only there.
+//! The register offsets and syscall numbers are x86_64's (see `syscall`);
+//! userspace asks for heads only there.
 
-use aya_ebpf::helpers::{
-    bpf_probe_read_kernel, bpf_probe_read_user, generated,
-    generated::{bpf_get_current_task_btf, bpf_task_pt_regs},
-};
+use aya_ebpf::helpers::{bpf_probe_read_user, generated};
 use tracer_ebpf::{DIRECTION_RECV, DIRECTION_SEND, EventKind, PAYLOAD_HEAD, PayloadEvent};
 
 use crate::common::{EVENTS, Ids, count_lost, header, wakeup_flag};
-
-// x86_64 syscall numbers.
-const SYS_READ: u64 = 0;
-const SYS_WRITE: u64 = 1;
-const SYS_READV: u64 = 19;
-const SYS_WRITEV: u64 = 20;
-const SYS_SENDTO: u64 = 44;
-const SYS_RECVFROM: u64 = 45;
-const SYS_SENDMSG: u64 = 46;
-const SYS_RECVMSG: u64 = 47;
-
-// Offsets in x86_64 `struct pt_regs`: second and third syscall argument,
-// and the syscall number.
-const PT_DX: usize = 96;
-const PT_SI: usize = 104;
-const PT_ORIG_AX: usize = 120;
+use crate::probes::syscall::{
+    SYS_READ, SYS_READV, SYS_RECVFROM, SYS_RECVMSG, SYS_SENDMSG, SYS_SENDTO, SYS_WRITE, SYS_WRITEV,
+    nr_and_args12,
+};
 
 /// The first `struct iovec` at `iov`: { void *base; size_t len }.
 #[inline(always)]
@@ -49,15 +34,7 @@ fn first_iovec(iov: u64) -> Option<(u64, u64)> {
 /// Start and size of the user buffer of the syscall in progress.
 #[inline(always)]
 fn user_buffer() -> Option<(u64, u64)> {
-    // SAFETY: helpers for the current task; every read is checked.
-    let (nr, a1, a2) = unsafe {
-        let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as *const u8;
-        (
-            bpf_probe_read_kernel(regs.add(PT_ORIG_AX) as *const u64).ok()?,
-            bpf_probe_read_kernel(regs.add(PT_SI) as *const u64).ok()?,
-            bpf_probe_read_kernel(regs.add(PT_DX) as *const u64).ok()?,
-        )
-    };
+    let (nr, a1, a2) = nr_and_args12()?;
     match nr {
         SYS_READ | SYS_WRITE | SYS_SENDTO | SYS_RECVFROM => Some((a1, a2)),
         SYS_READV | SYS_WRITEV if a2 > 0 => first_iovec(a1),

@@ -27,6 +27,9 @@ const KIND_ARRAY: u32 = 3;
 const KIND_STRUCT: u32 = 4;
 const KIND_UNION: u32 = 5;
 const KIND_ENUM: u32 = 6;
+const KIND_TYPEDEF: u32 = 8;
+const KIND_VOLATILE: u32 = 9;
+const KIND_CONST: u32 = 10;
 const KIND_FUNC_PROTO: u32 = 13;
 const KIND_VAR: u32 = 14;
 const KIND_DATASEC: u32 = 15;
@@ -48,6 +51,9 @@ struct Composite {
 pub struct Btf {
     composites: HashMap<u32, Composite>,
     structs_by_name: HashMap<String, u32>,
+    /// Typedef, const and volatile ids -> the type they name, so that a
+    /// member typed `socket_lock_t` leads to its anonymous struct.
+    aliases: HashMap<u32, u32>,
 }
 
 fn u32_at(data: &[u8], at: usize) -> Result<u32, BtfError> {
@@ -83,6 +89,7 @@ impl Btf {
         let mut btf = Btf {
             composites: HashMap::new(),
             structs_by_name: HashMap::new(),
+            aliases: HashMap::new(),
         };
         let (mut at, mut id) = (0usize, 1u32);
         while at < types.len() {
@@ -99,6 +106,10 @@ impl Btf {
                 2 | 7..=12 | 16 | 18 => 0,
                 other => return Err(BtfError::UnknownKind(other)),
             };
+            if matches!(kind, KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST) {
+                // For these kinds the `size` word is the id of the type named.
+                btf.aliases.insert(id, size);
+            }
             if kind == KIND_STRUCT || kind == KIND_UNION {
                 let mut members = Vec::with_capacity(vlen as usize);
                 for i in 0..vlen as usize {
@@ -126,25 +137,50 @@ impl Btf {
     /// Byte offset of `member` in struct `name`, looking through anonymous
     /// struct and union members.
     pub fn member_offset(&self, name: &str, member: &str) -> Result<u32, BtfError> {
-        let id = *self
+        self.member_path_offset(name, &[member])
+    }
+
+    /// Byte offset of a nested member, e.g. `sock` `["sk_lock", "owned"]`,
+    /// following typedefs between the steps.
+    pub fn member_path_offset(&self, name: &str, path: &[&str]) -> Result<u32, BtfError> {
+        let mut id = *self
             .structs_by_name
             .get(name)
             .ok_or_else(|| BtfError::NoStruct(name.into()))?;
-        self.find(id, member)
-            .map(|bits| bits / 8)
-            .ok_or_else(|| BtfError::NoMember(name.into(), member.into()))
+        let mut bits = 0;
+        for member in path {
+            let (offset, type_id) = self
+                .find(self.resolve(id), member)
+                .ok_or_else(|| BtfError::NoMember(name.into(), path.join(".")))?;
+            bits += offset;
+            id = type_id;
+        }
+        Ok(bits / 8)
     }
 
-    fn find(&self, id: u32, member: &str) -> Option<u32> {
+    /// The type behind a chain of typedefs and qualifiers.
+    fn resolve(&self, mut id: u32) -> u32 {
+        // Bounded: a malformed blob could hold a cycle.
+        for _ in 0..16 {
+            match self.aliases.get(&id) {
+                Some(&next) => id = next,
+                None => break,
+            }
+        }
+        id
+    }
+
+    /// (bit offset, type id) of `member` in composite `id`.
+    fn find(&self, id: u32, member: &str) -> Option<(u32, u32)> {
         let c = self.composites.get(&id)?;
         for m in &c.members {
             if m.name == member {
-                return Some(m.bit_offset);
+                return Some((m.bit_offset, m.type_id));
             }
             if m.name.is_empty()
-                && let Some(inner) = self.find(m.type_id, member)
+                && let Some((inner, type_id)) = self.find(self.resolve(m.type_id), member)
             {
-                return Some(m.bit_offset + inner);
+                return Some((m.bit_offset + inner, type_id));
             }
         }
         None
@@ -165,6 +201,8 @@ pub fn sock_offsets(btf: &Btf) -> Result<SockOffsets, BtfError> {
         sk_protocol: btf.member_offset("sock", "sk_protocol")?,
         // u16 since Linux 5.6; a byte-aligned 8-bit bitfield before.
         sk_protocol_size: 2,
+        sk_err: btf.member_offset("sock", "sk_err")?,
+        sk_lock_owned: btf.member_path_offset("sock", &["sk_lock", "owned"])?,
     })
 }
 
@@ -197,5 +235,13 @@ mod tests {
         assert!(offs.skc_v6_rcv_saddr == offs.skc_v6_daddr + 16);
         assert!(offs.sk_protocol > offs.skc_v6_rcv_saddr);
         assert!(btf.struct_size("sock").unwrap() > offs.sk_protocol);
+        // socket_lock_t is a typedef of an anonymous struct: slock, owned.
+        let lock = btf.member_offset("sock", "sk_lock").unwrap();
+        assert!(offs.sk_lock_owned > lock && offs.sk_lock_owned < lock + 64);
+        assert!(offs.sk_err > offs.skc_v6_rcv_saddr);
+        println!(
+            "sk_err {} sk_lock.owned {}",
+            offs.sk_err, offs.sk_lock_owned
+        );
     }
 }

@@ -16,18 +16,23 @@ pub struct KernelEvent {
     pub tgid: u32,
     /// 0 when the hook ran in softirq context.
     pub tid: u32,
-    /// 0 when unknown (a UDP connect, say).
+    /// 0 when unknown.
     pub cookie: SocketCookie,
     pub what: KernelDetail,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KernelDetail {
+    /// A TCP handshake, stamped at its SYN_SENT (inside connect(2)) and
+    /// reported when it ended.
     Connect {
+        /// The fd connect(2) was called with; -1 when unknown (not x86_64).
         fd: i32,
-        /// 0 or `-errno`; -115 (EINPROGRESS) for a non-blocking connect.
+        /// 0 established; `-errno` of the socket when the handshake failed;
+        /// -115 (`CONNECT_ABANDONED`) when it was closed before it ended.
         ret: i32,
         remote: SocketAddr,
+        /// SYN_SENT to ESTABLISHED (or to CLOSE).
         duration_ns: u64,
     },
     State {
@@ -44,6 +49,7 @@ pub enum KernelDetail {
         bytes: i32,
         protocol: u16,
     },
+    /// close(2) of `fd` released the socket (its state changed in it).
     Close {
         fd: i32,
     },

@@ -8,7 +8,7 @@ mod stream;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray},
-    programs::{BtfTracePoint, Program, TracePoint, UProbe, uprobe::UProbeScope},
+    programs::{BtfTracePoint, Program, UProbe, uprobe::UProbeScope},
 };
 pub use decode::{KernelDetail, KernelEvent, SocketCookie};
 pub use programs::{PROGRAMS, ProgramSpec};
@@ -45,8 +45,6 @@ pub enum ProbeError {
 /// Where a program attaches.
 #[derive(Clone, Copy, Debug)]
 pub enum Hook {
-    /// A classic tracepoint (group, name); needs tracefs.
-    TracePoint(&'static str, &'static str),
     /// A BTF tracepoint with typed arguments (the `sock:`/`tcp:` event name).
     BtfTracePoint(&'static str, &'static str),
 }
@@ -54,7 +52,7 @@ pub enum Hook {
 impl Hook {
     pub fn group_and_name(&self) -> (&'static str, &'static str) {
         match *self {
-            Hook::TracePoint(g, n) | Hook::BtfTracePoint(g, n) => (g, n),
+            Hook::BtfTracePoint(g, n) => (g, n),
         }
     }
 }
@@ -92,10 +90,14 @@ impl Probes {
                 Err(e) => return Err(ProbeError::Btf(e.to_string())),
             },
         };
+        // The programs read syscall arguments from saved registers laid out
+        // as x86_64's; elsewhere they leave fds unknown.
+        let syscall_regs = u32::from(cfg!(target_arch = "x86_64"));
         let mut loader = EbpfLoader::new();
         loader
             .btf(Some(&btf))
-            .override_global(names::SOCK_OFFSETS, &offsets, true);
+            .override_global(names::SOCK_OFFSETS, &offsets, true)
+            .override_global(names::SYSCALL_REGS_X86_64, &syscall_regs, true);
         if let Some(bytes) = opts.ring_bytes {
             loader.map_max_entries(names::EVENTS, bytes);
         }
@@ -262,7 +264,6 @@ impl Drop for Probes {
             for (_, program) in self.ebpf.programs_mut() {
                 scope.spawn(move || {
                     let _ = match program {
-                        Program::TracePoint(p) => p.unload(),
                         Program::BtfTracePoint(p) => p.unload(),
                         Program::UProbe(p) => p.unload(),
                         _ => Ok(()),
@@ -286,11 +287,6 @@ fn attach(
         .program_mut(spec.program)
         .ok_or_else(|| aya::programs::ProgramError::UnexpectedProgramType)?;
     match spec.hook {
-        Hook::TracePoint(group, name) => {
-            let tp: &mut TracePoint = prog.try_into()?;
-            tp.load()?;
-            tp.attach(group, name)?;
-        }
         Hook::BtfTracePoint(_, name) => {
             let tp: &mut BtfTracePoint = prog.try_into()?;
             tp.load(name, btf)?;

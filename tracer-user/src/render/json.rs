@@ -155,7 +155,8 @@ pub fn kernel_fields(m: &mut impl FieldSink, k: &KernelDetail, tid: u32) {
             remote,
             duration_ns,
         } => {
-            m.put("fd", json!(fd));
+            // -1: not known on this architecture.
+            m.put("fd", if *fd >= 0 { json!(fd) } else { Value::Null });
             m.put("ret", json!(ret));
             m.put("remote_addr", json!(remote.to_string()));
             m.put("duration_ns", json!(duration_ns));

@@ -10,7 +10,7 @@ pub use json::{FieldSink, JsonLine, json_lines, kernel_fields};
 pub use text::{TextStyle, count, text};
 
 use crate::probes::KernelDetail;
-use tracer_ebpf::{IPPROTO_UDP, tcp_state};
+use tracer_ebpf::{CONNECT_ABANDONED, IPPROTO_UDP, tcp_state};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -28,11 +28,18 @@ pub fn kernel_detail(k: &KernelDetail) -> String {
     match k {
         KernelDetail::Connect {
             fd, ret, remote, ..
-        } => match *ret {
-            0 => format!("fd={fd} -> {remote}"),
-            -115 => format!("fd={fd} -> {remote} (in progress)"),
-            err => format!("fd={fd} -> {remote} failed: {}", errno_text(-err)),
-        },
+        } => {
+            let fd = if *fd >= 0 {
+                format!("fd={fd} ")
+            } else {
+                String::new()
+            };
+            match *ret {
+                0 => format!("{fd}-> {remote}"),
+                CONNECT_ABANDONED => format!("{fd}-> {remote} closed before the handshake ended"),
+                err => format!("{fd}-> {remote} failed: {}", errno_text(-err)),
+            }
+        }
         KernelDetail::State { old, new, .. } => {
             format!("{} -> {}", tcp_state::name(*old), tcp_state::name(*new))
         }
@@ -85,4 +92,36 @@ fn errno_text(errno: i32) -> String {
 
 fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect(fd: i32, ret: i32) -> String {
+        kernel_detail(&KernelDetail::Connect {
+            fd,
+            ret,
+            remote: "127.0.0.1:8080".parse().unwrap(),
+            duration_ns: 1,
+        })
+    }
+
+    #[test]
+    fn a_connect_says_how_its_handshake_ended() {
+        assert_eq!(connect(9, 0), "fd=9 -> 127.0.0.1:8080");
+        assert_eq!(
+            connect(9, -111),
+            "fd=9 -> 127.0.0.1:8080 failed: Connection refused (errno 111)"
+        );
+        assert_eq!(
+            connect(9, CONNECT_ABANDONED),
+            "fd=9 -> 127.0.0.1:8080 closed before the handshake ended"
+        );
+        assert_eq!(
+            connect(-1, 0),
+            "-> 127.0.0.1:8080",
+            "an unknown fd is left out"
+        );
+    }
 }

@@ -50,7 +50,7 @@ pub(super) fn measure(t: &RequestTimeline) -> Phases {
     let client = |name: &'static str| move |b: &EventBody| matches!(b, EventBody::Client(h) if h.name() == name);
     let dns = span(first(t, client("DNSStart")), first(t, client("DNSDone")));
 
-    // The kernel's connect: from connect(2) to SYN_SENT -> ESTABLISHED.
+    // The kernel's connect: from its SYN_SENT to SYN_SENT -> ESTABLISHED.
     let on_socket = |pred: fn(&KernelDetail) -> bool| {
         let cookie = t.cookie?;
         t.events

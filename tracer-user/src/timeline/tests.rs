@@ -40,28 +40,29 @@ fn kernel(ts_ns: u64, cookie: u64, what: KernelDetail) -> KernelEvent {
     }
 }
 
-/// connect, SYN, ESTABLISHED for `cookie` at `ts`, then a send and a recv.
+/// SYN, connect (stamped at the SYN), ESTABLISHED for `cookie` at `ts`, as
+/// the state hook writes them.
 fn new_socket(ts: u64, cookie: u64, local: &str) -> Vec<KernelEvent> {
     let (local, remote) = (addr(local), addr(SERVER));
     vec![
         kernel(
             ts,
             cookie,
-            KernelDetail::Connect {
-                fd: 9,
-                ret: -115,
-                remote,
-                duration_ns: 5,
-            },
-        ),
-        kernel(
-            ts + 1,
-            cookie,
             KernelDetail::State {
                 old: CLOSE,
                 new: SYN_SENT,
                 local: addr("0.0.0.0:0"),
                 remote,
+            },
+        ),
+        kernel(
+            ts,
+            cookie,
+            KernelDetail::Connect {
+                fd: 9,
+                ret: 0,
+                remote,
+                duration_ns: 50,
             },
         ),
         kernel(
@@ -142,7 +143,7 @@ fn same_cookie_without_connect_is_reused_and_derived_steps_appear() {
     assert_eq!(
         t.requests[0].phases.connect,
         Some(50),
-        "connect(2) to ESTABLISHED"
+        "SYN_SENT to ESTABLISHED"
     );
 }
 
