@@ -2,12 +2,14 @@
 //! out the stream of decoded kernel events and the lost-event count.
 pub mod btf;
 pub mod decode;
+mod merge;
 mod programs;
+pub mod rings;
 mod stream;
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray},
+    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, Program, TracePoint, UProbe, uprobe::UProbeScope},
 };
 pub use decode::{KernelDetail, KernelEvent, SocketCookie};
@@ -61,7 +63,8 @@ impl Hook {
 
 #[derive(Clone, Debug, Default)]
 pub struct ProbeOptions {
-    /// Ring buffer size in bytes (a power of two, at least one page).
+    /// Bytes of all ring buffers together (see [`rings::RingLayout`]);
+    /// [`rings::DEFAULT_TOTAL_BYTES`] when None.
     pub ring_bytes: Option<u32>,
     /// Programs to leave out, e.g. because their tracepoint is missing.
     pub skip: Vec<&'static str>,
@@ -77,6 +80,10 @@ pub struct Probes {
     /// The fast single-process slot (see `names::TRACED_ONE`).
     traced_one: Array<MapData, u64>,
     traced: usize,
+    /// The per-CPU rings, until [`Self::events`] takes them.
+    rings: Vec<RingBuf<MapData>>,
+    /// How the ring bytes were split.
+    pub ring_layout: rings::RingLayout,
     /// Programs that were left out, with why.
     pub skipped: Vec<(&'static str, String)>,
 }
@@ -92,14 +99,24 @@ impl Probes {
                 Err(e) => return Err(ProbeError::Btf(e.to_string())),
             },
         };
+        let possible = aya::util::nr_cpus().map_err(|(_, e)| ProbeError::Ring(e))? as u32;
+        let online = aya::util::online_cpus().map_err(|(_, e)| ProbeError::Ring(e))?;
+        let ring_layout = rings::RingLayout::plan(
+            opts.ring_bytes.unwrap_or(rings::DEFAULT_TOTAL_BYTES),
+            online.len() as u32,
+            page_size(),
+        );
         let mut loader = EbpfLoader::new();
         loader
             .btf(Some(&btf))
-            .override_global(names::SOCK_OFFSETS, &offsets, true);
-        if let Some(bytes) = opts.ring_bytes {
-            loader.map_max_entries(names::EVENTS, bytes);
-        }
+            .override_global(names::SOCK_OFFSETS, &offsets, true)
+            .map_max_entries(names::RINGS, possible);
         let mut ebpf = loader.load(OBJECT)?;
+        // Before any program is attached: an empty slot would lose events.
+        let outer = ebpf
+            .map_mut(names::RINGS)
+            .ok_or(ProbeError::MissingMap(names::RINGS))?;
+        let rings = rings::create(ring_layout, outer, &online)?;
         let mut skipped = Vec::new();
         for spec in PROGRAMS {
             if opts.skip.contains(&spec.program) {
@@ -139,6 +156,8 @@ impl Probes {
             tgids,
             traced_one,
             traced: 0,
+            rings,
+            ring_layout,
             skipped,
         })
     }
@@ -194,10 +213,12 @@ impl Probes {
         Ok(())
     }
 
-    /// The ring buffer as an async stream of events; callable once.
+    /// The ring buffers as one async stream of events; callable once.
     pub fn events(&mut self) -> Result<EventStream, ProbeError> {
-        let map = take_map(&mut self.ebpf, names::EVENTS)?;
-        EventStream::new(map)
+        if self.rings.is_empty() {
+            return Err(ProbeError::MissingMap(names::RINGS));
+        }
+        Ok(EventStream::new(std::mem::take(&mut self.rings)))
     }
 
     /// Events the kernel could not queue because the ring buffer was full.
@@ -270,6 +291,14 @@ impl Drop for Probes {
                 });
             }
         });
+    }
+}
+
+fn page_size() -> u32 {
+    // SAFETY: sysconf has no preconditions.
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as u32,
+        _ => 4096,
     }
 }
 
