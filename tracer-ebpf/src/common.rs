@@ -121,8 +121,7 @@ pub fn header(kind: EventKind, tgid: u32, tid: u32, cookie: u64) -> EventHeader 
 /// Ring-buffer flags for every record: never wake the reader. A wake-up
 /// per record costs more than the record, and even asking the ring how full
 /// it is (`bpf_ringbuf_query`) cost 150 ns per record in the bench; the
-/// reader polls every 10 ms instead, which a 4 MiB ring covers up to
-/// 400 MB/s of events.
+/// reader polls every ring every 10 ms instead.
 #[inline(always)]
 pub fn wakeup_flag() -> u64 {
     BPF_RB_NO_WAKEUP as u64

@@ -1,6 +1,6 @@
 //! The event ABI shared by the eBPF programs and userspace.
 //!
-//! Every record in the ring buffer starts with [`EventHeader`]; its `kind`
+//! Every record in the ring buffers starts with [`EventHeader`]; its `kind`
 //! says which payload follows. All fields are fixed-width, every struct is
 //! `#[repr(C)]` with explicit padding, so both sides agree byte for byte.
 #![no_std]
