@@ -129,7 +129,7 @@ pub fn wakeup_flag() -> u64 {
 
 /// Writes one event (an ABI struct, so it starts with its [`EventHeader`])
 /// to this CPU's ring; counts it as lost, under its kind, when the ring is
-/// full (or, which userspace never leaves so, missing).
+/// full (or missing, which it is not: userspace fills every slot first).
 #[inline(always)]
 pub fn emit<T: 'static>(event: &T) {
     let written = match ring() {

@@ -82,8 +82,6 @@ pub struct Probes {
     traced: usize,
     /// The per-CPU rings, until [`Self::events`] takes them.
     rings: Vec<RingBuf<MapData>>,
-    /// How the ring bytes were split.
-    pub ring_layout: rings::RingLayout,
     /// Programs that were left out, with why.
     pub skipped: Vec<(&'static str, String)>,
 }
@@ -157,7 +155,6 @@ impl Probes {
             traced_one,
             traced: 0,
             rings,
-            ring_layout,
             skipped,
         })
     }
