@@ -2,22 +2,38 @@
 
 use aya_ebpf::bindings::BPF_RB_NO_WAKEUP;
 use aya_ebpf::{
+    btf_maps::{ArrayOfMaps, RingBuf},
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_get_socket_cookie,
         bpf_ktime_get_ns, bpf_probe_read_kernel,
     },
-    macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    macros::{btf_map, map},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray},
 };
 use tracer_ebpf::{
     AF_INET, AF_INET6, EventHeader, EventKind, FourTuple, SockOffsets, lost_slot, tgid_flags,
 };
 
-/// Every event goes through here. Userspace may resize it before load.
-#[map(name = "EVENTS")]
-pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
+/// A ring buffer of events; the size here only describes the template of
+/// `RINGS`' entries: userspace creates the real rings at their own size.
+pub type EventRing = RingBuf<u64, 4096>;
 
-/// Records that found `EVENTS` full, per CPU, by `lost_slot` (event kind).
+/// CPU id -> the ring buffer its events go to, filled by userspace before
+/// any program is attached (one slot per possible CPU, set at load). A ring
+/// per CPU keeps the ring's spinlock on one CPU: a single shared ring made
+/// `__bpf_ringbuf_reserve` the largest cost of the send/recv hooks.
+#[btf_map]
+pub static RINGS: ArrayOfMaps<EventRing, 1> = ArrayOfMaps::new();
+
+/// The ring of the CPU this program runs on (programs run with migration
+/// disabled, so it stays the same until they return).
+#[inline(always)]
+pub fn ring() -> Option<&'static EventRing> {
+    // SAFETY: a helper without arguments.
+    RINGS.get(unsafe { bpf_get_smp_processor_id() })
+}
+
+/// Records that found their ring full, per CPU, by `lost_slot` (event kind).
 #[map(name = "LOST")]
 pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(lost_slot::SLOTS, 0);
 
@@ -105,18 +121,22 @@ pub fn header(kind: EventKind, tgid: u32, tid: u32, cookie: u64) -> EventHeader 
 /// Ring-buffer flags for every record: never wake the reader. A wake-up
 /// per record costs more than the record, and even asking the ring how full
 /// it is (`bpf_ringbuf_query`) cost 150 ns per record in the bench; the
-/// reader polls every 10 ms instead, which a 4 MiB ring covers up to
-/// 400 MB/s of events.
+/// reader polls every ring every 10 ms instead.
 #[inline(always)]
 pub fn wakeup_flag() -> u64 {
     BPF_RB_NO_WAKEUP as u64
 }
 
-/// Writes one event (an ABI struct, so it starts with its [`EventHeader`]);
-/// counts it as lost, under its kind, when the ring buffer is full.
+/// Writes one event (an ABI struct, so it starts with its [`EventHeader`])
+/// to this CPU's ring; counts it as lost, under its kind, when the ring is
+/// full (or missing, which it is not: userspace fills every slot first).
 #[inline(always)]
 pub fn emit<T: 'static>(event: &T) {
-    if EVENTS.output::<T>(event, wakeup_flag()).is_err() {
+    let written = match ring() {
+        Some(ring) => ring.output_untyped::<T>(event, wakeup_flag()).is_ok(),
+        None => false,
+    };
+    if !written {
         // SAFETY: every event struct is repr(C) with the header first.
         let kind = unsafe { (*(event as *const T).cast::<EventHeader>()).kind };
         count_lost(kind);

@@ -1,6 +1,6 @@
 //! The event ABI shared by the eBPF programs and userspace.
 //!
-//! Every record in the ring buffer starts with [`EventHeader`]; its `kind`
+//! Every record in the ring buffers starts with [`EventHeader`]; its `kind`
 //! says which payload follows. All fields are fixed-width, every struct is
 //! `#[repr(C)]` with explicit padding, so both sides agree byte for byte.
 #![no_std]
@@ -243,9 +243,11 @@ impl SockOffsets {
 
 /// Names shared by both sides.
 pub mod names {
-    /// The ring buffer all events go through.
-    pub const EVENTS: &str = "EVENTS";
-    /// Per-CPU counts of records that found the ring buffer full, by
+    /// Array of ring buffers, indexed by CPU id: each program writes its
+    /// events to the ring of the CPU it runs on. Userspace creates the rings
+    /// and fills every slot before attaching.
+    pub const RINGS: &str = "RINGS";
+    /// Per-CPU counts of records that found their ring buffer full, by
     /// [`super::lost_slot`].
     pub const LOST: &str = "LOST";
     /// Set of traced process ids (tgid -> [`super::tgid_flags`] bits).

@@ -24,6 +24,10 @@
 //! Filtering happens here, first thing: only processes in `TRACED_TGIDS`
 //! produce events. Softirq-context hooks attribute by socket cookie instead,
 //! through `COOKIE_OWNER`, filled when the socket is seen in process context.
+//!
+//! Events go to the ring buffer of the CPU the program runs on (`RINGS`, an
+//! array of rings indexed by CPU id, filled by userspace), so CPUs never
+//! contend for one ring's lock; userspace merges the rings by timestamp.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 

@@ -1,5 +1,5 @@
 //! Giving up privilege once the probes are attached. The open program, link
-//! and map file descriptors (the ring buffer among them) keep working with
+//! and map file descriptors (the ring buffers among them) keep working with
 //! no capability at all, so every capability goes: effective, permitted,
 //! inheritable, ambient and (while CAP_SETPCAP lasts) the bounding set; and
 //! no_new_privs is set, so no later execve can gain any back. The user id is

@@ -14,7 +14,7 @@
 use aya_ebpf::helpers::{bpf_probe_read_user, generated};
 use tracer_ebpf::{DIRECTION_RECV, DIRECTION_SEND, EventKind, PAYLOAD_HEAD, PayloadEvent};
 
-use crate::common::{EVENTS, Ids, count_lost, header, wakeup_flag};
+use crate::common::{Ids, count_lost, header, ring, wakeup_flag};
 use crate::probes::syscall::{
     SYS_READ, SYS_READV, SYS_RECVFROM, SYS_RECVMSG, SYS_SENDMSG, SYS_SENDTO, SYS_WRITE, SYS_WRITEV,
     nr_and_args12,
@@ -77,7 +77,7 @@ pub fn emit_with_head(
     if n > PAYLOAD_HEAD as u64 {
         n = PAYLOAD_HEAD as u64;
     }
-    let Some(mut entry) = EVENTS.reserve::<PayloadEvent>(0) else {
+    let Some(mut entry) = ring().and_then(|r| r.reserve_untyped::<PayloadEvent>(0)) else {
         count_lost(tracer_ebpf::lost_slot::HEADS);
         return false;
     };

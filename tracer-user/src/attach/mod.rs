@@ -39,7 +39,7 @@ pub struct AttachArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
-    /// Ring buffer size in bytes (testing the lost-event path).
+    /// Bytes of all ring buffers together (testing the lost-event path).
     #[arg(long, hide = true)]
     pub ring_bytes: Option<u32>,
 }

@@ -87,7 +87,7 @@ pub struct TraceArgs {
     /// Set-Cookie headers and a URL's password (redacted by default).
     #[arg(long)]
     pub show_secrets: bool,
-    /// Ring buffer size in bytes (testing the lost-event path).
+    /// Bytes of all ring buffers together (testing the lost-event path).
     #[arg(long, hide = true)]
     pub ring_bytes: Option<u32>,
 }

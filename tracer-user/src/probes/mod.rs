@@ -2,12 +2,14 @@
 //! out the stream of decoded kernel events and the lost-event count.
 pub mod btf;
 pub mod decode;
+mod merge;
 mod programs;
+pub mod rings;
 mod stream;
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray},
+    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, Program, UProbe, uprobe::UProbeScope},
 };
 pub use decode::{KernelDetail, KernelEvent, SocketCookie};
@@ -59,7 +61,8 @@ impl Hook {
 
 #[derive(Clone, Debug, Default)]
 pub struct ProbeOptions {
-    /// Ring buffer size in bytes (a power of two, at least one page).
+    /// Bytes of all ring buffers together (see [`rings::RingLayout`]);
+    /// [`rings::RingLayout::default_for`] when None.
     pub ring_bytes: Option<u32>,
     /// Programs to leave out, e.g. because their tracepoint is missing.
     pub skip: Vec<&'static str>,
@@ -75,6 +78,8 @@ pub struct Probes {
     /// The fast single-process slot (see `names::TRACED_ONE`).
     traced_one: Array<MapData, u64>,
     traced: usize,
+    /// The per-CPU rings, until [`Self::events`] takes them.
+    rings: Vec<RingBuf<MapData>>,
     /// Programs that were left out, with why.
     pub skipped: Vec<(&'static str, String)>,
 }
@@ -90,6 +95,12 @@ impl Probes {
                 Err(e) => return Err(ProbeError::Btf(e.to_string())),
             },
         };
+        let possible = aya::util::nr_cpus().map_err(|(_, e)| ProbeError::Ring(e))? as u32;
+        let online = aya::util::online_cpus().map_err(|(_, e)| ProbeError::Ring(e))?;
+        let ring_layout = match opts.ring_bytes {
+            Some(total) => rings::RingLayout::plan(total, online.len() as u32, page_size()),
+            None => rings::RingLayout::default_for(online.len() as u32),
+        };
         // The programs read syscall arguments from saved registers laid out
         // as x86_64's; elsewhere they leave fds unknown.
         let syscall_regs = u32::from(cfg!(target_arch = "x86_64"));
@@ -97,11 +108,14 @@ impl Probes {
         loader
             .btf(Some(&btf))
             .override_global(names::SOCK_OFFSETS, &offsets, true)
-            .override_global(names::SYSCALL_REGS_X86_64, &syscall_regs, true);
-        if let Some(bytes) = opts.ring_bytes {
-            loader.map_max_entries(names::EVENTS, bytes);
-        }
+            .override_global(names::SYSCALL_REGS_X86_64, &syscall_regs, true)
+            .map_max_entries(names::RINGS, possible);
         let mut ebpf = loader.load(OBJECT)?;
+        // Before any program is attached: an empty slot would lose events.
+        let outer = ebpf
+            .map_mut(names::RINGS)
+            .ok_or(ProbeError::MissingMap(names::RINGS))?;
+        let rings = rings::create(ring_layout, outer, &online)?;
         let mut skipped = Vec::new();
         for spec in PROGRAMS {
             if opts.skip.contains(&spec.program) {
@@ -141,6 +155,7 @@ impl Probes {
             tgids,
             traced_one,
             traced: 0,
+            rings,
             skipped,
         })
     }
@@ -196,10 +211,12 @@ impl Probes {
         Ok(())
     }
 
-    /// The ring buffer as an async stream of events; callable once.
+    /// The ring buffers as one async stream of events; callable once.
     pub fn events(&mut self) -> Result<EventStream, ProbeError> {
-        let map = take_map(&mut self.ebpf, names::EVENTS)?;
-        EventStream::new(map)
+        if self.rings.is_empty() {
+            return Err(ProbeError::MissingMap(names::RINGS));
+        }
+        Ok(EventStream::new(std::mem::take(&mut self.rings)))
     }
 
     /// Events the kernel could not queue because the ring buffer was full.
@@ -271,6 +288,14 @@ impl Drop for Probes {
                 });
             }
         });
+    }
+}
+
+fn page_size() -> u32 {
+    // SAFETY: sysconf has no preconditions.
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as u32,
+        _ => 4096,
     }
 }
 

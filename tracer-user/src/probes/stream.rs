@@ -1,61 +1,71 @@
-//! The ring buffer, read through tokio's `AsyncFd`.
+//! The per-CPU ring buffers, polled and merged into one ordered stream.
 use std::io;
 
-use aya::maps::{Map, MapData, RingBuf};
-use tokio::io::unix::AsyncFd;
+use aya::maps::{MapData, RingBuf};
 
-use super::{KernelEvent, ProbeError, decode::decode};
-use tracer_ebpf::names;
+use super::{
+    KernelEvent,
+    decode::decode,
+    merge::{Reorder, watermark},
+};
+use crate::clock::monotonic_ns;
 
-/// How often the reader looks at the ring buffer without a wake-up.
+/// How often the reader empties the rings. The programs never ask for a
+/// wake-up: one per event costs more than the event.
 const POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 pub struct EventStream {
-    ring: AsyncFd<RingBuf<MapData>>,
+    rings: Vec<RingBuf<MapData>>,
+    reorder: Reorder<KernelEvent>,
     /// Records that did not decode (a userspace/kernel ABI mismatch).
     pub undecodable: u64,
 }
 
 impl EventStream {
-    pub(super) fn new(map: Map) -> Result<Self, ProbeError> {
-        let ring = RingBuf::try_from(map).map_err(|source| ProbeError::Map {
-            name: names::EVENTS,
-            source,
-        })?;
-        // SAFETY: the RingBuf owns its map fd and keeps it open for as long
-        // as the AsyncFd owns the RingBuf.
-        let ring = unsafe { AsyncFd::register(ring) }.map_err(|e| ProbeError::Ring(e.into()))?;
-        Ok(Self {
-            ring,
+    pub(super) fn new(rings: Vec<RingBuf<MapData>>) -> Self {
+        Self {
+            rings,
+            reorder: Reorder::default(),
             undecodable: 0,
-        })
+        }
     }
 
-    /// Waits [`POLL`] (or less, if the kernel ever wakes us), then appends
-    /// every event that is there to `out`. The programs never ask for a
-    /// wake-up: one per event costs more than the event.
+    /// Waits [`POLL`], then appends, in timestamp order, the events that
+    /// every ring has been read past (see `merge`); newer ones wait for the
+    /// next call. Never fails today; the `Result` is the caller's contract.
     pub async fn next_batch(&mut self, out: &mut Vec<KernelEvent>) -> io::Result<()> {
-        match tokio::time::timeout(POLL, self.ring.readable_mut()).await {
-            Ok(guard) => {
-                let mut guard = guard?;
-                guard.clear_ready();
-                self.drain(out);
-            }
-            Err(_) => self.drain(out),
-        }
+        tokio::time::sleep(POLL).await;
+        let start = monotonic_ns();
+        self.read_rings();
+        self.reorder.release(watermark(start), out);
         Ok(())
     }
 
-    /// Appends whatever is in the ring buffer now, without waiting.
+    /// Appends everything in the rings and everything held back, in
+    /// timestamp order, without waiting: the end of a trace.
     pub fn drain(&mut self, out: &mut Vec<KernelEvent>) {
-        let ring = self.ring.get_mut();
-        while let Some(item) = ring.next() {
-            match decode(&item) {
-                Ok((ev, head)) => {
-                    out.push(ev);
-                    out.extend(head);
+        self.read_rings();
+        self.reorder.release_all(out);
+    }
+
+    /// Events handed out after a newer one (their commit lagged their
+    /// timestamp by more than the merge's margin).
+    pub fn late(&self) -> u64 {
+        self.reorder.late
+    }
+
+    fn read_rings(&mut self) {
+        for ring in &mut self.rings {
+            while let Some(item) = ring.next() {
+                match decode(&item) {
+                    Ok((ev, head)) => {
+                        self.reorder.push(ev);
+                        if let Some(head) = head {
+                            self.reorder.push(head);
+                        }
+                    }
+                    Err(_) => self.undecodable += 1,
                 }
-                Err(_) => self.undecodable += 1,
             }
         }
     }
