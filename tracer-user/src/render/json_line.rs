@@ -85,9 +85,10 @@ impl<'a> JsonLine<'a> {
             self.buf.push(b',');
         }
         self.empty = false;
+        // Keys are our own names, none of which needs escaping.
+        debug_assert!(!key.bytes().any(needs_escape), "key {key:?}");
         self.buf.push(b'"');
-        // Keys are our own ASCII names; escape anyway, it costs a scan.
-        escape_into(self.buf, key);
+        self.buf.extend_from_slice(key.as_bytes());
         self.buf.extend_from_slice(b"\":");
     }
 }
@@ -137,13 +138,22 @@ impl fmt::Write for Escaper<'_> {
     }
 }
 
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
 /// Appends the contents of a JSON string for `s`, escaped as serde_json
 /// does: `"`, `\` and the C0 controls, short forms where JSON has them.
 pub fn escape_into(buf: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
+    // Nearly every value (names, numbers-as-text, addresses) is plain.
+    let Some(first) = bytes.iter().position(|&b| needs_escape(b)) else {
+        buf.extend_from_slice(bytes);
+        return;
+    };
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    for (i, &b) in bytes.iter().enumerate().skip(first) {
         let short: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
