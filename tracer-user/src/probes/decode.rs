@@ -2,6 +2,7 @@
 //! that is short or of an unknown kind is returned as an error.
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use super::head::PayloadHead;
 use tracer_ebpf::{
     AF_INET6, CloseEvent, ConnectEvent, DIRECTION_SEND, DnsEvent, EventHeader, EventKind,
     FourTuple, IoEvent, PAYLOAD_HEAD, PayloadEvent, SocketEvent, StateEvent,
@@ -59,7 +60,7 @@ pub enum KernelDetail {
         send: bool,
         /// Bytes the whole send or recv moved.
         len: u32,
-        head: Vec<u8>,
+        head: PayloadHead,
     },
     /// libc `getaddrinfo(host, ...)` was called.
     DnsStart {
@@ -197,7 +198,7 @@ pub fn decode(bytes: &[u8]) -> Result<(KernelEvent, Option<KernelEvent>), Decode
             let head = KernelDetail::Payload {
                 send,
                 len: e.len,
-                head: e.data[..n].to_vec(),
+                head: PayloadHead::new(&e.data[..n]),
             };
             return Ok((event(io), Some(event(head))));
         }
@@ -295,7 +296,7 @@ mod tests {
             Some(at(KernelDetail::Payload {
                 send: false,
                 len: 300,
-                head: b"GET / HTTP/1.1".to_vec()
+                head: PayloadHead::new(b"GET / HTTP/1.1")
             }))
         );
     }
@@ -365,6 +366,34 @@ mod tests {
                     decode(&raw[..size_of::<IoEvent>() - 1]),
                     Err(DecodeError::Short(size_of::<IoEvent>() - 1))
                 );
+            }
+
+            /// A payload head comes back as the bytes the kernel captured,
+            /// never more than it says nor than the head holds.
+            #[test]
+            fn payload_heads_round_trip(
+                send in any::<bool>(),
+                len in any::<u32>(),
+                captured in 0u32..300,
+                data in proptest::collection::vec(any::<u8>(), PAYLOAD_HEAD),
+            ) {
+                let mut ev = PayloadEvent {
+                    header: EventHeader { kind: EventKind::Payload as u32, ts_ns: 1, tgid: 2, tid: 3, cookie: 4, cpu: 0 },
+                    len,
+                    direction: if send { DIRECTION_SEND } else { tracer_ebpf::DIRECTION_RECV },
+                    captured,
+                    protocol: 6,
+                    family: 2,
+                    data: [0; PAYLOAD_HEAD],
+                };
+                ev.data.copy_from_slice(&data);
+                let (io, k) = decode(&bytes_of(&ev)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(io.name(), if send { "send" } else { "recv" });
+                let Some(KernelDetail::Payload { send: s, len: l, head }) = k.map(|k| k.what) else {
+                    return Err(TestCaseError::fail("no payload"));
+                };
+                prop_assert_eq!((s, l), (send, len));
+                prop_assert_eq!(&*head, &data[..(captured as usize).min(PAYLOAD_HEAD)]);
             }
         }
     }

@@ -2,6 +2,7 @@
 //! out the stream of decoded kernel events and the lost-event count.
 pub mod btf;
 pub mod decode;
+mod head;
 mod programs;
 mod stream;
 
@@ -11,6 +12,7 @@ use aya::{
     programs::{BtfTracePoint, Program, TracePoint, UProbe, uprobe::UProbeScope},
 };
 pub use decode::{KernelDetail, KernelEvent, SocketCookie};
+pub use head::PayloadHead;
 pub use programs::{PROGRAMS, ProgramSpec};
 pub use stream::EventStream;
 use thiserror::Error;

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use tracer_ebpf::{IPPROTO_UDP, tcp_state};
 
 use super::{errno_text, ms};
-use crate::probes::KernelDetail;
+use crate::probes::{KernelDetail, PayloadHead};
 
 /// An object's fields in the order they were put.
 #[derive(Default)]
@@ -190,6 +190,16 @@ pub fn kernel_detail_strategy() -> impl Strategy<Value = KernelDetail> {
             .prop_map(|(bytes, protocol)| KernelDetail::Recv { bytes, protocol }),
         any::<i32>().prop_map(|fd| KernelDetail::Close { fd }),
         Just(KernelDetail::Destroy),
+        (
+            any::<bool>(),
+            any::<u32>(),
+            proptest::collection::vec(any::<u8>(), 0..140)
+        )
+            .prop_map(|(send, len, head)| KernelDetail::Payload {
+                send,
+                len,
+                head: PayloadHead::new(&head)
+            }),
         (socket_addr(), socket_addr(), proto).prop_map(|(local, remote, protocol)| {
             KernelDetail::Socket {
                 local,
