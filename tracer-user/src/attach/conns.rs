@@ -154,13 +154,7 @@ impl Tracker {
         }
         if let Some(line) = parse_request(head) {
             // Older requests that already have their answer end here.
-            let answered: Vec<usize> = self.connections[c]
-                .open
-                .iter()
-                .copied()
-                .filter(|r| self.requests[*r].status.is_some())
-                .collect();
-            self.finish(c, &answered, fx);
+            self.finish(c, fx, |_| true);
             // The send or recv just before carried this request line.
             let mut moved = 0;
             if let Some((prev, dir, n)) = self.connections[c].last_io.take()
@@ -221,18 +215,20 @@ impl Tracker {
         fx.request = Some(r);
         fx.http_line = Some(false);
         // Pipelining: an answer to a newer request ends the older answered ones.
-        let older: Vec<usize> = conn
-            .open
-            .iter()
-            .copied()
-            .filter(|o| *o < r && self.requests[*o].status.is_some())
-            .collect();
-        self.finish(c, &older, fx);
+        self.finish(c, fx, |o| o < r);
     }
 
-    fn finish(&mut self, c: usize, which: &[usize], fx: &mut Effect) {
-        self.connections[c].open.retain(|r| !which.contains(r));
-        fx.finished.extend_from_slice(which);
+    /// Ends the open requests of connection `c` that have their answer and
+    /// that `which` picks, oldest first.
+    fn finish(&mut self, c: usize, fx: &mut Effect, which: impl Fn(usize) -> bool) {
+        let requests = &self.requests;
+        self.connections[c].open.retain(|&r| {
+            let done = which(r) && requests[r].status.is_some();
+            if done {
+                fx.finished.push(r);
+            }
+            !done
+        });
     }
 
     /// Ends every request still open (the trace is over).

@@ -40,7 +40,7 @@ pub fn request_fields(m: &mut JsonLine<'_>, r: &Request, c: &Connection, pid: u3
     m.str("http_version", &r.version);
     m.bool("kernel_confirmed", true);
     m.opt_display("local_addr", c.local.as_ref().map(|a| a as _));
-    m.str("method", &r.method);
+    m.str("method", r.method);
     m.object("phases_us", |p| {
         p.opt_u64("server", fb.map(us));
         p.u64("total", us(total));
@@ -98,7 +98,12 @@ mod tests {
 
     fn request() -> impl Strategy<Value = Request> {
         (
-            (1usize..1 << 40, any::<u64>(), "[A-Z]{1,7}", any::<String>()),
+            (
+                1usize..1 << 40,
+                any::<u64>(),
+                proptest::sample::select(super::super::http::METHODS),
+                any::<String>(),
+            ),
             (
                 proptest::option::of(any::<String>()),
                 "HTTP/1\\.[0-9a-z]{0,3}|",
