@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use super::head::PayloadHead;
 use tracer_ebpf::{
     AF_INET6, CloseEvent, ConnectEvent, DIRECTION_SEND, DnsEvent, EventHeader, EventKind,
-    FourTuple, IoEvent, PAYLOAD_HEAD, PayloadEvent, SocketEvent, StateEvent,
+    FourTuple, IoEvent, PayloadEvent, SocketEvent, StateEvent,
 };
 
 /// The kernel's socket identity (`bpf_get_socket_cookie`, `SO_COOKIE`).
@@ -187,7 +187,6 @@ pub fn decode(bytes: &[u8]) -> Result<(KernelEvent, Option<KernelEvent>), Decode
         }
         EventKind::Payload => {
             let e: PayloadEvent = read(bytes)?;
-            let n = (e.captured as usize).min(PAYLOAD_HEAD);
             let send = e.direction == DIRECTION_SEND;
             let (bytes, protocol) = (e.len as i32, e.protocol);
             let io = if send {
@@ -198,7 +197,7 @@ pub fn decode(bytes: &[u8]) -> Result<(KernelEvent, Option<KernelEvent>), Decode
             let head = KernelDetail::Payload {
                 send,
                 len: e.len,
-                head: PayloadHead::new(&e.data[..n]),
+                head: PayloadHead::from_buffer(e.data, e.captured as usize),
             };
             return Ok((event(io), Some(event(head))));
         }
@@ -222,6 +221,8 @@ pub fn decode(bytes: &[u8]) -> Result<(KernelEvent, Option<KernelEvent>), Decode
 
 #[cfg(test)]
 mod tests {
+    use tracer_ebpf::PAYLOAD_HEAD;
+
     use super::*;
 
     fn bytes_of<T: aya::Pod>(v: &T) -> Vec<u8> {

@@ -31,29 +31,41 @@ impl EventStream {
         })
     }
 
-    /// Waits [`POLL`] (or less, if the kernel ever wakes us), then appends
-    /// every event that is there to `out`. The programs never ask for a
-    /// wake-up: one per event costs more than the event.
-    pub async fn next_batch(&mut self, out: &mut Vec<KernelEvent>) -> io::Result<()> {
-        match tokio::time::timeout(POLL, self.ring.readable_mut()).await {
-            Ok(guard) => {
-                let mut guard = guard?;
-                guard.clear_ready();
-                self.drain(out);
-            }
-            Err(_) => self.drain(out),
+    /// Waits [`POLL`] (or less, if the kernel ever wakes us) for events to
+    /// read. The programs never ask for a wake-up: one per event costs more
+    /// than the event.
+    pub async fn ready(&mut self) -> io::Result<()> {
+        if let Ok(guard) = tokio::time::timeout(POLL, self.ring.readable_mut()).await {
+            guard?.clear_ready();
         }
+        Ok(())
+    }
+
+    /// Waits as [`EventStream::ready`] does, then appends every event that
+    /// is there to `out`.
+    pub async fn next_batch(&mut self, out: &mut Vec<KernelEvent>) -> io::Result<()> {
+        self.ready().await?;
+        self.drain(out);
         Ok(())
     }
 
     /// Appends whatever is in the ring buffer now, without waiting.
     pub fn drain(&mut self, out: &mut Vec<KernelEvent>) {
+        self.for_each(|ev| out.push(ev));
+    }
+
+    /// Hands each event in the ring buffer now to `f` as it is decoded,
+    /// without waiting. attach uses this rather than a batch: at its rates a
+    /// batch is thousands of events, a megabyte written and read back.
+    pub fn for_each(&mut self, mut f: impl FnMut(KernelEvent)) {
         let ring = self.ring.get_mut();
         while let Some(item) = ring.next() {
             match decode(&item) {
                 Ok((ev, head)) => {
-                    out.push(ev);
-                    out.extend(head);
+                    f(ev);
+                    if let Some(head) = head {
+                        f(head);
+                    }
                 }
                 Err(_) => self.undecodable += 1,
             }

@@ -18,6 +18,7 @@ pub trait FieldSink {
     fn bool(&mut self, key: &'static str, v: bool);
     fn null(&mut self, key: &'static str);
 
+    #[inline]
     fn opt_u64(&mut self, key: &'static str, v: Option<u64>) {
         match v {
             Some(v) => self.u64(key, v),
@@ -63,6 +64,8 @@ pub struct JsonLine<'a> {
 
 impl<'a> JsonLine<'a> {
     pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        // An event line is about 300 bytes: one capacity check for most.
+        buf.reserve(512);
         buf.push(b'{');
         Self { buf, empty: true }
     }
@@ -80,6 +83,8 @@ impl<'a> JsonLine<'a> {
         inner.end();
     }
 
+    /// Inlined, so that each key, a literal, is copied with a known length.
+    #[inline]
     fn key(&mut self, key: &'static str) {
         if !self.empty {
             self.buf.push(b',');
@@ -94,12 +99,14 @@ impl<'a> JsonLine<'a> {
 }
 
 impl FieldSink for JsonLine<'_> {
+    #[inline]
     fn str(&mut self, key: &'static str, v: &str) {
         self.key(key);
         self.buf.push(b'"');
         escape_into(self.buf, v);
         self.buf.push(b'"');
     }
+    #[inline]
     fn display(&mut self, key: &'static str, v: &dyn Display) {
         self.key(key);
         self.buf.push(b'"');
@@ -107,21 +114,25 @@ impl FieldSink for JsonLine<'_> {
         let _ = write!(Escaper(self.buf), "{v}");
         self.buf.push(b'"');
     }
+    #[inline]
     fn u64(&mut self, key: &'static str, v: u64) {
         self.key(key);
         self.buf
             .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
+    #[inline]
     fn i64(&mut self, key: &'static str, v: i64) {
         self.key(key);
         self.buf
             .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
+    #[inline]
     fn bool(&mut self, key: &'static str, v: bool) {
         self.key(key);
         self.buf
             .extend_from_slice(if v { b"true" } else { b"false" });
     }
+    #[inline]
     fn null(&mut self, key: &'static str) {
         self.key(key);
         self.buf.extend_from_slice(b"null");
