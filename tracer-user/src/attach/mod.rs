@@ -234,8 +234,8 @@ fn feed(stream: &mut EventStream, pid: u32, tracker: &mut Tracker, out: &mut Out
         if ev.tgid != pid {
             return;
         }
-        let fx = tracker.handle(&ev);
-        out.event(&ev, &fx, tracker);
+        let fx = tracker.handle(ev);
+        out.event(ev, &fx, tracker);
         for &r in &fx.finished {
             out.request(&tracker.requests[r], tracker);
         }

@@ -1,11 +1,14 @@
 //! Ring-buffer records -> typed [`KernelEvent`]s. Never panics: a record
 //! that is short or of an unknown kind is returned as an error.
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::{
+    mem::offset_of,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+};
 
 use super::head::PayloadHead;
 use tracer_ebpf::{
     AF_INET6, CloseEvent, ConnectEvent, DIRECTION_SEND, DnsEvent, EventHeader, EventKind,
-    FourTuple, IoEvent, PayloadEvent, SocketEvent, StateEvent,
+    FourTuple, IoEvent, PAYLOAD_HEAD, PayloadEvent, SocketEvent, StateEvent,
 };
 
 /// The kernel's socket identity (`bpf_get_socket_cookie`, `SO_COOKIE`).
@@ -186,18 +189,34 @@ pub fn decode(bytes: &[u8]) -> Result<(KernelEvent, Option<KernelEvent>), Decode
             }
         }
         EventKind::Payload => {
-            let e: PayloadEvent = read(bytes)?;
-            let send = e.direction == DIRECTION_SEND;
-            let (bytes, protocol) = (e.len as i32, e.protocol);
+            // Only the captured bytes of the head are copied: the rest of
+            // the record's 128 are not the payload's, and reading them cost
+            // cache lines the kernel just wrote from another CPU.
+            if bytes.len() < size_of::<PayloadEvent>() {
+                return Err(DecodeError::Short(bytes.len()));
+            }
+            let field = |offset: usize| read::<u32>(&bytes[offset..]);
+            let len = field(offset_of!(PayloadEvent, len))?;
+            let send = field(offset_of!(PayloadEvent, direction))? == DIRECTION_SEND;
+            let captured = (field(offset_of!(PayloadEvent, captured))? as usize).min(PAYLOAD_HEAD);
+            let protocol: u16 = read(&bytes[offset_of!(PayloadEvent, protocol)..])?;
+            let bytes_moved = len as i32;
             let io = if send {
-                KernelDetail::Send { bytes, protocol }
+                KernelDetail::Send {
+                    bytes: bytes_moved,
+                    protocol,
+                }
             } else {
-                KernelDetail::Recv { bytes, protocol }
+                KernelDetail::Recv {
+                    bytes: bytes_moved,
+                    protocol,
+                }
             };
+            let data = offset_of!(PayloadEvent, data);
             let head = KernelDetail::Payload {
                 send,
-                len: e.len,
-                head: PayloadHead::from_buffer(e.data, e.captured as usize),
+                len,
+                head: PayloadHead::new(&bytes[data..data + captured]),
             };
             return Ok((event(io), Some(event(head))));
         }
@@ -221,8 +240,6 @@ pub fn decode(bytes: &[u8]) -> Result<(KernelEvent, Option<KernelEvent>), Decode
 
 #[cfg(test)]
 mod tests {
-    use tracer_ebpf::PAYLOAD_HEAD;
-
     use super::*;
 
     fn bytes_of<T: aya::Pod>(v: &T) -> Vec<u8> {

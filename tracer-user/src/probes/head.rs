@@ -24,17 +24,6 @@ impl PayloadHead {
     }
 }
 
-impl PayloadHead {
-    /// The first `len` bytes of the kernel's head buffer, taken whole (a
-    /// fixed-size copy; the bytes past `len` are never read).
-    pub fn from_buffer(bytes: [u8; PAYLOAD_HEAD], len: usize) -> Self {
-        Self {
-            len: len.min(PAYLOAD_HEAD),
-            bytes,
-        }
-    }
-}
-
 impl Deref for PayloadHead {
     type Target = [u8];
 
@@ -59,8 +48,5 @@ mod tests {
         assert!(PayloadHead::new(b"").is_empty());
         let long = [7u8; PAYLOAD_HEAD + 5];
         assert_eq!(&*PayloadHead::new(&long), &long[..PAYLOAD_HEAD]);
-        let buffer = [9u8; PAYLOAD_HEAD];
-        assert_eq!(&*PayloadHead::from_buffer(buffer, 3), &[9, 9, 9]);
-        assert_eq!(PayloadHead::from_buffer(buffer, 999).len(), PAYLOAD_HEAD);
     }
 }

@@ -51,16 +51,18 @@ impl EventStream {
 
     /// Appends whatever is in the ring buffer now, without waiting.
     pub fn drain(&mut self, out: &mut Vec<KernelEvent>) {
-        self.for_each(|ev| out.push(ev));
+        self.for_each(|ev| out.push(ev.clone()));
     }
 
     /// Hands each event in the ring buffer now to `f` as it is decoded,
     /// without waiting. attach uses this rather than a batch: at its rates a
     /// batch is thousands of events, a megabyte written and read back.
-    pub fn for_each(&mut self, mut f: impl FnMut(KernelEvent)) {
+    /// The event is lent, not moved: it is 170 bytes with its payload head.
+    pub fn for_each(&mut self, mut f: impl FnMut(&KernelEvent)) {
         let ring = self.ring.get_mut();
         while let Some(item) = ring.next() {
-            match decode(&item) {
+            // Borrowed out of the Result: moving them out was a copy each.
+            match &decode(&item) {
                 Ok((ev, head)) => {
                     f(ev);
                     if let Some(head) = head {
