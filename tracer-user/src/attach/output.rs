@@ -285,3 +285,55 @@ impl Output {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::KernelEvent;
+
+    fn send(ts_ns: u64, tid: u32, cookie: u64) -> KernelEvent {
+        KernelEvent {
+            ts_ns,
+            tgid: 1,
+            tid,
+            cookie,
+            what: KernelDetail::Send {
+                bytes: 78,
+                protocol: 6,
+            },
+        }
+    }
+
+    /// Text lines, written piece by piece, read as the `format!`s made them.
+    #[test]
+    fn text_event_lines_keep_their_layout() {
+        let mut out = Output::new(Format::Text, 1, 1_000_000);
+        let mut t = Tracker::new(Vec::new());
+        for ev in [send(2_234_567, 7, 9), send(3_000_000, 0, 0)] {
+            let fx = t.handle(&ev);
+            out.event(&ev, &fx, &t);
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&out.buf),
+            "     1.235 ms  conn 1   send 78 B  cookie=9  tid=7\n     2.000 ms          send 78 B\n"
+        );
+    }
+
+    #[test]
+    fn json_event_lines_end_with_their_request() {
+        let mut out = Output::new(Format::Json, 1, 0);
+        let mut t = Tracker::new(Vec::new());
+        let ev = send(5_000, 7, 9);
+        let fx = t.handle(&ev);
+        out.event(&ev, &fx, &t);
+        assert_eq!(
+            String::from_utf8_lossy(&out.buf),
+            concat!(
+                r#"{"type":"event","source":"kernel","name":"send","ts_ns":5000,"offset_us":5,"#,
+                r#""socket_cookie":9,"pid":1,"connection":1,"detail":"78 B","tid":7,"bytes":78,"#,
+                r#""protocol":"tcp","request":null}"#,
+                "\n"
+            )
+        );
+    }
+}
