@@ -3,7 +3,10 @@
 //! request line; its first byte is the first read after it; it ends when a
 //! newer request on the connection is answered or starts, or at close.
 //! Pipelined requests wait in a queue for their status lines, in order.
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    hash::{BuildHasherDefault, Hasher},
+};
 
 use tracer_ebpf::IPPROTO_UDP;
 
@@ -14,11 +17,36 @@ use super::{
 };
 use crate::probes::{KernelDetail, KernelEvent, SocketCookie};
 
+/// One multiply per lookup (FxHash's). Every event looks its cookie up, and
+/// SipHash was a tenth of the tracker's time; its resistance to chosen keys
+/// buys little here: cookies come from a kernel counter, the traced process
+/// cannot pick them, and the worst it could do is slow its own tracer.
+#[derive(Default)]
+struct CookieHasher(u64);
+
+impl Hasher for CookieHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+
+    fn finish(&self) -> u64 {
+        // The table takes its bucket from the low bits: bring the
+        // well-mixed high bits of the product down.
+        self.0.rotate_left(26)
+    }
+}
+
 #[derive(Default)]
 pub struct Tracker {
     pub connections: Vec<Connection>,
     pub requests: Vec<Request>,
-    by_cookie: HashMap<SocketCookie, usize>,
+    by_cookie: HashMap<SocketCookie, usize, BuildHasherDefault<CookieHasher>>,
     seeded: Vec<SeededSocket>,
 }
 
@@ -126,13 +154,7 @@ impl Tracker {
         }
         if let Some(line) = parse_request(head) {
             // Older requests that already have their answer end here.
-            let answered: Vec<usize> = self.connections[c]
-                .open
-                .iter()
-                .copied()
-                .filter(|r| self.requests[*r].status.is_some())
-                .collect();
-            self.finish(c, &answered, fx);
+            self.finish(c, fx, |_| true);
             // The send or recv just before carried this request line.
             let mut moved = 0;
             if let Some((prev, dir, n)) = self.connections[c].last_io.take()
@@ -193,18 +215,20 @@ impl Tracker {
         fx.request = Some(r);
         fx.http_line = Some(false);
         // Pipelining: an answer to a newer request ends the older answered ones.
-        let older: Vec<usize> = conn
-            .open
-            .iter()
-            .copied()
-            .filter(|o| *o < r && self.requests[*o].status.is_some())
-            .collect();
-        self.finish(c, &older, fx);
+        self.finish(c, fx, |o| o < r);
     }
 
-    fn finish(&mut self, c: usize, which: &[usize], fx: &mut Effect) {
-        self.connections[c].open.retain(|r| !which.contains(r));
-        fx.finished.extend_from_slice(which);
+    /// Ends the open requests of connection `c` that have their answer and
+    /// that `which` picks, oldest first.
+    fn finish(&mut self, c: usize, fx: &mut Effect, which: impl Fn(usize) -> bool) {
+        let requests = &self.requests;
+        self.connections[c].open.retain(|&r| {
+            let done = which(r) && requests[r].status.is_some();
+            if done {
+                fx.finished.push(r);
+            }
+            !done
+        });
     }
 
     /// Ends every request still open (the trace is over).

@@ -5,7 +5,8 @@
 /// `METHOD SP target SP HTTP/1.x`, as seen at the start of a write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestLine {
-    pub method: String,
+    /// One of [`METHODS`], so that no request needs a `String` for it.
+    pub method: &'static str,
     /// The request target (usually a path); cut short if the head was.
     pub target: String,
     /// "HTTP/1.1", or empty when the head ended before the version.
@@ -14,14 +15,14 @@ pub struct RequestLine {
     pub host: Option<String>,
 }
 
-/// `HTTP/1.x SP code`, as seen at the start of a read.
+/// `HTTP/1.x SP code`, as seen at the start of a read (the code is all
+/// that attach uses: one comes with every response).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusLine {
-    pub version: String,
     pub code: u16,
 }
 
-const METHODS: &[&str] = &[
+pub const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
 ];
 
@@ -43,10 +44,7 @@ fn first_line(head: &[u8]) -> (&[u8], bool) {
 pub fn parse_request(head: &[u8]) -> Option<RequestLine> {
     let (line, complete) = first_line(head);
     let sp = line.iter().position(|&b| b == b' ')?;
-    let method = std::str::from_utf8(&line[..sp]).ok()?;
-    if !METHODS.contains(&method) {
-        return None;
-    }
+    let method = *METHODS.iter().find(|m| m.as_bytes() == &line[..sp])?;
     let rest = &line[sp + 1..];
     let (target, version) = match rest.iter().position(|&b| b == b' ') {
         Some(i) => (&rest[..i], &rest[i + 1..]),
@@ -67,7 +65,7 @@ pub fn parse_request(head: &[u8]) -> Option<RequestLine> {
         return None;
     }
     Some(RequestLine {
-        method: method.to_string(),
+        method,
         target: String::from_utf8_lossy(target).into_owned(),
         version: if version.len() >= 8 {
             String::from_utf8_lossy(version).into_owned()
@@ -90,10 +88,7 @@ pub fn parse_status(head: &[u8]) -> Option<StatusLine> {
     let code = digits
         .iter()
         .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
-    Some(StatusLine {
-        version: String::from_utf8_lossy(&line[..8]).into_owned(),
-        code,
-    })
+    Some(StatusLine { code })
 }
 
 /// A TLS record header: handshake (22) or application data (23), version 3.x.
@@ -126,7 +121,7 @@ mod tests {
     fn request_line_with_host() {
         let r = parse_request(b"GET /a/b?c=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAccept: */*\r\n")
             .unwrap();
-        assert_eq!((r.method.as_str(), r.target.as_str()), ("GET", "/a/b?c=1"));
+        assert_eq!((r.method, r.target.as_str()), ("GET", "/a/b?c=1"));
         assert_eq!(r.version, "HTTP/1.1");
         assert_eq!(r.host.as_deref(), Some("127.0.0.1:8080"));
     }
@@ -165,7 +160,7 @@ mod tests {
     #[test]
     fn status_lines() {
         let s = parse_status(b"HTTP/1.1 404 Not Found\r\n").unwrap();
-        assert_eq!((s.version.as_str(), s.code), ("HTTP/1.1", 404));
+        assert_eq!(s.code, 404);
         assert_eq!(parse_status(b"HTTP/1.0 200\r\n").map(|s| s.code), Some(200));
         assert_eq!(parse_status(b"HTTP/1.1 20x OK"), None);
         assert_eq!(parse_status(b"HTTP/1.1 2000 OK"), None);

@@ -22,7 +22,7 @@ pub use crate::render::Format;
 use crate::{
     clock::monotonic_ns,
     exit, preflight,
-    probes::{KernelEvent, ProbeOptions, Probes},
+    probes::{EventStream, KernelEvent, ProbeOptions, Probes},
 };
 use conns::Tracker;
 use output::Output;
@@ -177,16 +177,15 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
     tokio::pin!(sleep);
     let exited = target.exited();
     tokio::pin!(exited);
-    let mut batch: Vec<KernelEvent> = Vec::new();
     let end = loop {
         let end = tokio::select! {
-            r = stream.next_batch(&mut batch) => r.err().map(|_| End::RingFailed),
+            r = stream.ready() => r.err().map(|_| End::RingFailed),
             () = &mut exited => Some(End::Exited),
             () = &mut sleep => Some(End::Duration),
             _ = sigint.recv() => Some(End::Interrupted),
             _ = sigterm.recv() => Some(End::Terminated),
         };
-        feed(&mut batch, target.pid, &mut tracker, &mut out);
+        feed(&mut stream, false, target.pid, &mut tracker, &mut out);
         if let Some(end) = end {
             break end;
         }
@@ -195,14 +194,13 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
         // Sockets are freed while the process dies: collect those events too.
         let _ = tokio::time::timeout(Duration::from_millis(200), async {
             loop {
-                let _ = stream.next_batch(&mut batch).await;
-                feed(&mut batch, target.pid, &mut tracker, &mut out);
+                let _ = stream.ready().await;
+                feed(&mut stream, false, target.pid, &mut tracker, &mut out);
             }
         })
         .await;
     }
-    stream.drain(&mut batch);
-    feed(&mut batch, target.pid, &mut tracker, &mut out);
+    feed(&mut stream, true, target.pid, &mut tracker, &mut out);
     for r in tracker.finish_all() {
         out.request(&tracker.requests[r], &tracker);
     }
@@ -229,18 +227,24 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
     code
 }
 
-/// Runs a batch of events through the tracker and prints them.
-fn feed(batch: &mut Vec<KernelEvent>, pid: u32, tracker: &mut Tracker, out: &mut Output) {
-    for ev in batch.drain(..) {
+/// Runs the events read so far through the tracker and prints them; `all`
+/// at the end of the run, else those the stream can order already.
+fn feed(stream: &mut EventStream, all: bool, pid: u32, tracker: &mut Tracker, out: &mut Output) {
+    let handle = |ev: &KernelEvent| {
         // The kernel filters by tgid already; this guards against a stale entry.
         if ev.tgid != pid {
-            continue;
+            return;
         }
-        let fx = tracker.handle(&ev);
-        out.event(&ev, &fx, tracker);
+        let fx = tracker.handle(ev);
+        out.event(ev, &fx, tracker);
         for &r in &fx.finished {
             out.request(&tracker.requests[r], tracker);
         }
+    };
+    if all {
+        stream.for_each_remaining(handle);
+    } else {
+        stream.for_each_ready(handle);
     }
     out.flush();
 }

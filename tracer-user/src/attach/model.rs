@@ -33,7 +33,7 @@ pub struct Request {
     pub number: usize,
     pub connection: usize,
     pub cookie: SocketCookie,
-    pub method: String,
+    pub method: &'static str,
     pub target: String,
     pub host: Option<String>,
     pub version: String,

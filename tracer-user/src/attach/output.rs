@@ -3,8 +3,8 @@
 //! people go to stdout in text mode and to stderr otherwise, so that
 //! machine output stays parseable.
 use std::{
-    cell::RefCell,
-    io::{BufWriter, Stdout, Write},
+    fmt,
+    io::{Stdout, Write},
 };
 
 use serde_json::{Value, json};
@@ -12,12 +12,16 @@ use serde_json::{Value, json};
 use super::{
     Format,
     conns::{Connection, Effect, Request, Tracker},
-    fields::{event_fields, us},
+    fields::{event_fields, request_fields, us},
 };
 use crate::{
     probes::{KernelDetail, KernelEvent},
-    render::{FieldSink, JsonLine, count},
+    render::{FieldSink, JsonLine, KernelDetailText, count},
 };
+
+/// The line buffer is written out when it grows past this, so that a long
+/// batch does not hold everything in memory.
+const WRITE_AT: usize = 64 << 10;
 
 pub struct Output {
     format: Format,
@@ -25,9 +29,11 @@ pub struct Output {
     /// Timestamps are shown relative to this (CLOCK_MONOTONIC ns).
     start_ns: u64,
     chrome: Vec<Value>,
-    /// Lines go out once per batch of events ([`Output::flush`]), not one
-    /// write(2) each: at high event rates the writes cost more than the rest.
-    stdout: RefCell<BufWriter<Stdout>>,
+    /// Lines written since the last [`Output::flush`]: lines are formatted
+    /// straight into it, and go out once per batch of events rather than
+    /// one write(2) each (at high event rates the writes cost the most).
+    buf: Vec<u8>,
+    stdout: Stdout,
 }
 
 impl Output {
@@ -37,25 +43,43 @@ impl Output {
             pid,
             start_ns,
             chrome: Vec::new(),
-            stdout: RefCell::new(BufWriter::with_capacity(64 << 10, std::io::stdout())),
+            buf: Vec::with_capacity(2 * WRITE_AT),
+            stdout: std::io::stdout(),
         }
     }
 
-    fn line(&self, to_stdout: bool, text: &str) {
+    fn line(&mut self, to_stdout: bool, text: &str) {
         if to_stdout {
-            let _ = writeln!(self.stdout.borrow_mut(), "{text}");
+            self.buf.extend_from_slice(text.as_bytes());
+            self.end_line();
         } else {
             eprintln!("{text}");
         }
     }
 
+    /// Ends the line just written into the buffer.
+    fn end_line(&mut self) {
+        self.buf.push(b'\n');
+        if self.buf.len() >= WRITE_AT {
+            self.write_out();
+        }
+    }
+
+    fn write_out(&mut self) {
+        let _ = self.stdout.lock().write_all(&self.buf);
+        self.buf.clear();
+    }
+
     /// Sends what was written so far: after each batch, so text stays live.
-    pub fn flush(&self) {
-        let _ = self.stdout.borrow_mut().flush();
+    pub fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            self.write_out();
+        }
+        let _ = self.stdout.lock().flush();
     }
 
     /// A message for people, shown at once.
-    pub fn note(&self, text: &str) {
+    pub fn note(&mut self, text: &str) {
         self.line(self.format == Format::Text, text);
         self.flush();
     }
@@ -71,28 +95,38 @@ impl Output {
             if let (Some(r), Some(is_request)) = (req, fx.http_line)
                 && self.format == Format::Text
             {
-                let what = match (is_request, r.status) {
-                    (true, _) => format!(
-                        "request {} {} {} {}",
-                        r.number, r.method, r.target, r.version
+                match (is_request, r.status) {
+                    (true, _) => self.text_line(
+                        ev,
+                        conn,
+                        format_args!(
+                            "request {} {} {} {}",
+                            r.number, r.method, r.target, r.version
+                        ),
                     ),
-                    (false, Some(code)) => format!("response {} status {code}", r.number),
-                    (false, None) => return,
-                };
-                self.text_line(ev, conn, &what);
+                    (false, Some(code)) => {
+                        self.text_line(
+                            ev,
+                            conn,
+                            format_args!("response {} status {code}", r.number),
+                        );
+                    }
+                    (false, None) => {}
+                }
             }
             return;
         }
         match self.format {
             Format::Text => {
-                let detail = crate::render::kernel_detail(&ev.what);
-                self.text_line(ev, conn, &format!("{} {detail}", ev.name()));
+                let detail = KernelDetailText(&ev.what);
+                self.text_line(ev, conn, format_args!("{} {detail}", ev.name()));
             }
             Format::Json => {
-                let mut line = JsonLine::default();
+                let mut line = JsonLine::new(&mut self.buf);
                 event_fields(&mut line, ev, conn, self.start_ns);
-                line.put("request", json!(req.map(|r| r.number)));
-                self.line(true, &line.finish());
+                line.opt_u64("request", req.map(|r| r.number as u64));
+                line.end();
+                self.end_line();
             }
             Format::Chrome => {
                 let mut m = serde_json::Map::new();
@@ -105,69 +139,70 @@ impl Output {
         }
     }
 
-    fn text_line(&self, ev: &KernelEvent, conn: Option<&Connection>, what: &str) {
-        let conn = conn.map_or("      ".to_string(), |c| format!("conn {:<2}", c.number));
-        let tid = if ev.tid != 0 {
-            format!("  tid={}", ev.tid)
-        } else {
-            String::new()
-        };
-        let cookie = if ev.cookie != 0 {
-            format!("  cookie={}", ev.cookie)
-        } else {
-            String::new()
-        };
+    fn text_line(&mut self, ev: &KernelEvent, conn: Option<&Connection>, what: fmt::Arguments) {
         let offset = self.offset_ms(ev.ts_ns);
-        self.line(
-            true,
-            &format!("{offset:>10.3} ms  {conn}  {what}{cookie}{tid}"),
-        );
+        let b = &mut self.buf;
+        let _ = write!(b, "{offset:>10.3} ms  ");
+        let _ = match conn {
+            Some(c) => write!(b, "conn {:<2}", c.number),
+            None => b.write_all(b"      "),
+        };
+        let _ = write!(b, "  {what}");
+        if ev.cookie != 0 {
+            let _ = write!(b, "  cookie={}", ev.cookie);
+        }
+        if ev.tid != 0 {
+            let _ = write!(b, "  tid={}", ev.tid);
+        }
+        self.end_line();
     }
 
     pub fn request(&mut self, r: &Request, t: &Tracker) {
         let c = &t.connections[r.connection];
-        let fb = r.first_byte_ns.map(|f| f.saturating_sub(r.start_ns));
-        let end = r.last_byte_ns.unwrap_or(r.start_ns).max(r.start_ns);
-        let total = end - r.start_ns;
-        let url = match &r.host {
-            Some(h) if r.target.starts_with('/') => format!("http://{h}{}", r.target),
-            _ => r.target.clone(),
-        };
         match self.format {
             Format::Text => {
-                let status = r
-                    .status
-                    .map_or("no status seen".to_string(), |s| s.to_string());
+                let fb = r.first_byte_ns.map(|f| f.saturating_sub(r.start_ns));
+                let end = r.last_byte_ns.unwrap_or(r.start_ns).max(r.start_ns);
+                let total = end - r.start_ns;
+                let b = &mut self.buf;
+                let _ = write!(b, "request {}  {} ", r.number, r.method);
+                let _ = match &r.host {
+                    Some(h) if r.target.starts_with('/') => write!(b, "http://{h}{}", r.target),
+                    _ => b.write_all(r.target.as_bytes()),
+                };
+                let _ = match r.status {
+                    Some(s) => write!(b, " -> {s}"),
+                    None => b.write_all(b" -> no status seen"),
+                };
                 let how = if r.reused { "reused" } else { "new" };
-                let server = fb.map_or("-".to_string(), |f| format!("{:.3} ms", f as f64 / 1e6));
-                self.line(true, &format!(
-                    "request {}  {} {} -> {status}  conn {} ({how})  first byte {server}  total {:.3} ms  {} B out  {} B in",
-                    r.number, r.method, url, c.number, total as f64 / 1e6, r.bytes_sent, r.bytes_received
-                ));
+                let _ = write!(b, "  conn {} ({how})  first byte ", c.number);
+                let _ = match fb {
+                    Some(f) => write!(b, "{:.3} ms", f as f64 / 1e6),
+                    None => b.write_all(b"-"),
+                };
+                let _ = write!(
+                    b,
+                    "  total {:.3} ms  {} B out  {} B in",
+                    total as f64 / 1e6,
+                    r.bytes_sent,
+                    r.bytes_received
+                );
+                self.end_line();
             }
             Format::Json => {
-                let v = json!({
-                    "type": "request", "request": r.number, "method": r.method, "url": url,
-                    "status": r.status, "http_version": r.version,
-                    "local_addr": c.local.map(|a| a.to_string()),
-                    "remote_addr": c.remote.map(|a| a.to_string()),
-                    "socket_cookie": r.cookie, "connection": c.number, "pid": self.pid,
-                    "reused": r.reused, "kernel_confirmed": true,
-                    "direction": if r.outbound { "outbound" } else { "inbound" },
-                    "bytes_sent": r.bytes_sent, "bytes_received": r.bytes_received,
-                    "phases_us": {
-                        "server": fb.map(us),
-                        "transfer": fb.map(|f| us(total.saturating_sub(f))),
-                        "total": us(total),
-                    },
-                });
-                self.line(true, &v.to_string());
+                let mut line = JsonLine::new(&mut self.buf);
+                request_fields(&mut line, r, c, self.pid);
+                line.end();
+                self.end_line();
             }
-            Format::Chrome => self.chrome.push(json!({
-                "name": format!("{} {}", r.method, r.target), "ph": "X", "ts": us(r.start_ns),
-                "dur": us(total).max(1), "pid": self.pid, "tid": c.number,
-                "args": { "request": r.number, "status": r.status, "reused": r.reused },
-            })),
+            Format::Chrome => {
+                let total = r.last_byte_ns.unwrap_or(r.start_ns).max(r.start_ns) - r.start_ns;
+                self.chrome.push(json!({
+                    "name": format!("{} {}", r.method, r.target), "ph": "X", "ts": us(r.start_ns),
+                    "dur": us(total).max(1), "pid": self.pid, "tid": c.number,
+                    "args": { "request": r.number, "status": r.status, "reused": r.reused },
+                }));
+            }
         }
     }
 
@@ -248,5 +283,57 @@ impl Output {
                 self.line(true, &doc.to_string());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::KernelEvent;
+
+    fn send(ts_ns: u64, tid: u32, cookie: u64) -> KernelEvent {
+        KernelEvent {
+            ts_ns,
+            tgid: 1,
+            tid,
+            cookie,
+            what: KernelDetail::Send {
+                bytes: 78,
+                protocol: 6,
+            },
+        }
+    }
+
+    /// Text lines, written piece by piece, read as the `format!`s made them.
+    #[test]
+    fn text_event_lines_keep_their_layout() {
+        let mut out = Output::new(Format::Text, 1, 1_000_000);
+        let mut t = Tracker::new(Vec::new());
+        for ev in [send(2_234_567, 7, 9), send(3_000_000, 0, 0)] {
+            let fx = t.handle(&ev);
+            out.event(&ev, &fx, &t);
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&out.buf),
+            "     1.235 ms  conn 1   send 78 B  cookie=9  tid=7\n     2.000 ms          send 78 B\n"
+        );
+    }
+
+    #[test]
+    fn json_event_lines_end_with_their_request() {
+        let mut out = Output::new(Format::Json, 1, 0);
+        let mut t = Tracker::new(Vec::new());
+        let ev = send(5_000, 7, 9);
+        let fx = t.handle(&ev);
+        out.event(&ev, &fx, &t);
+        assert_eq!(
+            String::from_utf8_lossy(&out.buf),
+            concat!(
+                r#"{"type":"event","source":"kernel","name":"send","ts_ns":5000,"offset_us":5,"#,
+                r#""socket_cookie":9,"pid":1,"connection":1,"detail":"78 B","tid":7,"bytes":78,"#,
+                r#""protocol":"tcp","request":null}"#,
+                "\n"
+            )
+        );
     }
 }

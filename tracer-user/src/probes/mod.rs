@@ -2,6 +2,7 @@
 //! out the stream of decoded kernel events and the lost-event count.
 pub mod btf;
 pub mod decode;
+mod head;
 mod merge;
 mod programs;
 pub mod rings;
@@ -13,6 +14,7 @@ use aya::{
     programs::{BtfTracePoint, Program, UProbe, uprobe::UProbeScope},
 };
 pub use decode::{KernelDetail, KernelEvent, SocketCookie};
+pub use head::PayloadHead;
 pub use programs::{PROGRAMS, ProgramSpec};
 pub use stream::EventStream;
 use thiserror::Error;

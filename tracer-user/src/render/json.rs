@@ -1,7 +1,7 @@
 //! JSON Lines, the contract of DESIGN.md: `event`, `request`, `summary`.
 use serde_json::{Map, Value, json};
 
-use super::kernel_detail;
+use super::{FieldSink, KernelDetailText};
 use crate::{
     client::Hook,
     probes::KernelDetail,
@@ -94,60 +94,16 @@ fn client_fields(m: &mut Map<String, Value>, h: &Hook) {
 }
 
 /// The kernel event's own fields of an `event` line (shared with attach).
-/// Where the fields of an object go: a `serde_json` map, or a [`JsonLine`]
-/// written straight out (attach writes one per event, where building a map
-/// cost more than everything else).
-pub trait FieldSink {
-    fn put(&mut self, key: &'static str, value: Value);
-}
-
-impl FieldSink for Map<String, Value> {
-    fn put(&mut self, key: &'static str, value: Value) {
-        self.insert(key.into(), value);
-    }
-}
-
-/// One JSON object, fields in the order they are put, no map in between.
-pub struct JsonLine {
-    buf: Vec<u8>,
-}
-
-impl Default for JsonLine {
-    fn default() -> Self {
-        Self { buf: b"{".to_vec() }
-    }
-}
-
-impl JsonLine {
-    pub fn finish(mut self) -> String {
-        self.buf.push(b'}');
-        // serde_json writes UTF-8 and the keys are ASCII.
-        String::from_utf8(self.buf).unwrap_or_default()
-    }
-}
-
-impl FieldSink for JsonLine {
-    fn put(&mut self, key: &'static str, value: Value) {
-        if self.buf.len() > 1 {
-            self.buf.push(b',');
-        }
-        self.buf.push(b'"');
-        self.buf.extend_from_slice(key.as_bytes());
-        self.buf.extend_from_slice(b"\":");
-        let _ = serde_json::to_writer(&mut self.buf, &value);
-    }
-}
-
 pub fn kernel_fields(m: &mut impl FieldSink, k: &KernelDetail, tid: u32) {
     let proto = |p: u16| {
-        json!(if p == tracer_ebpf::IPPROTO_UDP {
+        if p == tracer_ebpf::IPPROTO_UDP {
             "udp"
         } else {
             "tcp"
-        })
+        }
     };
-    m.put("detail", json!(kernel_detail(k)));
-    m.put("tid", json!(tid));
+    m.display("detail", &KernelDetailText(k));
+    m.u64("tid", tid.into());
     match k {
         KernelDetail::Connect {
             fd,
@@ -156,10 +112,14 @@ pub fn kernel_fields(m: &mut impl FieldSink, k: &KernelDetail, tid: u32) {
             duration_ns,
         } => {
             // -1: not known on this architecture.
-            m.put("fd", if *fd >= 0 { json!(fd) } else { Value::Null });
-            m.put("ret", json!(ret));
-            m.put("remote_addr", json!(remote.to_string()));
-            m.put("duration_ns", json!(duration_ns));
+            if *fd >= 0 {
+                m.i64("fd", (*fd).into());
+            } else {
+                m.null("fd");
+            }
+            m.i64("ret", (*ret).into());
+            m.display("remote_addr", remote);
+            m.u64("duration_ns", *duration_ns);
         }
         KernelDetail::State {
             old,
@@ -167,42 +127,36 @@ pub fn kernel_fields(m: &mut impl FieldSink, k: &KernelDetail, tid: u32) {
             local,
             remote,
         } => {
-            m.put("old", json!(tracer_ebpf::tcp_state::name(*old)));
-            m.put("new", json!(tracer_ebpf::tcp_state::name(*new)));
-            m.put("local_addr", json!(local.to_string()));
-            m.put("remote_addr", json!(remote.to_string()));
+            m.str("old", tracer_ebpf::tcp_state::name(*old));
+            m.str("new", tracer_ebpf::tcp_state::name(*new));
+            m.display("local_addr", local);
+            m.display("remote_addr", remote);
         }
         KernelDetail::Send { bytes, protocol } | KernelDetail::Recv { bytes, protocol } => {
-            m.put("bytes", json!(bytes));
-            m.put("protocol", proto(*protocol));
+            m.i64("bytes", (*bytes).into());
+            m.str("protocol", proto(*protocol));
         }
-        KernelDetail::Close { fd } => {
-            m.put("fd", json!(fd));
-        }
-        KernelDetail::Destroy => {
-            m.put("freed", json!(true));
-        }
+        KernelDetail::Close { fd } => m.i64("fd", (*fd).into()),
+        KernelDetail::Destroy => m.bool("freed", true),
         KernelDetail::Socket {
             local,
             remote,
             protocol,
         } => {
-            m.put("local_addr", json!(local.to_string()));
-            m.put("remote_addr", json!(remote.to_string()));
-            m.put("protocol", proto(*protocol));
+            m.display("local_addr", local);
+            m.display("remote_addr", remote);
+            m.str("protocol", proto(*protocol));
         }
         KernelDetail::Payload { .. } => {}
-        KernelDetail::DnsStart { host } => {
-            m.put("host", json!(host));
-        }
+        KernelDetail::DnsStart { host } => m.str("host", host),
         KernelDetail::DnsDone {
             host,
             ret,
             duration_ns,
         } => {
-            m.put("host", json!(host));
-            m.put("ret", json!(ret));
-            m.put("duration_ns", json!(duration_ns));
+            m.str("host", host);
+            m.i64("ret", (*ret).into());
+            m.u64("duration_ns", *duration_ns);
         }
     }
 }
@@ -255,26 +209,29 @@ fn request(t: &RequestTimeline) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use proptest::prelude::*;
 
-    #[test]
-    fn a_json_line_says_what_the_map_says() {
-        let events = [
-            KernelDetail::Send {
-                bytes: 78,
-                protocol: 6,
-            },
-            KernelDetail::DnsStart {
-                host: "a\"b\\c\n".into(),
-            },
-            KernelDetail::Destroy,
-        ];
-        for k in &events {
-            let (mut line, mut map) = (JsonLine::default(), Map::new());
-            kernel_fields(&mut line, k, 7);
-            kernel_fields(&mut map, k, 7);
-            let parsed: Value = serde_json::from_str(&line.finish()).expect("valid JSON");
-            assert_eq!(parsed, Value::Object(map));
+    use super::{super::reference, *};
+    use crate::render::JsonLine;
+
+    proptest! {
+        /// The kernel fields, written straight out, are the bytes the
+        /// `json!` values made before; the map (trace mode) holds the same.
+        #[test]
+        fn kernel_fields_are_written_as_before(k in reference::kernel_detail_strategy(), tid in any::<u32>()) {
+            let mut buf = Vec::new();
+            let mut line = JsonLine::new(&mut buf);
+            kernel_fields(&mut line, &k, tid);
+            line.end();
+            let mut before = reference::Fields::default();
+            reference::kernel_fields(&mut before, &k, tid);
+            let text = String::from_utf8(buf).unwrap_or_default();
+            prop_assert_eq!(&text, &before.line());
+            prop_assert_eq!(super::super::kernel_detail(&k), reference::kernel_detail(&k));
+            let mut map = Map::new();
+            kernel_fields(&mut map, &k, tid);
+            let parsed: Value = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(parsed, Value::Object(map));
         }
     }
 }

@@ -2,12 +2,18 @@
 mod check;
 mod chrome;
 mod json;
+mod json_line;
+#[cfg(test)]
+pub(crate) mod reference;
 mod text;
 
 pub use check::check_table;
 pub use chrome::chrome;
-pub use json::{FieldSink, JsonLine, json_lines, kernel_fields};
+pub use json::{json_lines, kernel_fields};
+pub use json_line::{FieldSink, JsonLine};
 pub use text::{TextStyle, count, text};
+
+use std::fmt;
 
 use crate::probes::KernelDetail;
 use tracer_ebpf::{CONNECT_ABANDONED, IPPROTO_UDP, tcp_state};
@@ -24,62 +30,71 @@ pub enum Format {
 
 /// A short text for a kernel event, without its cookie.
 pub fn kernel_detail(k: &KernelDetail) -> String {
-    let udp = |p: u16| if p == IPPROTO_UDP { " udp" } else { "" };
-    match k {
-        KernelDetail::Connect {
-            fd, ret, remote, ..
-        } => {
-            let fd = if *fd >= 0 {
-                format!("fd={fd} ")
-            } else {
-                String::new()
-            };
-            match *ret {
-                0 => format!("{fd}-> {remote}"),
-                CONNECT_ABANDONED => format!("{fd}-> {remote} closed before the handshake ended"),
-                err => format!("{fd}-> {remote} failed: {}", errno_text(-err)),
+    KernelDetailText(k).to_string()
+}
+
+/// [`kernel_detail`] as `Display`, so that a line can be written without
+/// a `String` for it (attach writes one per event).
+pub struct KernelDetailText<'a>(pub &'a KernelDetail);
+
+impl fmt::Display for KernelDetailText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let udp = |p: u16| if p == IPPROTO_UDP { " udp" } else { "" };
+        match self.0 {
+            KernelDetail::Connect {
+                fd, ret, remote, ..
+            } => {
+                // -1: not known on this architecture.
+                if *fd >= 0 {
+                    write!(f, "fd={fd} ")?;
+                }
+                match *ret {
+                    0 => write!(f, "-> {remote}"),
+                    CONNECT_ABANDONED => {
+                        write!(f, "-> {remote} closed before the handshake ended")
+                    }
+                    err => write!(f, "-> {remote} failed: {}", errno_text(-err)),
+                }
             }
-        }
-        KernelDetail::State { old, new, .. } => {
-            format!("{} -> {}", tcp_state::name(*old), tcp_state::name(*new))
-        }
-        KernelDetail::Send { bytes, protocol } | KernelDetail::Recv { bytes, protocol } => {
-            if *bytes >= 0 {
-                format!("{bytes} B{}", udp(*protocol))
-            } else {
-                format!("failed: {}{}", errno_text(-bytes), udp(*protocol))
+            KernelDetail::State { old, new, .. } => {
+                write!(f, "{} -> {}", tcp_state::name(*old), tcp_state::name(*new))
             }
-        }
-        KernelDetail::Close { fd } => format!("fd={fd}"),
-        KernelDetail::Destroy => "socket freed".to_string(),
-        KernelDetail::Socket {
-            local,
-            remote,
-            protocol,
-        } => {
-            let proto = if *protocol == IPPROTO_UDP {
-                "udp"
-            } else {
-                "tcp"
-            };
-            format!("first seen {local} -> {remote} {proto}")
-        }
-        KernelDetail::Payload { len, .. } => format!("{len} B"),
-        KernelDetail::DnsStart { host } => format!("getaddrinfo {host}"),
-        KernelDetail::DnsDone {
-            host,
-            ret,
-            duration_ns,
-        } => {
-            let result = if *ret == 0 {
-                "ok".to_string()
-            } else {
-                format!("error {ret}")
-            };
-            format!(
-                "getaddrinfo {host} -> {result} in {:.3} ms",
-                ms(*duration_ns)
-            )
+            KernelDetail::Send { bytes, protocol } | KernelDetail::Recv { bytes, protocol } => {
+                if *bytes >= 0 {
+                    write!(f, "{bytes} B{}", udp(*protocol))
+                } else {
+                    write!(f, "failed: {}{}", errno_text(-bytes), udp(*protocol))
+                }
+            }
+            KernelDetail::Close { fd } => write!(f, "fd={fd}"),
+            KernelDetail::Destroy => f.write_str("socket freed"),
+            KernelDetail::Socket {
+                local,
+                remote,
+                protocol,
+            } => {
+                let proto = if *protocol == IPPROTO_UDP {
+                    "udp"
+                } else {
+                    "tcp"
+                };
+                write!(f, "first seen {local} -> {remote} {proto}")
+            }
+            KernelDetail::Payload { len, .. } => write!(f, "{len} B"),
+            KernelDetail::DnsStart { host } => write!(f, "getaddrinfo {host}"),
+            KernelDetail::DnsDone {
+                host,
+                ret,
+                duration_ns,
+            } => {
+                write!(f, "getaddrinfo {host} -> ")?;
+                if *ret == 0 {
+                    f.write_str("ok")?;
+                } else {
+                    write!(f, "error {ret}")?;
+                }
+                write!(f, " in {:.3} ms", ms(*duration_ns))
+            }
         }
     }
 }
