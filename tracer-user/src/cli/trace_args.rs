@@ -151,6 +151,7 @@ impl TraceArgs {
             std::fs::metadata(path)
                 .map_err(|e| format!("cannot read --cacert {}: {e}", path.display()))?;
         }
+        let https = url.scheme() == "https";
         let spec = RequestSpec {
             method,
             url,
@@ -167,6 +168,7 @@ impl TraceArgs {
             insecure: self.insecure,
             cacert: self.cacert.clone(),
             timeout: Duration::from_secs_f64(self.timeout),
+            preload_roots: https,
         };
         Ok((spec, opts))
     }

@@ -38,6 +38,7 @@ mod errors;
 mod event;
 mod keepalive;
 mod pool;
+mod roots;
 mod run;
 mod tls;
 mod trace;
@@ -71,6 +72,11 @@ pub struct ClientOptions {
     pub cacert: Option<PathBuf>,
     /// For the whole exchange, body included.
     pub timeout: Duration,
+    /// Start loading the system's root certificates when the client is
+    /// built, so that the first TLS handshake does not wait for them. Off,
+    /// they are loaded at the first certificate check, and a plain-http
+    /// client never reads them (`trace` turns it on for https URLs only).
+    pub preload_roots: bool,
 }
 
 impl Default for ClientOptions {
@@ -80,6 +86,7 @@ impl Default for ClientOptions {
             insecure: false,
             cacert: None,
             timeout: Duration::from_secs(30),
+            preload_roots: true,
         }
     }
 }

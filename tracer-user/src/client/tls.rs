@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{
     ClientSessionMemoryCache, ClientSessionStore, Resumption, Tls12ClientSessionValue,
-    Tls13ClientSessionValue, WebPkiServerVerifier,
+    Tls13ClientSessionValue,
 };
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
@@ -18,34 +18,24 @@ use rustls::{ClientConfig, DigitallySignedStruct, NamedGroup, RootCertStore, Sig
 
 use super::attempt::ConnectAttempt;
 use super::errors::ClientError;
+use super::roots::LazyRoots;
 use super::{ClientOptions, HttpVersionPref};
 
 pub(crate) fn client_config(opts: &ClientOptions) -> Result<ClientConfig, ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let algorithms = provider.signature_verification_algorithms;
     let verifier: Arc<dyn ServerCertVerifier> = if opts.insecure {
-        Arc::new(FixedVerdict {
-            algorithms,
-            rejection: None,
-        })
+        Arc::new(AcceptAny { algorithms })
     } else {
-        let mut roots = RootCertStore::empty();
+        let mut extra = RootCertStore::empty();
         if let Some(path) = &opts.cacert {
-            add_pem_roots(&mut roots, path)?;
+            add_pem_roots(&mut extra, path)?;
         }
-        // Unreadable system certificates are skipped, as reqwest does.
-        let system = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(system.certs);
-        if roots.is_empty() {
-            // Plain http must still work on a machine without a CA bundle.
-            Arc::new(FixedVerdict {
-                algorithms,
-                rejection: Some(NO_ROOTS.to_string()),
-            })
-        } else {
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-                .build()?
+        let roots = LazyRoots::new(extra, Arc::clone(&provider));
+        if opts.preload_roots {
+            roots.preload();
         }
+        roots
     };
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -138,19 +128,14 @@ impl ClientSessionStore for ObservedSessionStore {
     }
 }
 
-const NO_ROOTS: &str = "no CA certificates found on this system: \
-    install ca-certificates, or give one with --cacert FILE";
-
-/// Every certificate gets one answer: accepted (`--insecure`; handshake
-/// signatures are still checked, so the peer holds the certificate's key)
-/// or refused with `rejection`.
+/// Every certificate is accepted (`--insecure`); handshake signatures are
+/// still checked, so the peer holds the certificate's key.
 #[derive(Debug)]
-struct FixedVerdict {
+struct AcceptAny {
     algorithms: WebPkiSupportedAlgorithms,
-    rejection: Option<String>,
 }
 
-impl ServerCertVerifier for FixedVerdict {
+impl ServerCertVerifier for AcceptAny {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
@@ -159,10 +144,7 @@ impl ServerCertVerifier for FixedVerdict {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match &self.rejection {
-            None => Ok(ServerCertVerified::assertion()),
-            Some(reason) => Err(rustls::Error::General(reason.clone())),
-        }
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
