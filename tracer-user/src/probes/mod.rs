@@ -64,7 +64,7 @@ impl Hook {
 #[derive(Clone, Debug, Default)]
 pub struct ProbeOptions {
     /// Bytes of all ring buffers together (see [`rings::RingLayout`]);
-    /// [`rings::RingLayout::default_for`] when None.
+    /// [`rings::DEFAULT_TOTAL_BYTES`] when None.
     pub ring_bytes: Option<u32>,
     /// Programs to leave out, e.g. because their tracepoint is missing.
     pub skip: Vec<&'static str>,
@@ -99,10 +99,11 @@ impl Probes {
         };
         let possible = aya::util::nr_cpus().map_err(|(_, e)| ProbeError::Ring(e))? as u32;
         let online = aya::util::online_cpus().map_err(|(_, e)| ProbeError::Ring(e))?;
-        let ring_layout = match opts.ring_bytes {
-            Some(total) => rings::RingLayout::plan(total, online.len() as u32, page_size()),
-            None => rings::RingLayout::default_for(online.len() as u32),
-        };
+        let ring_layout = rings::RingLayout::plan(
+            opts.ring_bytes.unwrap_or(rings::DEFAULT_TOTAL_BYTES),
+            online.len() as u32,
+            page_size(),
+        );
         // The programs read syscall arguments from saved registers laid out
         // as x86_64's; elsewhere they leave fds unknown.
         let syscall_regs = u32::from(cfg!(target_arch = "x86_64"));

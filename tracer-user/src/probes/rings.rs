@@ -10,14 +10,8 @@ use aya::maps::{ArrayOfMaps, Map, MapData, RingBuf};
 use super::ProbeError;
 use tracer_ebpf::names;
 
-/// Each ring's size when `--ring-bytes` is not given: 4 MiB holds about
-/// 20,000 send/recv records with payload heads, 100 ms of a CPU flat out
-/// on this bench's ping-pong, so a reader held up by a busy machine for
-/// several polls loses nothing.
-pub const DEFAULT_RING_BYTES: u32 = 4 << 20;
-
-/// Rings by default at most: 32 MiB in all on machines of 8 CPUs or more.
-pub const DEFAULT_MAX_RINGS: u32 = 8;
+/// The total when `--ring-bytes` is not given.
+pub const DEFAULT_TOTAL_BYTES: u32 = 4 << 20;
 
 /// The smallest ring worth its own CPU: the 10 ms poll of a single busy
 /// CPU must fit in it (256 KiB holds 10 ms of ~400k events/s of 64 B).
@@ -36,15 +30,6 @@ pub struct RingLayout {
 }
 
 impl RingLayout {
-    /// Without `--ring-bytes`: a [`DEFAULT_RING_BYTES`] ring per online CPU
-    /// (rounded down to a power of two), at most [`DEFAULT_MAX_RINGS`].
-    pub fn default_for(online_cpus: u32) -> Self {
-        Self {
-            rings: (1u32 << online_cpus.max(1).ilog2()).min(DEFAULT_MAX_RINGS),
-            ring_bytes: DEFAULT_RING_BYTES,
-        }
-    }
-
     /// `total` bytes (rounded up to a power-of-two number of pages, as the
     /// kernel requires of a ring) in as many rings as there are online CPUs
     /// (rounded down to a power of two), halved while a ring would be
@@ -117,21 +102,16 @@ mod tests {
     const PAGE: u32 = 4096;
 
     #[test]
-    fn the_default_gives_each_cpu_a_4_mib_ring_up_to_8_rings() {
-        let plan = RingLayout::default_for;
-        let l = plan(2);
-        assert_eq!((l.rings, l.ring_bytes), (2, DEFAULT_RING_BYTES));
-        let l = plan(12);
-        assert_eq!((l.rings, l.ring_bytes), (8, DEFAULT_RING_BYTES));
-        let l = plan(96);
-        assert_eq!((l.rings, l.ring_bytes), (8, DEFAULT_RING_BYTES));
-        let l = plan(1);
-        assert_eq!((l.rings, l.ring_bytes), (1, DEFAULT_RING_BYTES));
+    fn the_default_total_gives_each_cpu_its_own_ring() {
+        let l = RingLayout::plan(DEFAULT_TOTAL_BYTES, 2, PAGE);
+        assert_eq!((l.rings, l.ring_bytes), (2, 2 << 20));
+        let l = RingLayout::plan(DEFAULT_TOTAL_BYTES, 12, PAGE);
+        assert_eq!((l.rings, l.ring_bytes), (8, 512 << 10));
     }
 
     #[test]
     fn many_cpus_share_rings_rather_than_shrink_them_below_the_floor() {
-        let l = RingLayout::plan(4 << 20, 96, PAGE);
+        let l = RingLayout::plan(DEFAULT_TOTAL_BYTES, 96, PAGE);
         assert_eq!((l.rings, l.ring_bytes), (16, MIN_RING_BYTES));
     }
 
