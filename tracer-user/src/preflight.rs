@@ -166,7 +166,7 @@ const BTF_PATH_ENV: &str = "TRACER_TEST_BTF_PATH";
 fn btf_check(r: &mut Report) {
     let path =
         std::env::var(BTF_PATH_ENV).unwrap_or_else(|_| "/sys/kernel/btf/vmlinux".to_string());
-    match fs::read(&path).map(|d| btf::Btf::parse(&d)) {
+    match fs::read(&path).map(btf::Btf::parse) {
         Err(e) => r.push(
             "BTF",
             Status::Missing,

@@ -3,8 +3,6 @@
 //! Rust eBPF has no CO-RE relocations, so the offsets that move between
 //! kernels (`sock_common.skc_v6_daddr`, `sock.sk_protocol`) are looked up
 //! here in `/sys/kernel/btf/vmlinux` and handed to the programs as globals.
-use std::collections::HashMap;
-
 use thiserror::Error;
 use tracer_ebpf::SockOffsets;
 
@@ -36,24 +34,31 @@ const KIND_DATASEC: u32 = 15;
 const KIND_DECL_TAG: u32 = 17;
 const KIND_ENUM64: u32 = 19;
 
-struct Member {
-    name: String,
-    type_id: u32,
-    bit_offset: u32,
+/// One type of the blob: where its record is, and the words we read.
+#[derive(Clone, Copy)]
+struct TypeRec {
+    kind: u8,
+    /// With kind_flag, a member's offset word holds a bitfield size on top.
+    kflag: bool,
+    vlen: u16,
+    name_off: u32,
+    /// A composite's size, or the id a typedef or qualifier names.
+    size_or_type: u32,
+    /// Offset of the record's first member (after its 12-byte head) in the
+    /// type section.
+    at: u32,
 }
 
-struct Composite {
-    size: u32,
-    members: Vec<Member>,
-}
-
-/// Structs and unions of a BTF blob, by type id; plus struct ids by name.
+/// A BTF blob with an index of its types by id. Nothing is copied out per
+/// type or member: names are compared in place when asked for. A kernel's
+/// BTF has ~100k types; building maps of owned names for all of them took
+/// 20 ms of every start-up, for the 6 offsets the programs need.
 pub struct Btf {
-    composites: HashMap<u32, Composite>,
-    structs_by_name: HashMap<String, u32>,
-    /// Typedef, const and volatile ids -> the type they name, so that a
-    /// member typed `socket_lock_t` leads to its anonymous struct.
-    aliases: HashMap<u32, u32>,
+    data: Vec<u8>,
+    types: std::ops::Range<usize>,
+    strings: std::ops::Range<usize>,
+    /// Index by type id (id 0, void, has no record).
+    recs: Vec<TypeRec>,
 }
 
 fn u32_at(data: &[u8], at: usize) -> Result<u32, BtfError> {
@@ -61,43 +66,39 @@ fn u32_at(data: &[u8], at: usize) -> Result<u32, BtfError> {
     Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-fn str_at(strings: &[u8], off: u32) -> String {
-    let tail = strings.get(off as usize..).unwrap_or_default();
-    let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
-    String::from_utf8_lossy(&tail[..end]).into_owned()
-}
-
 impl Btf {
     pub fn from_sys_fs() -> std::io::Result<Result<Self, BtfError>> {
-        std::fs::read("/sys/kernel/btf/vmlinux").map(|d| Self::parse(&d))
+        std::fs::read("/sys/kernel/btf/vmlinux").map(Self::parse)
     }
 
-    /// Parses a little-endian BTF blob (the host's endianness on x86/arm).
-    pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
+    /// Indexes a little-endian BTF blob (the host's endianness on x86/arm).
+    pub fn parse(data: Vec<u8>) -> Result<Self, BtfError> {
         if data.get(0..2) != Some(&[0x9f, 0xeb]) {
             return Err(BtfError::BadHeader);
         }
-        let hdr_len = u32_at(data, 4)? as usize;
-        let (type_off, type_len) = (u32_at(data, 8)? as usize, u32_at(data, 12)? as usize);
-        let (str_off, str_len) = (u32_at(data, 16)? as usize, u32_at(data, 20)? as usize);
-        let types = data
-            .get(hdr_len + type_off..hdr_len + type_off + type_len)
-            .ok_or(BtfError::Truncated)?;
-        let strings = data
-            .get(hdr_len + str_off..hdr_len + str_off + str_len)
-            .ok_or(BtfError::Truncated)?;
-        let mut btf = Btf {
-            composites: HashMap::new(),
-            structs_by_name: HashMap::new(),
-            aliases: HashMap::new(),
-        };
-        let (mut at, mut id) = (0usize, 1u32);
-        while at < types.len() {
-            let name_off = u32_at(types, at)?;
-            let info = u32_at(types, at + 4)?;
-            let size = u32_at(types, at + 8)?;
-            let (kind, vlen, kflag) = ((info >> 24) & 0x1f, info & 0xffff, info >> 31);
-            at += 12;
+        let hdr_len = u32_at(&data, 4)? as usize;
+        let (type_off, type_len) = (u32_at(&data, 8)? as usize, u32_at(&data, 12)? as usize);
+        let (str_off, str_len) = (u32_at(&data, 16)? as usize, u32_at(&data, 20)? as usize);
+        let types = hdr_len + type_off..hdr_len + type_off + type_len;
+        let strings = hdr_len + str_off..hdr_len + str_off + str_len;
+        if data.get(types.clone()).is_none() || data.get(strings.clone()).is_none() {
+            return Err(BtfError::Truncated);
+        }
+        let t = &data[types.clone()];
+        let mut recs = vec![TypeRec {
+            kind: 0,
+            kflag: false,
+            vlen: 0,
+            name_off: 0,
+            size_or_type: 0,
+            at: 0,
+        }];
+        let mut at = 0usize;
+        while at < t.len() {
+            let name_off = u32_at(t, at)?;
+            let info = u32_at(t, at + 4)?;
+            let size_or_type = u32_at(t, at + 8)?;
+            let (kind, vlen) = ((info >> 24) & 0x1f, info & 0xffff);
             let extra = match kind {
                 KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
                 KIND_ARRAY => 12,
@@ -106,32 +107,62 @@ impl Btf {
                 2 | 7..=12 | 16 | 18 => 0,
                 other => return Err(BtfError::UnknownKind(other)),
             };
-            if matches!(kind, KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST) {
-                // For these kinds the `size` word is the id of the type named.
-                btf.aliases.insert(id, size);
-            }
-            if kind == KIND_STRUCT || kind == KIND_UNION {
-                let mut members = Vec::with_capacity(vlen as usize);
-                for i in 0..vlen as usize {
-                    let m = at + 12 * i;
-                    let raw = u32_at(types, m + 8)?;
-                    members.push(Member {
-                        name: str_at(strings, u32_at(types, m)?),
-                        type_id: u32_at(types, m + 4)?,
-                        // With kind_flag, the top 8 bits hold a bitfield size.
-                        bit_offset: if kflag == 1 { raw & 0x00ff_ffff } else { raw },
-                    });
-                }
-                let name = str_at(strings, name_off);
-                if kind == KIND_STRUCT && !name.is_empty() {
-                    btf.structs_by_name.entry(name).or_insert(id);
-                }
-                btf.composites.insert(id, Composite { size, members });
-            }
-            at += extra;
-            id += 1;
+            recs.push(TypeRec {
+                kind: kind as u8,
+                kflag: info >> 31 == 1,
+                vlen: vlen as u16,
+                name_off,
+                size_or_type,
+                at: (at + 12) as u32,
+            });
+            at += 12 + extra;
         }
-        Ok(btf)
+        if at != t.len() {
+            return Err(BtfError::Truncated);
+        }
+        Ok(Btf {
+            data,
+            types,
+            strings,
+            recs,
+        })
+    }
+
+    /// The NUL-terminated name at `off` of the string section.
+    fn name(&self, off: u32) -> &[u8] {
+        let strings = &self.data[self.strings.clone()];
+        let tail = strings.get(off as usize..).unwrap_or_default();
+        let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
+        &tail[..end]
+    }
+
+    /// The first struct called `name`.
+    fn struct_id(&self, name: &str) -> Option<u32> {
+        let id = self.recs.iter().position(|r| {
+            u32::from(r.kind) == KIND_STRUCT && self.name(r.name_off) == name.as_bytes()
+        })?;
+        Some(id as u32)
+    }
+
+    /// (name offset, type id, bit offset) of every member of composite `id`.
+    fn members(&self, id: u32) -> impl Iterator<Item = (u32, u32, u32)> + '_ {
+        let rec = self
+            .recs
+            .get(id as usize)
+            .copied()
+            .filter(|r| matches!(u32::from(r.kind), KIND_STRUCT | KIND_UNION));
+        let t = &self.data[self.types.clone()];
+        let (at, n) = rec.map_or((0, 0), |r| (r.at as usize, r.vlen as usize));
+        (0..n).filter_map(move |i| {
+            let m = at + 12 * i;
+            let raw = u32_at(t, m + 8).ok()?;
+            let bits = if rec.is_some_and(|r| r.kflag) {
+                raw & 0x00ff_ffff
+            } else {
+                raw
+            };
+            Some((u32_at(t, m).ok()?, u32_at(t, m + 4).ok()?, bits))
+        })
     }
 
     /// Byte offset of `member` in struct `name`, looking through anonymous
@@ -143,14 +174,13 @@ impl Btf {
     /// Byte offset of a nested member, e.g. `sock` `["sk_lock", "owned"]`,
     /// following typedefs between the steps.
     pub fn member_path_offset(&self, name: &str, path: &[&str]) -> Result<u32, BtfError> {
-        let mut id = *self
-            .structs_by_name
-            .get(name)
+        let mut id = self
+            .struct_id(name)
             .ok_or_else(|| BtfError::NoStruct(name.into()))?;
         let mut bits = 0;
         for member in path {
             let (offset, type_id) = self
-                .find(self.resolve(id), member)
+                .find(self.resolve(id), member, 0)
                 .ok_or_else(|| BtfError::NoMember(name.into(), path.join(".")))?;
             bits += offset;
             id = type_id;
@@ -162,25 +192,33 @@ impl Btf {
     fn resolve(&self, mut id: u32) -> u32 {
         // Bounded: a malformed blob could hold a cycle.
         for _ in 0..16 {
-            match self.aliases.get(&id) {
-                Some(&next) => id = next,
-                None => break,
+            match self.recs.get(id as usize) {
+                Some(r)
+                    if matches!(u32::from(r.kind), KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST) =>
+                {
+                    id = r.size_or_type;
+                }
+                _ => break,
             }
         }
         id
     }
 
-    /// (bit offset, type id) of `member` in composite `id`.
-    fn find(&self, id: u32, member: &str) -> Option<(u32, u32)> {
-        let c = self.composites.get(&id)?;
-        for m in &c.members {
-            if m.name == member {
-                return Some((m.bit_offset, m.type_id));
+    /// (bit offset, type id) of `member` in composite `id`; `depth` bounds
+    /// the descent into anonymous members (a malformed blob could loop).
+    fn find(&self, id: u32, member: &str, depth: u32) -> Option<(u32, u32)> {
+        if depth > 16 {
+            return None;
+        }
+        for (name_off, type_id, bits) in self.members(id) {
+            let name = self.name(name_off);
+            if name == member.as_bytes() {
+                return Some((bits, type_id));
             }
-            if m.name.is_empty()
-                && let Some((inner, type_id)) = self.find(self.resolve(m.type_id), member)
+            if name.is_empty()
+                && let Some((inner, type_id)) = self.find(self.resolve(type_id), member, depth + 1)
             {
-                return Some((m.bit_offset + inner, type_id));
+                return Some((bits + inner, type_id));
             }
         }
         None
@@ -188,8 +226,8 @@ impl Btf {
 
     /// Size in bytes of struct `name`.
     pub fn struct_size(&self, name: &str) -> Option<u32> {
-        let id = self.structs_by_name.get(name)?;
-        self.composites.get(id).map(|c| c.size)
+        let id = self.struct_id(name)?;
+        Some(self.recs[id as usize].size_or_type)
     }
 }
 
@@ -218,7 +256,7 @@ mod tests {
             &[0u8; 64],
             &[0x9f, 0xeb, 1, 0, 24, 0, 0, 0],
         ] {
-            assert!(Btf::parse(blob).is_err());
+            assert!(Btf::parse(blob.to_vec()).is_err());
         }
     }
 
