@@ -258,6 +258,9 @@ pub mod names {
     pub const TRACED_ONE: &str = "TRACED_ONE";
     /// The global holding [`super::SockOffsets`].
     pub const SOCK_OFFSETS: &str = "SOCK_OFFSETS";
+    /// The global that makes the send/recv programs return at once (the
+    /// bench's floor: what the tracepoints cost without the programs).
+    pub const BENCH_FLOOR: &str = "BENCH_FLOOR";
     /// A u32 global: 1 when the programs may read the syscall number and
     /// arguments from the saved user registers as x86_64 lays them out.
     /// Userspace sets it on x86_64 only; elsewhere fds stay unknown.

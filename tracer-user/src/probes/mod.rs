@@ -61,6 +61,10 @@ impl Hook {
     }
 }
 
+/// `cargo xtask bench` sets this to 1 for its floor round: the send/recv
+/// programs are attached but return at once, nothing is traced.
+pub const BENCH_FLOOR_ENV: &str = "TRACER_BENCH_FLOOR";
+
 #[derive(Clone, Debug, Default)]
 pub struct ProbeOptions {
     /// Bytes of all ring buffers together (see [`rings::RingLayout`]);
@@ -107,6 +111,8 @@ impl Probes {
         // The programs read syscall arguments from saved registers laid out
         // as x86_64's; elsewhere they leave fds unknown.
         let syscall_regs = u32::from(cfg!(target_arch = "x86_64"));
+        // Bench only: send/recv programs that do nothing (see `names`).
+        let floor = u32::from(std::env::var_os(BENCH_FLOOR_ENV).is_some_and(|v| v == "1"));
         // `new` parses the kernel's BTF too, a copy that `btf` replaces at
         // once (ours outlives the loader: programs are loaded with it).
         let mut loader = EbpfLoader::new();
@@ -114,6 +120,7 @@ impl Probes {
             .btf(Some(&btf))
             .override_global(names::SOCK_OFFSETS, &offsets, true)
             .override_global(names::SYSCALL_REGS_X86_64, &syscall_regs, true)
+            .override_global(names::BENCH_FLOOR, &floor, true)
             .map_max_entries(names::RINGS, possible);
         let mut ebpf = loader.load(OBJECT)?;
         // Before any program is attached: an empty slot would lose events.

@@ -12,7 +12,9 @@ use super::{
     Plan,
     procs::Proc,
     report::{Report, Verdict},
-    tracer::{AttachCounts, Bins, BpfStats, ProgStats, attach, prog_stats, read_attach_output},
+    tracer::{
+        AttachCounts, AttachHow, Bins, BpfStats, ProgStats, attach, prog_stats, read_attach_output,
+    },
 };
 
 /// Ring buffer of the forced-loss run: 4 pages.
@@ -78,7 +80,11 @@ pub fn traced_run(
 ) -> Result<TracedRun> {
     let mut pp = start_pingpong(bins, pairs, secs, rate)?;
     let out = bins.scratch("pingpong-attach.jsonl");
-    let mut tracer = attach(bins, pp.pid(), &out, ring_bytes)?;
+    let how = AttachHow {
+        ring_bytes,
+        floor: false,
+    };
+    let mut tracer = attach(bins, pp.pid(), &out, how)?;
     let load = go_pingpong(&mut pp, secs)?;
     // The tracer is still attached: read its programs' counters now.
     let stats = prog_stats(tracer.pid()).unwrap_or_default();

@@ -11,7 +11,7 @@ use super::{
     procs::Proc,
     report::Report,
     server_report,
-    tracer::{Bins, BpfStats, ProgStats, attach, prog_stats, read_attach_output},
+    tracer::{AttachHow, Bins, BpfStats, ProgStats, attach, prog_stats, read_attach_output},
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -21,12 +21,17 @@ pub enum Mode {
     Server,
     /// The tracer attached to another, idle process.
     Idle,
+    /// As `Idle`, with send/recv programs that return at once: what the
+    /// kernel's dispatch of those tracepoints costs, the floor of `Idle`.
+    Floor,
 }
 
-const ORDERS: [[Mode; 3]; 3] = [
-    [Mode::Untraced, Mode::Server, Mode::Idle],
-    [Mode::Server, Mode::Idle, Mode::Untraced],
-    [Mode::Idle, Mode::Untraced, Mode::Server],
+/// Each round runs every mode; rounds rotate the order so drift cancels.
+const ORDERS: [[Mode; 4]; 4] = [
+    [Mode::Untraced, Mode::Server, Mode::Idle, Mode::Floor],
+    [Mode::Server, Mode::Idle, Mode::Floor, Mode::Untraced],
+    [Mode::Idle, Mode::Floor, Mode::Untraced, Mode::Server],
+    [Mode::Floor, Mode::Untraced, Mode::Server, Mode::Idle],
 ];
 
 /// One round of load: what bench-load printed.
@@ -66,7 +71,7 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
             let target = match mode {
                 Mode::Untraced => None,
                 Mode::Server => Some(server.pid()),
-                Mode::Idle => Some(idle.pid()),
+                Mode::Idle | Mode::Floor => Some(idle.pid()),
             };
             let r = one_round(plan, bins, &addr, mode, target, false)?;
             eprintln!(
@@ -109,9 +114,11 @@ fn one_round(
     with_stats: bool,
 ) -> Result<Round> {
     let out = bins.scratch("server-attach.jsonl");
-    let mut tracer = target
-        .map(|pid| attach(bins, pid, &out, None))
-        .transpose()?;
+    let how = AttachHow {
+        ring_bytes: None,
+        floor: mode == Mode::Floor,
+    };
+    let mut tracer = target.map(|pid| attach(bins, pid, &out, how)).transpose()?;
     let secs = plan.load_secs.to_string();
     let conns = plan.conns.to_string();
     let mut load = Proc::spawn(

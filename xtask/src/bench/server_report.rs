@@ -74,6 +74,15 @@ pub fn summarise(plan: &Plan, results: &[Round], report: &mut Report) {
         ">= 0.99",
         Verdict::of(r2 >= 0.99),
     );
+    let floor = rps(Mode::Floor);
+    let r_floor = ratio(floor, base);
+    report.row(
+        "2",
+        "  why: floor, the same hooks with send/recv programs that return at once",
+        format!("{r_floor:.3} ({floor:.0} / {base:.0}): the kernel's tracepoint dispatch alone"),
+        "",
+        Verdict::Info,
+    );
     let rounds: Vec<Value> = results
         .iter()
         .map(|r| {
@@ -87,8 +96,9 @@ pub fn summarise(plan: &Plan, results: &[Round], report: &mut Report) {
         "server_overhead",
         json!({
             "conns": plan.conns, "load_secs": plan.load_secs, "rounds": rounds,
-            "median_rps": {"untraced": base, "attach_server": server, "attach_idle": idle},
-            "ratio_attach_server": r1, "ratio_attach_idle": r2,
+            "median_rps": {"untraced": base, "attach_server": server, "attach_idle": idle,
+                           "floor": floor},
+            "ratio_attach_server": r1, "ratio_attach_idle": r2, "ratio_floor": r_floor,
         }),
     );
 }

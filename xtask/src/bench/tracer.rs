@@ -59,11 +59,23 @@ impl Bins {
     }
 }
 
+/// How the bench starts `tracer attach`, besides the target.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AttachHow {
+    /// Shrinks its ring buffer (hidden option) to force loss.
+    pub ring_bytes: Option<u32>,
+    /// `TRACER_BENCH_FLOOR=1`: the send/recv programs return at once.
+    pub floor: bool,
+}
+
 /// `tracer attach --pid PID --format json > out`, running once it says so.
-/// `ring_bytes` shrinks its ring buffer (hidden option) to force loss.
-pub fn attach(bins: &Bins, pid: u32, out: &Path, ring_bytes: Option<u32>) -> Result<Proc> {
+pub fn attach(bins: &Bins, pid: u32, out: &Path, how: AttachHow) -> Result<Proc> {
     let mut cmd = Command::new(&bins.tracer);
     cmd.args(["attach", "--pid", &pid.to_string(), "--format", "json"]);
+    if how.floor {
+        cmd.env("TRACER_BENCH_FLOOR", "1");
+    }
+    let ring_bytes = how.ring_bytes;
     if let Some(n) = ring_bytes {
         cmd.args(["--ring-bytes", &n.to_string()]);
     }
