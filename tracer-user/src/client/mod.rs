@@ -32,13 +32,13 @@
 
 mod attempt;
 mod builder;
+mod cert_check;
 mod connect;
 mod dns;
 mod errors;
 mod event;
 mod keepalive;
 mod pool;
-mod roots;
 mod run;
 mod tls;
 mod trace;

@@ -6,36 +6,33 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{
     ClientSessionMemoryCache, ClientSessionStore, Resumption, Tls12ClientSessionValue,
     Tls13ClientSessionValue,
 };
-use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, NamedGroup, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, NamedGroup, RootCertStore};
 
 use super::attempt::ConnectAttempt;
+use super::cert_check::CertCheck;
 use super::errors::ClientError;
-use super::roots::LazyRoots;
 use super::{ClientOptions, HttpVersionPref};
 
 pub(crate) fn client_config(opts: &ClientOptions) -> Result<ClientConfig, ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let algorithms = provider.signature_verification_algorithms;
-    let verifier: Arc<dyn ServerCertVerifier> = if opts.insecure {
-        Arc::new(AcceptAny { algorithms })
+    let verifier = if opts.insecure {
+        CertCheck::accept_any(Arc::clone(&provider))
     } else {
         let mut extra = RootCertStore::empty();
         if let Some(path) = &opts.cacert {
             add_pem_roots(&mut extra, path)?;
         }
-        let roots = LazyRoots::new(extra, Arc::clone(&provider));
+        let check = CertCheck::roots(extra, Arc::clone(&provider));
         if opts.preload_roots {
-            roots.preload();
+            check.preload();
         }
-        roots
+        check
     };
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -125,47 +122,5 @@ impl ClientSessionStore for ObservedSessionStore {
     ) -> Option<Tls13ClientSessionValue> {
         note_handshake_start(server_name);
         self.0.take_tls13_ticket(server_name)
-    }
-}
-
-/// Every certificate is accepted (`--insecure`); handshake signatures are
-/// still checked, so the peer holds the certificate's key.
-#[derive(Debug)]
-struct AcceptAny {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
     }
 }

@@ -1,7 +1,10 @@
-//! The system's root certificates, loaded once, and only when a server
-//! certificate is to be checked or the caller expects one (an https URL):
-//! reading /etc/ssl/certs, a few hundred files, took half of a plain-http
-//! `trace`'s start-up, and plain http never needs them.
+//! How server certificates are checked: against `--cacert`'s roots and the
+//! system's, or not at all (`--insecure`). The system's roots are loaded
+//! once, and only when a certificate is to be checked or the caller expects
+//! one (an https URL): reading /etc/ssl/certs, a few hundred files, took
+//! half of a plain-http `trace`'s start-up, and plain http never needs them.
+//! Handshake signatures are checked either way, so the peer holds the key
+//! of the certificate it showed.
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::WebPkiServerVerifier;
@@ -14,20 +17,30 @@ const NO_ROOTS: &str = "no CA certificates found on this system: \
     install ca-certificates, or give one with --cacert FILE";
 
 /// Verifies with WebPKI against `--cacert`'s roots and the system's, which
-/// it loads the first time it is asked (or ahead, see [`LazyRoots::preload`]).
+/// it loads the first time it is asked (or ahead, see [`CertCheck::preload`]);
+/// or accepts every certificate.
 #[derive(Debug)]
-pub(crate) struct LazyRoots {
+pub(crate) struct CertCheck {
     provider: Arc<CryptoProvider>,
-    /// Roots given on the command line, read (and checked) up front.
-    extra: RootCertStore,
+    /// Roots given on the command line, read (and checked) up front; None
+    /// accepts any certificate (`--insecure`).
+    extra: Option<RootCertStore>,
     verifier: OnceLock<Result<Arc<WebPkiServerVerifier>, rustls::Error>>,
 }
 
-impl LazyRoots {
-    pub(crate) fn new(extra: RootCertStore, provider: Arc<CryptoProvider>) -> Arc<Self> {
+impl CertCheck {
+    pub(crate) fn roots(extra: RootCertStore, provider: Arc<CryptoProvider>) -> Arc<Self> {
         Arc::new(Self {
             provider,
-            extra,
+            extra: Some(extra),
+            verifier: OnceLock::new(),
+        })
+    }
+
+    pub(crate) fn accept_any(provider: Arc<CryptoProvider>) -> Arc<Self> {
+        Arc::new(Self {
+            provider,
+            extra: None,
             verifier: OnceLock::new(),
         })
     }
@@ -35,19 +48,24 @@ impl LazyRoots {
     /// Starts loading on a thread of its own, so that the first handshake
     /// does not wait for it (its TLS phase would include the load).
     pub(crate) fn preload(self: &Arc<Self>) {
+        if self.extra.is_none() {
+            return;
+        }
         let me = Arc::clone(self);
         // If no thread can be started, the first check loads them instead.
         let _ = std::thread::Builder::new()
             .name("tracer-roots".into())
             .spawn(move || {
-                let _ = me.verifier();
+                if let Some(extra) = &me.extra {
+                    let _ = me.verifier(extra);
+                }
             });
     }
 
-    fn verifier(&self) -> Result<&Arc<WebPkiServerVerifier>, rustls::Error> {
+    fn verifier(&self, extra: &RootCertStore) -> Result<&Arc<WebPkiServerVerifier>, rustls::Error> {
         self.verifier
             .get_or_init(|| {
-                let mut roots = self.extra.clone();
+                let mut roots = extra.clone();
                 // Unreadable system certificates are skipped, as reqwest does.
                 roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
                 if roots.is_empty() {
@@ -65,7 +83,7 @@ impl LazyRoots {
     }
 }
 
-impl ServerCertVerifier for LazyRoots {
+impl ServerCertVerifier for CertCheck {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -74,7 +92,10 @@ impl ServerCertVerifier for LazyRoots {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.verifier()?.verify_server_cert(
+        let Some(extra) = &self.extra else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        self.verifier(extra)?.verify_server_cert(
             end_entity,
             intermediates,
             server_name,
