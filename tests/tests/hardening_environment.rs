@@ -1,12 +1,12 @@
-//! Kernel and environment: tracefs missing (the tracer mounts it), a
+//! Kernel and environment: tracefs missing (not needed, never mounted), a
 //! tracepoint missing (degraded, said plainly, or exit 4 when it is
 //! required), kernel BTF missing (exit 4 naming CONFIG_DEBUG_INFO_BTF).
 use std::process::Command;
 
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
-    process::{can_trace_or_skip, json_lines, of_type},
-    tracer_bin::{Run, tracer_bin},
+    process::{Proc, can_trace_or_skip, json_lines, of_type},
+    tracer_bin::{Run, tracer, tracer_bin},
 };
 
 fn tracer_with_env(env: (&str, &str), args: &[&str]) -> Run {
@@ -23,40 +23,103 @@ fn tracer_with_env(env: (&str, &str), args: &[&str]) -> Run {
     }
 }
 
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// Mount points of tracefs, from this mount namespace's table.
+fn tracefs_mounts() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (at, fstype) = (f.nth(1)?, f.next()?);
+            (fstype == "tracefs").then(|| at.to_string())
+        })
+        .collect()
+}
+
+/// Mounts tracefs back when dropped, so that a failed assertion still
+/// leaves the machine as the test found it.
+struct RemountTracefs;
+
+impl Drop for RemountTracefs {
+    fn drop(&mut self) {
+        if !tracefs_mounts().iter().any(|m| m == TRACEFS) {
+            let _ = Command::new("mount")
+                .args(["-t", "tracefs", "nodev", TRACEFS])
+                .status();
+        }
+    }
+}
+
 #[test]
-fn unmounted_tracefs_is_mounted_by_the_tracer() {
+fn with_tracefs_unmounted_trace_works_and_nothing_gets_mounted() {
     if !can_trace_or_skip() {
         return;
     }
-    let umount = Command::new("umount").arg("/sys/kernel/tracing").output();
-    match umount {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => {
-            println!(
-                "skipped: cannot unmount tracefs: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-            return;
-        }
-        Err(e) => {
-            println!("skipped: no umount: {e}");
-            return;
+    // Held to the end of the test: remounts what it unmounted.
+    let mut _remount = None;
+    if tracefs_mounts().iter().any(|m| m == TRACEFS) {
+        match Command::new("umount").arg(TRACEFS).output() {
+            Ok(o) if o.status.success() => _remount = Some(RemountTracefs),
+            Ok(o) => {
+                println!(
+                    "skipped: cannot unmount tracefs: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                return;
+            }
+            Err(e) => {
+                println!("skipped: no umount: {e}");
+                return;
+            }
         }
     }
-    let out = Command::new(tracer_bin()).arg("check").output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    // Whatever happened, leave tracefs mounted for the other tests.
-    let _ = tracer_user::preflight::run();
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("tracefs"))
-        .unwrap_or_default();
+    let before = tracefs_mounts();
+    assert!(!before.iter().any(|m| m == TRACEFS), "{before:?}");
+
+    let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
+    let run = tracer(&["trace", &server.url(), "-n", "2", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines = json_lines(&run.stdout);
+    let requests = of_type(&lines, "request");
+    assert_eq!(requests.len(), 2, "{}", run.stdout);
+    for r in &requests {
+        assert_eq!(r["kernel_confirmed"], true, "{r}");
+    }
+    assert_eq!(requests[1]["reused_from"], 1, "{}", requests[1]);
+    assert_eq!(tracefs_mounts(), before, "trace mounted tracefs");
+
+    let check = tracer(&["check"]);
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
     assert!(
-        line.contains("ok") && line.contains("was not mounted; mounted it at /sys/kernel/tracing"),
-        "{stdout}"
+        check.stdout.contains("verdict: tracing works here"),
+        "{}",
+        check.stdout
     );
-    assert!(std::path::Path::new("/sys/kernel/tracing/events").is_dir());
+    assert!(
+        !check.stdout.to_lowercase().contains("tracefs"),
+        "check does not ask for tracefs: {}",
+        check.stdout
+    );
+    assert_eq!(tracefs_mounts(), before, "check mounted tracefs");
+
+    // attach's getaddrinfo uprobe goes through the uprobe PMU, not tracefs.
+    let sleeper = Proc::spawn(Command::new("sleep").arg("30")).unwrap();
+    let attach = tracer(&[
+        "attach",
+        "--pid",
+        &sleeper.pid().to_string(),
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(attach.code, 0, "{}{}", attach.stdout, attach.stderr);
+    assert!(
+        attach.stdout.contains("dns: getaddrinfo probed in "),
+        "{}",
+        attach.stdout
+    );
+    assert_eq!(tracefs_mounts(), before, "attach mounted tracefs");
 }
 
 #[test]

@@ -15,9 +15,9 @@ use tracer_tests::{
 };
 
 const TARGET: &str = env!("CARGO_BIN_EXE_http-target");
-/// The capabilities `trace` needs: load/attach (bpf, perfmon) and reading
-/// tracefs, which is mode 0700 root (dac_read_search).
-const TRACE_CAPS: &str = "+bpf,+perfmon,+dac_read_search";
+/// The capabilities `trace` needs: load and attach the programs. Nothing
+/// reads tracefs (mode 0700 root), so no CAP_DAC_READ_SEARCH.
+const TRACE_CAPS: &str = "+bpf,+perfmon";
 
 /// Copies of the binaries that `nobody` may execute: a 0755 directory in
 /// /tmp, since the build directory's parents need not be searchable.
@@ -104,13 +104,18 @@ fn without_capabilities_trace_and_attach_exit_4_saying_how_to_get_them() {
         for needle in [
             "CAP_BPF",
             "CAP_PERFMON",
-            "CAP_DAC_READ_SEARCH",
             "CAP_SYS_PTRACE",
             "sudo",
-            "setcap cap_bpf,cap_perfmon,cap_dac_read_search+ep",
+            "setcap cap_bpf,cap_perfmon+ep tracer",
             "risk",
         ] {
             assert!(err.contains(needle), "{what}: no {needle:?} in {err}");
+        }
+        for needless in ["DAC_READ_SEARCH", "tracefs", "SYS_ADMIN"] {
+            assert!(
+                !err.contains(needless),
+                "{what}: asks for {needless}: {err}"
+            );
         }
         assert!(!err.contains("unknown:"), "{what}: only the cause: {err}");
         if what == "trace" {
@@ -141,36 +146,28 @@ fn no_ebpf_works_as_nobody() {
     );
 }
 
+/// CAP_BPF + CAP_PERFMON and nothing else: `check` says tracing works and
+/// `trace` proves reuse in the kernel, with tracefs (mode 0700 root, or
+/// not mounted) out of nobody's reach.
 #[test]
-fn bpf_and_perfmon_alone_are_told_tracefs_needs_dac_read_search() {
+fn exactly_bpf_and_perfmon_trace_with_kernel_confirmation_as_nobody() {
     let Some(bins) = NobodyBins::new() else {
         return;
     };
-    // Root mounts tracefs if needed, so that its mode is what is tested.
     if !can_trace_or_skip() {
         return;
     }
-    let out = as_nobody("+bpf,+perfmon", &bins.path("tracer"))
-        .args(["trace", "http://127.0.0.1:9/"])
+    let check = as_nobody(TRACE_CAPS, &bins.path("tracer"))
+        .arg("check")
         .output()
         .unwrap();
-    let (code, _, err) = text(&out);
-    assert_eq!(code, Some(4), "{err}");
+    let (code, stdout, err) = text(&check);
+    assert_eq!(code, Some(0), "{stdout}{err}");
     assert!(
-        err.contains("tracefs") && err.contains("needs CAP_DAC_READ_SEARCH"),
-        "{err}"
+        stdout.contains("verdict: tracing works here (all probes loaded and attached)"),
+        "{stdout}"
     );
-    assert!(!err.contains("privileges:"), "bpf+perfmon are there: {err}");
-}
-
-#[test]
-fn exactly_bpf_perfmon_and_dac_read_search_trace_with_kernel_confirmation() {
-    let Some(bins) = NobodyBins::new() else {
-        return;
-    };
-    if !can_trace_or_skip() {
-        return;
-    }
+    assert!(!stdout.contains("MISSING"), "{stdout}");
     let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
     let out = as_nobody(TRACE_CAPS, &bins.path("tracer"))
         .args(["trace", &server.url(), "-n", "2", "--format", "json"])
@@ -188,7 +185,7 @@ fn exactly_bpf_perfmon_and_dac_read_search_trace_with_kernel_confirmation() {
     assert_eq!(of_type(&lines, "summary")[0]["lost_events"], 0);
 }
 
-/// attach of nobody's own process with the same three capabilities: the
+/// attach of nobody's own process with the same two capabilities: the
 /// connections and requests are all there. The getaddrinfo uprobe is not:
 /// `perf_event_open` of the uprobe PMU answers EACCES here without
 /// CAP_SYS_ADMIN, and attach says so instead of failing.

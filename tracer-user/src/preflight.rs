@@ -1,11 +1,15 @@
-//! What this machine allows: privileges, kernel, tracefs, BTF, tracepoints.
+//! What this machine allows: privileges, kernel, BTF, tracepoints.
 //! `tracer check` prints this; `trace` and `attach` stop on what is missing.
-use std::{fs, path::Path};
+//!
+//! Tracefs plays no part: the programs are BTF tracepoints, attached by
+//! BTF id (BPF_RAW_TRACEPOINT_OPEN), and the getaddrinfo uprobe goes
+//! through the uprobe PMU (perf_event_open). So a tracepoint's presence is
+//! read from kernel BTF, and neither a mount nor CAP_DAC_READ_SEARCH for
+//! the root-only `/sys/kernel/tracing` is needed.
+use std::fs;
 
 use crate::probes::{PROGRAMS, btf};
 
-pub const TRACEFS: &str = "/sys/kernel/tracing";
-const CAP_DAC_READ_SEARCH: u32 = 2;
 const CAP_SYS_PTRACE: u32 = 19;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
@@ -13,12 +17,11 @@ const CAP_BPF: u32 = 39;
 
 /// What the kernel side needs and how to get it: the one message of exit 4
 /// for a missing privilege.
-pub const PRIVILEGE_HELP: &str = "needs CAP_BPF and CAP_PERFMON (load and attach the probes) and \
-CAP_DAC_READ_SEARCH (read tracefs, which is root-only), plus CAP_SYS_PTRACE to attach to another \
-user's process; run as root (`sudo tracer ...`), or give the binary these capabilities with \
-`sudo setcap cap_bpf,cap_perfmon,cap_dac_read_search+ep tracer` (risk: then everyone who may \
-run that file can load eBPF programs and read kernel memory and other processes' traffic: \
-keep it mode 0750 in an admin group)";
+pub const PRIVILEGE_HELP: &str = "needs CAP_BPF and CAP_PERFMON (load and attach the probes), \
+plus CAP_SYS_PTRACE to attach to another user's process; run as root (`sudo tracer ...`), or \
+give the binary these capabilities with `sudo setcap cap_bpf,cap_perfmon+ep tracer` (risk: \
+then everyone who may run that file can load eBPF programs and read kernel memory and other \
+processes' traffic: keep it mode 0750 in an admin group)";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -73,14 +76,14 @@ impl Report {
     }
 }
 
-/// Runs every check. Mounts tracefs when it is missing and we may.
+/// Runs every check. Reads kernel BTF once, for the offsets and the
+/// tracepoints alike; changes nothing on the machine.
 pub fn run() -> Report {
     let mut report = Report::default();
-    let privileged = privileges(&mut report);
+    privileges(&mut report);
     kernel(&mut report);
-    btf_check(&mut report);
-    let tracefs_ok = tracefs(&mut report, privileged);
-    tracepoints(&mut report, tracefs_ok);
+    let btf = btf_check(&mut report);
+    tracepoints(&mut report, btf.as_ref());
     report
 }
 
@@ -104,9 +107,8 @@ fn has_cap(c: u32) -> bool {
     effective_caps() & (1 << c) != 0
 }
 
-fn privileges(r: &mut Report) -> bool {
-    let ok = has_bpf_privilege();
-    if ok {
+fn privileges(r: &mut Report) {
+    if has_bpf_privilege() {
         r.push(
             "privileges",
             Status::Ok,
@@ -115,7 +117,6 @@ fn privileges(r: &mut Report) -> bool {
     } else {
         r.push("privileges", Status::Missing, PRIVILEGE_HELP);
     }
-    ok
 }
 
 /// attach follows the links in /proc/PID/fd and /proc/PID/root (sockets that
@@ -163,109 +164,48 @@ fn kernel(r: &mut Report) {
 /// Test-only: read kernel BTF from this path instead (e.g. a missing one).
 const BTF_PATH_ENV: &str = "TRACER_TEST_BTF_PATH";
 
-fn btf_check(r: &mut Report) {
+/// The BTF check; returns the parsed BTF, whatever the offsets gave, for
+/// the tracepoint check.
+fn btf_check(r: &mut Report) -> Option<btf::Btf> {
     let path =
         std::env::var(BTF_PATH_ENV).unwrap_or_else(|_| "/sys/kernel/btf/vmlinux".to_string());
-    match fs::read(&path).map(btf::Btf::parse) {
-        Err(e) => r.push(
-            "BTF",
-            Status::Missing,
-            format!(
-                "kernel BTF {path}: {e}: the probes need the kernel's type information; \
-                 use a kernel built with CONFIG_DEBUG_INFO_BTF=y"
-            ),
-        ),
-        Ok(Err(e)) => r.push("BTF", Status::Missing, format!("kernel BTF {path}: {e}")),
-        Ok(Ok(b)) => match btf::sock_offsets(&b) {
-            Ok(o) => {
-                r.sock_offsets = Some(o);
-                r.push(
-                    "BTF",
-                    Status::Ok,
-                    format!(
-                        "struct sock offsets: v6 daddr {}, protocol {}",
-                        o.skc_v6_daddr, o.sk_protocol
-                    ),
-                )
-            }
-            Err(e) => r.push("BTF", Status::Missing, e.to_string()),
-        },
+    let parsed = match fs::read(&path).map(btf::Btf::parse) {
+        Err(e) => {
+            r.push(
+                "BTF",
+                Status::Missing,
+                format!(
+                    "kernel BTF {path}: {e}: the probes need the kernel's type information; \
+                     use a kernel built with CONFIG_DEBUG_INFO_BTF=y"
+                ),
+            );
+            return None;
+        }
+        Ok(Err(e)) => {
+            r.push("BTF", Status::Missing, format!("kernel BTF {path}: {e}"));
+            return None;
+        }
+        Ok(Ok(b)) => b,
+    };
+    match btf::sock_offsets(&parsed) {
+        Ok(o) => {
+            r.sock_offsets = Some(o);
+            r.push(
+                "BTF",
+                Status::Ok,
+                format!(
+                    "struct sock offsets: v6 daddr {}, protocol {}",
+                    o.skc_v6_daddr, o.sk_protocol
+                ),
+            )
+        }
+        Err(e) => r.push("BTF", Status::Missing, e.to_string()),
     }
-}
-
-fn tracefs_mounted() -> bool {
-    Path::new(TRACEFS).join("events").is_dir()
+    Some(parsed)
 }
 
 /// Detail of a check that cannot be known because another one is missing.
 const UNKNOWN: &str = "unknown: ";
-
-/// aya resolves classic tracepoint ids through tracefs; mount it as bpftrace
-/// does when it is missing.
-fn tracefs(r: &mut Report, privileged: bool) -> bool {
-    if tracefs_mounted() {
-        r.push("tracefs", Status::Ok, format!("mounted at {TRACEFS}"));
-        return true;
-    }
-    // Mounted, but mode 0700 root: reading it takes CAP_DAC_READ_SEARCH.
-    let denied = fs::metadata(Path::new(TRACEFS).join("events"))
-        .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied);
-    if denied || !privileged {
-        let why = if !privileged {
-            format!("{UNKNOWN}not readable or mountable without privilege")
-        } else if !has_cap(CAP_DAC_READ_SEARCH) {
-            format!(
-                "{TRACEFS} is readable by root only: needs CAP_DAC_READ_SEARCH too; run as root, \
-                 or `sudo setcap cap_bpf,cap_perfmon,cap_dac_read_search+ep tracer`"
-            )
-        } else {
-            format!("{TRACEFS} is not readable")
-        };
-        r.push("tracefs", Status::Missing, why);
-        return false;
-    }
-    match mount_tracefs() {
-        Ok(()) if tracefs_mounted() => {
-            r.push(
-                "tracefs",
-                Status::Ok,
-                format!("was not mounted; mounted it at {TRACEFS}"),
-            );
-            true
-        }
-        Ok(()) => {
-            r.push(
-                "tracefs",
-                Status::Missing,
-                format!("mounted {TRACEFS} but it has no events/"),
-            );
-            false
-        }
-        Err(e) => {
-            r.push("tracefs", Status::Missing, format!("not mounted and mounting failed ({e}): run `mount -t tracefs nodev {TRACEFS}` as root"));
-            false
-        }
-    }
-}
-
-fn mount_tracefs() -> std::io::Result<()> {
-    let target = c"/sys/kernel/tracing";
-    // SAFETY: valid NUL-terminated strings; no data argument.
-    let rc = unsafe {
-        libc::mount(
-            c"nodev".as_ptr(),
-            target.as_ptr(),
-            c"tracefs".as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
 
 /// A plain note for a program that was left out: what the trace lacks, and
 /// which tracepoint is why.
@@ -285,26 +225,24 @@ pub fn skipped_note(program: &str, why: &str) -> String {
 /// Test-only: pretend these tracepoints do not exist (comma-separated names).
 const HIDE_ENV: &str = "TRACER_TEST_HIDE_TRACEPOINTS";
 
-fn tracepoints(r: &mut Report, tracefs_ok: bool) {
+/// Each program's tracepoint, looked up in kernel BTF: the `btf_trace_*`
+/// typedef that its `tp_btf` load resolves (see [`btf::Btf::has_raw_tracepoint`]).
+fn tracepoints(r: &mut Report, btf: Option<&btf::Btf>) {
     let hidden = std::env::var(HIDE_ENV).unwrap_or_default();
     for spec in PROGRAMS {
         let (group, name) = spec.hook.group_and_name();
         let label = format!("tracepoint {group}:{name}");
-        let present = tracefs_ok
-            && !hidden.split(',').any(|h| h == name)
-            && Path::new(TRACEFS)
-                .join("events")
-                .join(group)
-                .join(name)
-                .is_dir();
-        if present {
-            r.push(label, Status::Ok, spec.serves);
-        } else if !tracefs_ok {
+        let Some(btf) = btf else {
             r.push(
                 label,
                 Status::Missing,
-                format!("{UNKNOWN}tracefs is not readable"),
+                format!("{UNKNOWN}kernel BTF is not readable"),
             );
+            continue;
+        };
+        let present = !hidden.split(',').any(|h| h == name) && btf.has_raw_tracepoint(name);
+        if present {
+            r.push(label, Status::Ok, spec.serves);
         } else if spec.required {
             r.push(
                 label,

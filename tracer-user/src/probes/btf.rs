@@ -1,4 +1,5 @@
-//! Just enough of a BTF reader to find member offsets of kernel structs.
+//! Just enough of a BTF reader to find member offsets of kernel structs
+//! and which raw tracepoints the kernel has.
 //!
 //! Rust eBPF has no CO-RE relocations, so the offsets that move between
 //! kernels (`sock_common.skc_v6_daddr`, `sock.sk_protocol`) are looked up
@@ -144,6 +145,21 @@ impl Btf {
         Some(id as u32)
     }
 
+    /// Whether the blob has a typedef called `name`.
+    pub fn has_typedef(&self, name: &str) -> bool {
+        self.recs
+            .iter()
+            .any(|r| u32::from(r.kind) == KIND_TYPEDEF && self.name(r.name_off) == name.as_bytes())
+    }
+
+    /// Whether the kernel has raw tracepoint `name` (e.g. `sock_send_length`):
+    /// every tracepoint declares a typedef `btf_trace_<name>`, the very type
+    /// a `tp_btf` program is loaded against, so its presence is exactly
+    /// whether the program can attach.
+    pub fn has_raw_tracepoint(&self, name: &str) -> bool {
+        self.has_typedef(&format!("btf_trace_{name}"))
+    }
+
     /// (name offset, type id, bit offset) of every member of composite `id`.
     fn members(&self, id: u32) -> impl Iterator<Item = (u32, u32, u32)> + '_ {
         let rec = self
@@ -258,6 +274,62 @@ mod tests {
         ] {
             assert!(Btf::parse(blob.to_vec()).is_err());
         }
+    }
+
+    /// A hand-made blob: an int, a struct `sock` and a typedef of the int
+    /// called `btf_trace_sock_send_length`.
+    fn tiny_blob() -> Vec<u8> {
+        let strings = b"\0int\0sock\0btf_trace_sock_send_length\0".to_vec();
+        let word = |v: u32| v.to_le_bytes();
+        let mut types = Vec::new();
+        // [1] int "int", 4 bytes, 32 bits.
+        for w in [1, KIND_INT << 24, 4, 32] {
+            types.extend(word(w));
+        }
+        // [2] struct "sock", 8 bytes, no members.
+        for w in [5, KIND_STRUCT << 24, 8] {
+            types.extend(word(w));
+        }
+        // [3] typedef "btf_trace_sock_send_length" -> [1].
+        for w in [10, KIND_TYPEDEF << 24, 1] {
+            types.extend(word(w));
+        }
+        let mut blob = vec![0x9f, 0xeb, 1, 0];
+        for w in [
+            24,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strings.len() as u32,
+        ] {
+            blob.extend(word(w));
+        }
+        blob.extend(types);
+        blob.extend(strings);
+        blob
+    }
+
+    #[test]
+    fn a_raw_tracepoint_is_its_btf_trace_typedef() {
+        let btf = Btf::parse(tiny_blob()).expect("tiny blob parses");
+        assert!(btf.has_raw_tracepoint("sock_send_length"));
+        assert!(btf.has_typedef("btf_trace_sock_send_length"));
+        // A struct of that name is not a typedef; a prefix is not a name.
+        assert!(!btf.has_typedef("sock"));
+        assert!(!btf.has_raw_tracepoint("sock_send"));
+        assert!(!btf.has_raw_tracepoint("sock_recv_length"));
+        assert_eq!(btf.struct_size("sock"), Some(8));
+    }
+
+    #[test]
+    fn this_kernel_has_the_tracepoints_the_programs_attach_to() {
+        let Ok(Ok(btf)) = Btf::from_sys_fs() else {
+            println!("skipped: /sys/kernel/btf/vmlinux not readable");
+            return;
+        };
+        assert!(btf.has_raw_tracepoint("inet_sock_set_state"));
+        assert!(btf.has_raw_tracepoint("tcp_destroy_sock"));
+        assert!(!btf.has_raw_tracepoint("no_such_tracepoint_here"));
     }
 
     #[test]

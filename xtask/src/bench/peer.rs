@@ -91,7 +91,7 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
         report.row(
             "7",
             "bpftrace",
-            "bpftrace not installed, skipped",
+            "bpftrace not installed, or no tracefs for it: skipped",
             "",
             Verdict::Info,
         );
@@ -169,7 +169,8 @@ fn run_of(mode: Mode, calls: u64, rate: f64, seen: Option<u64>, lost: Option<u64
     }
 }
 
-/// bpftrace on PATH, installed with apt-get when missing and possible.
+/// bpftrace on PATH, installed with apt-get when missing and possible,
+/// with the tracefs it needs.
 fn bpftrace_available() -> bool {
     let works = || {
         Command::new("bpftrace")
@@ -178,7 +179,7 @@ fn bpftrace_available() -> bool {
             .is_ok_and(|o| o.status.success())
     };
     if works() {
-        return true;
+        return tracefs_for_bpftrace();
     }
     eprintln!("bench: bpftrace missing; trying `apt-get install -y bpftrace`");
     let installed = Command::new("apt-get")
@@ -187,5 +188,25 @@ fn bpftrace_available() -> bool {
         .status()
         .context("running apt-get")
         .is_ok_and(|s| s.success());
-    installed && works()
+    installed && works() && tracefs_for_bpftrace()
+}
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// bpftrace resolves `tracepoint:` probes through tracefs and does not mount
+/// it (the tracer needs none, so it no longer mounts it either): mount it
+/// for the peer when it is missing, and say so.
+fn tracefs_for_bpftrace() -> bool {
+    if std::path::Path::new(TRACEFS).join("events").is_dir() {
+        return true;
+    }
+    eprintln!("bench: bpftrace needs tracefs; mounting it at {TRACEFS} (left mounted)");
+    let mounted = Command::new("mount")
+        .args(["-t", "tracefs", "nodev", TRACEFS])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("bench: could not mount tracefs; bpftrace is left out");
+    }
+    mounted
 }
