@@ -14,6 +14,18 @@ use crate::clock::monotonic_ns;
 /// wake-up: one per event costs more than the event.
 const POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// Records read from one ring per tick at most, so that one tick's batch,
+/// which is sorted and held in memory, stays small: reading each ring
+/// "until it is empty" let a reader that had fallen behind gather tens of
+/// thousands of events in one batch (a 10 s ping-pong took the tracer from
+/// 41 to 90 MB). A ring left with records is read again at once, without
+/// the poll's sleep, so this bounds memory, not the rate.
+const MAX_PER_RING: usize = 4_096;
+
+/// Ticks of reading at the end of a run at most, when the rings keep
+/// filling (the traced process goes on).
+const MAX_FINAL_TICKS: usize = 64;
+
 pub struct EventStream {
     rings: Vec<RingBuf<MapData>>,
     reorder: Reorder<KernelEvent>,
@@ -21,6 +33,8 @@ pub struct EventStream {
     released: Vec<KernelEvent>,
     /// Records that did not decode (a userspace/kernel ABI mismatch).
     pub undecodable: u64,
+    /// A ring was left with records in it last tick: read again at once.
+    backlog: bool,
 }
 
 impl EventStream {
@@ -30,13 +44,19 @@ impl EventStream {
             reorder: Reorder::default(),
             released: Vec::new(),
             undecodable: 0,
+            backlog: false,
         }
     }
 
-    /// Waits [`POLL`]: the programs never wake the reader. Never fails
-    /// today; the `Result` is the caller's contract.
+    /// Waits [`POLL`] (not at all when the rings were left with a backlog):
+    /// the programs never wake the reader. Never fails today; the `Result`
+    /// is the caller's contract.
     pub async fn ready(&mut self) -> io::Result<()> {
-        tokio::time::sleep(POLL).await;
+        if self.backlog {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(POLL).await;
+        }
         Ok(())
     }
 
@@ -45,15 +65,21 @@ impl EventStream {
     /// uses this rather than a batch of its own: the events are lent, and
     /// the buffer they are released into is reused from call to call.
     pub fn for_each_ready(&mut self, f: impl FnMut(&KernelEvent)) {
-        let start = monotonic_ns();
-        self.read_rings();
-        self.reorder.release(watermark(start), &mut self.released);
+        let mark = self.tick();
+        self.reorder.release(mark, &mut self.released);
         self.lend(f);
     }
 
     /// As [`EventStream::for_each_ready`], but everything: the end of a run.
-    pub fn for_each_remaining(&mut self, f: impl FnMut(&KernelEvent)) {
-        self.read_rings();
+    pub fn for_each_remaining(&mut self, mut f: impl FnMut(&KernelEvent)) {
+        for _ in 0..MAX_FINAL_TICKS {
+            let mark = self.tick();
+            self.reorder.release(mark, &mut self.released);
+            self.lend(&mut f);
+            if !self.backlog {
+                break;
+            }
+        }
         self.reorder.release_all(&mut self.released);
         self.lend(f);
     }
@@ -67,18 +93,40 @@ impl EventStream {
     /// every ring has been read past (see `merge`); newer ones wait for the
     /// next call. Never fails today; the `Result` is the caller's contract.
     pub async fn next_batch(&mut self, out: &mut Vec<KernelEvent>) -> io::Result<()> {
-        tokio::time::sleep(POLL).await;
-        let start = monotonic_ns();
-        self.read_rings();
-        self.reorder.release(watermark(start), out);
+        self.ready().await?;
+        let mark = self.tick();
+        self.reorder.release(mark, out);
         Ok(())
     }
 
     /// Appends everything in the rings and everything held back, in
     /// timestamp order, without waiting: the end of a trace.
     pub fn drain(&mut self, out: &mut Vec<KernelEvent>) {
-        self.read_rings();
+        for _ in 0..MAX_FINAL_TICKS {
+            let mark = self.tick();
+            self.reorder.release(mark, out);
+            if !self.backlog {
+                break;
+            }
+        }
         self.reorder.release_all(out);
+    }
+
+    /// Reads every ring (at most [`MAX_PER_RING`] records each) and returns
+    /// the watermark up to which what was read can be released in order:
+    /// the tick's start minus the merge's margin, and no later than the
+    /// last record read from a ring that was left with records in it (what
+    /// it still holds is newer).
+    fn tick(&mut self) -> u64 {
+        let mut mark = watermark(monotonic_ns());
+        self.backlog = false;
+        for i in 0..self.rings.len() {
+            if let Some(last) = self.read_ring(i) {
+                mark = mark.min(last);
+                self.backlog = true;
+            }
+        }
+        mark
     }
 
     /// Events handed out after a newer one (their commit lagged their
@@ -87,19 +135,25 @@ impl EventStream {
         self.reorder.late
     }
 
-    fn read_rings(&mut self) {
-        for ring in &mut self.rings {
-            while let Some(item) = ring.next() {
-                match decode(&item) {
-                    Ok((ev, head)) => {
-                        self.reorder.push(ev);
-                        if let Some(head) = head {
-                            self.reorder.push(head);
-                        }
+    /// Reads ring `i`; Some(timestamp of the last record read) when it
+    /// stopped at [`MAX_PER_RING`] with records left.
+    fn read_ring(&mut self, i: usize) -> Option<u64> {
+        let ring = &mut self.rings[i];
+        let mut last = 0;
+        for _ in 0..MAX_PER_RING {
+            // Empty: nothing is left behind in this ring.
+            let item = ring.next()?;
+            match decode(&item) {
+                Ok((ev, head)) => {
+                    last = ev.ts_ns;
+                    self.reorder.push(ev);
+                    if let Some(head) = head {
+                        self.reorder.push(head);
                     }
-                    Err(_) => self.undecodable += 1,
                 }
+                Err(_) => self.undecodable += 1,
             }
         }
+        Some(last)
     }
 }
