@@ -3,6 +3,7 @@
 pub mod btf;
 pub mod decode;
 mod head;
+mod lost;
 mod merge;
 mod programs;
 pub mod rings;
@@ -11,14 +12,15 @@ mod stream;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, Program, ProgramError, UProbe, uprobe::UProbeScope},
+    programs::{Program, UProbe, uprobe::UProbeScope},
 };
 pub use decode::{KernelDetail, KernelEvent, SocketCookie};
 pub use head::PayloadHead;
+use programs::attach_all;
 pub use programs::{PROGRAMS, ProgramSpec};
 pub use stream::EventStream;
 use thiserror::Error;
-use tracer_ebpf::{EventKind, lost_slot, names};
+use tracer_ebpf::names;
 
 /// The compiled programs, built by build.rs for bpfel.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer-ebpf"));
@@ -228,58 +230,6 @@ impl Probes {
         }
         Ok(EventStream::new(std::mem::take(&mut self.rings)))
     }
-
-    /// Events the kernel could not queue because the ring buffer was full.
-    pub fn lost_events(&self) -> Result<u64, ProbeError> {
-        Ok(self.lost_by_kind()?.iter().map(|(_, n)| n).sum())
-    }
-
-    /// The lost events by contract name (`send`, `recv`, `state`, ...),
-    /// only the names that lost any.
-    pub fn lost_by_kind(&self) -> Result<Vec<(&'static str, u64)>, ProbeError> {
-        let mut by_name: Vec<(&'static str, u64)> = Vec::new();
-        for slot in 1..lost_slot::SLOTS {
-            let Some(name) = EventKind::from_u32(slot).map(kind_name) else {
-                continue;
-            };
-            let n = self.lost_in(slot)?;
-            match by_name.iter_mut().find(|(k, _)| *k == name) {
-                Some((_, total)) => *total += n,
-                None if n > 0 => by_name.push((name, n)),
-                None => {}
-            }
-        }
-        Ok(by_name)
-    }
-
-    /// Payload heads (attach) that found the ring buffer full.
-    pub fn lost_heads(&self) -> Result<u64, ProbeError> {
-        self.lost_in(lost_slot::HEADS)
-    }
-
-    fn lost_in(&self, slot: u32) -> Result<u64, ProbeError> {
-        let values = self.lost.get(&slot, 0).map_err(|source| ProbeError::Map {
-            name: names::LOST,
-            source,
-        })?;
-        Ok(values.iter().sum())
-    }
-}
-
-/// The contract's event name of a ring-buffer record kind. A payload record
-/// is lost as a head (its I/O is then tried alone), so it never shows here.
-fn kind_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Connect => "connect",
-        EventKind::State => "state",
-        EventKind::Send => "send",
-        EventKind::Recv => "recv",
-        EventKind::Close | EventKind::Destroy => "close",
-        EventKind::Socket => "socket",
-        EventKind::Payload => "payload",
-        EventKind::DnsStart => "dns_start",
-        EventKind::DnsDone => "dns_done",
-    }
 }
 
 impl Drop for Probes {
@@ -311,50 +261,4 @@ fn page_size() -> u32 {
 
 fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {
     ebpf.take_map(name).ok_or(ProbeError::MissingMap(name))
-}
-
-/// Loads and attaches every program of [`PROGRAMS`] but those in `skip`
-/// (None), each on a thread of its own: the kernel verifies programs side
-/// by side, and the largest alone takes about 40 ms here. Results come in
-/// the order of [`PROGRAMS`].
-fn attach_all(
-    ebpf: &mut Ebpf,
-    skip: &[&str],
-    btf: &aya::Btf,
-) -> Vec<(&'static ProgramSpec, Option<Result<(), ProgramError>>)> {
-    let mut results: Vec<_> = PROGRAMS.iter().map(|spec| (spec, None)).collect();
-    std::thread::scope(|s| {
-        let running: Vec<_> = ebpf
-            .programs_mut()
-            .filter_map(|(name, prog)| {
-                let at = PROGRAMS.iter().position(|p| p.program == name)?;
-                (!skip.contains(&name))
-                    .then(|| (at, s.spawn(move || attach(prog, &PROGRAMS[at], btf))))
-            })
-            .collect();
-        for (at, thread) in running {
-            let result = thread
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            results[at].1 = Some(result);
-        }
-    });
-    for (spec, result) in &mut results {
-        if result.is_none() && !skip.contains(&spec.program) {
-            // In the table but not in the object: a build mismatch.
-            *result = Some(Err(ProgramError::UnexpectedProgramType));
-        }
-    }
-    results
-}
-
-fn attach(prog: &mut Program, spec: &ProgramSpec, btf: &aya::Btf) -> Result<(), ProgramError> {
-    match spec.hook {
-        Hook::BtfTracePoint(_, name) => {
-            let tp: &mut BtfTracePoint = prog.try_into()?;
-            tp.load(name, btf)?;
-            tp.attach()?;
-        }
-    }
-    Ok(())
 }
