@@ -1,5 +1,5 @@
 //! Every program of the eBPF object: where it attaches, what it serves,
-//! and whether tracing is worth anything without it.
+//! and whether tracing is worth anything without it; and loading them all.
 use aya::{
     Ebpf,
     programs::{BtfTracePoint, Program, ProgramError},
