@@ -35,6 +35,10 @@ impl Hasher for CookieHasher {
         self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0xf135_7aea_2e62_a9c5);
     }
 
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
     fn finish(&self) -> u64 {
         // The table takes its bucket from the low bits: bring the
         // well-mixed high bits of the product down.
@@ -45,7 +49,13 @@ impl Hasher for CookieHasher {
 #[derive(Default)]
 pub struct Tracker {
     pub connections: Vec<Connection>,
-    pub requests: Vec<Request>,
+    /// Requests not printed yet, by index (their number minus 1). Printed
+    /// ones are forgotten ([`Tracker::forget`]): a long attach to a busy
+    /// server would otherwise keep every request it ever saw.
+    requests: HashMap<usize, Request, BuildHasherDefault<CookieHasher>>,
+    /// Requests seen, and how many of them reused their connection.
+    pub request_count: usize,
+    pub reused_count: usize,
     by_cookie: HashMap<SocketCookie, usize, BuildHasherDefault<CookieHasher>>,
     seeded: Vec<SeededSocket>,
 }
@@ -114,8 +124,8 @@ impl Tracker {
                 conn.bytes_sent += n;
                 fx.request = conn.open.last().copied();
                 conn.last_io = Some((fx.request, true, n));
-                if let Some(r) = fx.request {
-                    self.requests[r].bytes_sent += n;
+                if let Some(req) = fx.request.and_then(|r| self.requests.get_mut(&r)) {
+                    req.bytes_sent += n;
                 }
             }
             KernelDetail::Recv { bytes, .. } if *bytes > 0 => {
@@ -124,11 +134,10 @@ impl Tracker {
                 conn.bytes_received += n;
                 let waiting = conn.awaiting.front().copied();
                 fx.request = waiting
-                    .filter(|r| self.requests[*r].outbound)
+                    .filter(|r| self.requests.get(r).is_some_and(|q| q.outbound))
                     .or(conn.open.last().copied());
                 conn.last_io = Some((fx.request, false, n));
-                if let Some(r) = fx.request {
-                    let req = &mut self.requests[r];
+                if let Some(req) = fx.request.and_then(|r| self.requests.get_mut(&r)) {
                     req.bytes_received += n;
                     if req.outbound {
                         req.first_byte_ns.get_or_insert(ev.ts_ns);
@@ -161,8 +170,8 @@ impl Tracker {
                 && dir == send
             {
                 moved = n;
-                if let Some(p) = prev {
-                    let p = &mut self.requests[p];
+                // Gone when it was printed already: nothing to take back.
+                if let Some(p) = prev.and_then(|p| self.requests.get_mut(&p)) {
                     let field = if send {
                         &mut p.bytes_sent
                     } else {
@@ -172,25 +181,31 @@ impl Tracker {
                 }
             }
             let conn = &mut self.connections[c];
-            let r = self.requests.len();
+            let r = self.request_count;
+            self.request_count += 1;
             conn.requests += 1;
-            self.requests.push(Request {
-                number: r + 1,
-                connection: c,
-                cookie: conn.cookie,
-                method: line.method,
-                target: line.target,
-                host: line.host,
-                version: line.version,
-                outbound: send,
-                status: None,
-                start_ns: ev.ts_ns,
-                first_byte_ns: None,
-                last_byte_ns: None,
-                bytes_sent: if send { moved } else { 0 },
-                bytes_received: if send { 0 } else { moved },
-                reused: conn.requests > 1 || conn.preexisting_fd.is_some(),
-            });
+            let reused = conn.requests > 1 || conn.preexisting_fd.is_some();
+            self.reused_count += usize::from(reused);
+            self.requests.insert(
+                r,
+                Request {
+                    number: r + 1,
+                    connection: c,
+                    cookie: conn.cookie,
+                    method: line.method,
+                    target: line.target,
+                    host: line.host,
+                    version: line.version,
+                    outbound: send,
+                    status: None,
+                    start_ns: ev.ts_ns,
+                    first_byte_ns: None,
+                    last_byte_ns: None,
+                    bytes_sent: if send { moved } else { 0 },
+                    bytes_received: if send { 0 } else { moved },
+                    reused,
+                },
+            );
             conn.awaiting.push_back(r);
             conn.open.push(r);
             fx.request = Some(r);
@@ -204,7 +219,9 @@ impl Tracker {
         let Some(r) = conn.awaiting.pop_front() else {
             return;
         };
-        let req = &mut self.requests[r];
+        let Some(req) = self.requests.get_mut(&r) else {
+            return;
+        };
         if req.outbound == send {
             // A status line in the same direction as the request: not its answer.
             conn.awaiting.push_front(r);
@@ -223,7 +240,7 @@ impl Tracker {
     fn finish(&mut self, c: usize, fx: &mut Effect, which: impl Fn(usize) -> bool) {
         let requests = &self.requests;
         self.connections[c].open.retain(|&r| {
-            let done = which(r) && requests[r].status.is_some();
+            let done = which(r) && requests.get(&r).is_some_and(|q| q.status.is_some());
             if done {
                 fx.finished.push(r);
             }
@@ -242,8 +259,77 @@ impl Tracker {
         all
     }
 
+    /// Request `r` (an index from an [`Effect`]), until it is forgotten.
+    pub fn request(&self, r: usize) -> Option<&Request> {
+        self.requests.get(&r)
+    }
+
+    /// Drops a request that has been printed.
+    pub fn forget(&mut self, r: usize) {
+        self.requests.remove(&r);
+    }
+
     /// TCP connections seen (UDP sockets are DNS and the like, not counted).
     pub fn tcp_connections(&self) -> impl Iterator<Item = &Connection> {
         self.connections.iter().filter(|c| !c.udp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::PayloadHead;
+
+    fn io(ts_ns: u64, send: bool, head: &[u8]) -> [KernelEvent; 2] {
+        let at = |what| KernelEvent {
+            ts_ns,
+            tgid: 1,
+            tid: 2,
+            cookie: 9,
+            what,
+        };
+        let (bytes, protocol) = (head.len() as i32, 6);
+        let moved = if send {
+            KernelDetail::Send { bytes, protocol }
+        } else {
+            KernelDetail::Recv { bytes, protocol }
+        };
+        let head = KernelDetail::Payload {
+            send,
+            len: bytes as u32,
+            head: PayloadHead::new(head),
+        };
+        [at(moved), at(head)]
+    }
+
+    /// A long attach keeps the requests it has not printed, not all it saw:
+    /// attach forgets each one once printed, and the counts stay right.
+    #[test]
+    fn printed_requests_are_forgotten_and_still_counted() {
+        let mut t = Tracker::new(Vec::new());
+        let mut printed = 0;
+        for i in 0..1000u64 {
+            let request = io(4 * i, true, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+            let response = io(
+                4 * i + 2,
+                false,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            );
+            for ev in request.iter().chain(&response) {
+                let fx = t.handle(ev);
+                for r in fx.finished {
+                    assert!(t.request(r).is_some_and(|q| q.status == Some(200)));
+                    t.forget(r);
+                    printed += 1;
+                }
+            }
+            assert!(t.requests.len() <= 2, "{} held", t.requests.len());
+        }
+        printed += t.finish_all().len();
+        assert_eq!(
+            (printed, t.request_count, t.reused_count),
+            (1000, 1000, 999)
+        );
+        assert_eq!(t.connections[0].requests, 1000);
     }
 }

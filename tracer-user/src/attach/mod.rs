@@ -202,7 +202,10 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
     }
     feed(&mut stream, true, target.pid, &mut tracker, &mut out);
     for r in tracker.finish_all() {
-        out.request(&tracker.requests[r], &tracker);
+        if let Some(req) = tracker.request(r) {
+            out.request(req, &tracker);
+        }
+        tracker.forget(r);
     }
     let mut lost_by_kind = probes.lost_by_kind().unwrap_or_default();
     if stream.undecodable > 0 {
@@ -238,7 +241,10 @@ fn feed(stream: &mut EventStream, all: bool, pid: u32, tracker: &mut Tracker, ou
         let fx = tracker.handle(ev);
         out.event(ev, &fx, tracker);
         for &r in &fx.finished {
-            out.request(&tracker.requests[r], tracker);
+            if let Some(req) = tracker.request(r) {
+                out.request(req, tracker);
+            }
+            tracker.forget(r);
         }
     };
     if all {

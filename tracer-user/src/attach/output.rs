@@ -90,7 +90,7 @@ impl Output {
 
     pub fn event(&mut self, ev: &KernelEvent, fx: &Effect, t: &Tracker) {
         let conn = fx.connection.map(|c| &t.connections[c]);
-        let req = fx.request.map(|r| &t.requests[r]);
+        let req = fx.request.and_then(|r| t.request(r));
         if matches!(ev.what, KernelDetail::Payload { .. }) {
             if let (Some(r), Some(is_request)) = (req, fx.http_line)
                 && self.format == Format::Text
@@ -219,8 +219,7 @@ impl Output {
             .collect::<Vec<_>>()
             .join(", ");
         let lost: u64 = lost.iter().map(|(_, n)| n).sum();
-        let requests = t.requests.len();
-        let reused = t.requests.iter().filter(|r| r.reused).count();
+        let (requests, reused) = (t.request_count, t.reused_count);
         let connections = t.tcp_connections().count();
         let verdict = match (reused, requests) {
             (0, _) => "new",
