@@ -88,6 +88,44 @@ impl Proc {
         self.stdin = None;
     }
 
+    /// Spawns a helper that prints `ready` and then waits for a line (the
+    /// tests' http-target, bench-pingpong --wait), and waits for `ready`.
+    pub fn spawn_ready(cmd: &mut Command) -> Self {
+        let p = Self::spawn(cmd).expect("the helper starts");
+        assert!(
+            p.wait_for("ready", false, Duration::from_secs(10)),
+            "not ready: {}",
+            p.stderr()
+        );
+        p
+    }
+
+    /// Says go to a [`Proc::spawn_ready`] helper and waits until it has
+    /// exited successfully.
+    pub fn go_and_succeed(&mut self) {
+        self.send_line("go").expect("the helper reads stdin");
+        let status = self.wait_exit(Duration::from_secs(20));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "helper failed: {}",
+            self.stderr()
+        );
+    }
+
+    /// Waits for a tracer to end on its own, asserts it exited 0, and
+    /// returns its stdout.
+    pub fn exit_0_stdout(&mut self) -> String {
+        let status = self.wait_exit(Duration::from_secs(20));
+        let out = self.stdout();
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(0),
+            "stdout: {out}\nstderr: {}",
+            self.stderr()
+        );
+        out
+    }
+
     /// Waits for the exit; kills the process and returns None on timeout.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;
@@ -123,17 +161,21 @@ pub fn can_trace_or_skip() -> bool {
     report.can_trace()
 }
 
-/// Starts `tracer attach` (the binary at `bin`) on `pid` and waits until it
-/// says it is attached. JSON and Chrome formats say so on stderr.
+/// Starts `tracer attach` on `pid` and waits until it says it is attached.
+/// JSON and Chrome formats say so on stderr.
 pub fn attach(pid: u32, format: &str) -> Proc {
+    attach_with(pid, format, &[])
+}
+
+/// [`attach`] with more arguments (e.g. the hidden `--ring-bytes`).
+pub fn attach_with(pid: u32, format: &str, extra: &[&str]) -> Proc {
     let bin = crate::tracer_bin::tracer_bin();
-    let proc = Proc::spawn(Command::new(bin).args([
-        "attach",
-        "--pid",
-        &pid.to_string(),
-        "--format",
-        format,
-    ]))
+    let pid = pid.to_string();
+    let proc = Proc::spawn(
+        Command::new(bin)
+            .args(["attach", "--pid", &pid, "--format", format])
+            .args(extra),
+    )
     .expect("tracer attach starts");
     let attached = proc.wait_for("attached to pid", format != "text", Duration::from_secs(20));
     assert!(
@@ -154,4 +196,23 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
 /// The lines of one `"type"`.
 pub fn of_type<'a>(lines: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
     lines.iter().filter(|l| l["type"] == kind).collect()
+}
+
+/// A bench-pingpong run (`bin`, with `args`) under `tracer attach --format
+/// json` plus `tracer_args`: the ping-pong's own JSON line (its call counts)
+/// and the tracer's output lines.
+pub fn pingpong_under_attach(
+    bin: &str,
+    args: &[&str],
+    tracer_args: &[&str],
+) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let mut pp = Proc::spawn_ready(Command::new(bin).arg("--wait").args(args));
+    let mut tracer = attach_with(pp.pid(), "json", tracer_args);
+    pp.send_line("go").expect("the ping-pong reads stdin");
+    assert!(pp.wait_for("\"calls\"", false, Duration::from_secs(30)));
+    let line = pp.stdout().lines().last().unwrap_or_default().to_string();
+    let made = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    pp.close_stdin(); // it exits; attach ends with it
+    let out = tracer.exit_0_stdout();
+    (made, json_lines(&out))
 }

@@ -1,6 +1,6 @@
 //! attach: curl fetching two URLs of one server in one command line uses
 //! one connection for both requests.
-use std::{process::Command, time::Duration};
+use std::process::Command;
 
 use tracer_tests::{
     http,
@@ -22,22 +22,8 @@ fn curl_two_urls_one_connection() {
     let script = format!("read go && exec curl -sS -o /dev/null -o /dev/null {a} {b}");
     let mut curl = Proc::spawn(Command::new("sh").args(["-c", &script])).unwrap();
     let mut tracer = attach(curl.pid(), "json");
-    curl.send_line("go").unwrap();
-    let status = curl.wait_exit(Duration::from_secs(20));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "curl: {}",
-        curl.stderr()
-    );
-    let status = tracer.wait_exit(Duration::from_secs(20));
-    assert_eq!(
-        status.and_then(|s| s.code()),
-        Some(0),
-        "stderr: {}",
-        tracer.stderr()
-    );
-
-    let lines = json_lines(&tracer.stdout());
+    curl.go_and_succeed();
+    let lines = json_lines(&tracer.exit_0_stdout());
     let requests = of_type(&lines, "request");
     let urls: Vec<&str> = requests.iter().filter_map(|r| r["url"].as_str()).collect();
     assert_eq!(urls, [a.as_str(), b.as_str()]);

@@ -1,6 +1,6 @@
 //! attach: it ends by itself when the target exits (summary, exit 0), and
 //! refuses PIDs it cannot trace with a one-line error and exit 1.
-use std::{process::Command, time::Duration};
+use std::process::Command;
 
 use tracer_tests::{
     http,
@@ -15,24 +15,10 @@ fn target_exit_ends_the_trace_with_a_summary() {
         return;
     }
     let addr = http::serve("127.0.0.1:0").unwrap().to_string();
-    let mut target = Proc::spawn(Command::new(TARGET).args(["keepalive", &addr, "/x"])).unwrap();
-    assert!(target.wait_for("ready", false, Duration::from_secs(10)));
+    let mut target = Proc::spawn_ready(Command::new(TARGET).args(["keepalive", &addr, "/x"]));
     let mut tracer = attach(target.pid(), "text");
-    target.send_line("go").unwrap();
-    assert!(
-        target
-            .wait_exit(Duration::from_secs(20))
-            .is_some_and(|s| s.success())
-    );
-
-    let status = tracer.wait_exit(Duration::from_secs(10));
-    let out = tracer.stdout();
-    assert_eq!(
-        status.and_then(|s| s.code()),
-        Some(0),
-        "{out}{}",
-        tracer.stderr()
-    );
+    target.go_and_succeed();
+    let out = tracer.exit_0_stdout();
     assert!(
         out.contains("summary: 5 requests on 3 connections, 2 reused"),
         "{out}"

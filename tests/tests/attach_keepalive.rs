@@ -11,14 +11,7 @@ use tracer_tests::{
 const TARGET: &str = env!("CARGO_BIN_EXE_http-target");
 
 fn target(addr: &str, prefix: &str) -> Proc {
-    let p = Proc::spawn(Command::new(TARGET).args(["keepalive", addr, prefix]))
-        .expect("http-target starts");
-    assert!(
-        p.wait_for("ready", false, Duration::from_secs(10)),
-        "{}",
-        p.stderr()
-    );
-    p
+    Proc::spawn_ready(Command::new(TARGET).args(["keepalive", addr, prefix]))
 }
 
 #[test]

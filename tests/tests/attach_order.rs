@@ -2,12 +2,7 @@
 //! ring: under a ping-pong on two connection pairs (both CPUs write), no
 //! event of a socket comes out before an earlier one, and none is missing.
 //! Paced, so that the tests' unoptimised tracer keeps up.
-use std::{process::Command, time::Duration};
-
-use tracer_tests::{
-    process::{Proc, can_trace_or_skip, json_lines, of_type},
-    tracer_bin::tracer_bin,
-};
+use tracer_tests::process::{can_trace_or_skip, of_type, pingpong_under_attach};
 
 const PINGPONG: &str = env!("CARGO_BIN_EXE_bench-pingpong");
 
@@ -16,32 +11,13 @@ fn events_of_each_socket_come_out_in_time_order_and_complete() {
     if !can_trace_or_skip() {
         return;
     }
-    let mut pp = Proc::spawn(Command::new(PINGPONG).args([
-        "--wait", "--pairs", "2", "--calls", "60000", "--rate", "30000", "--secs", "30",
-    ]))
-    .unwrap();
-    assert!(pp.wait_for("ready", false, Duration::from_secs(10)));
-    let pid = pp.pid().to_string();
-    let mut tracer =
-        Proc::spawn(Command::new(tracer_bin()).args(["attach", "--pid", &pid, "--format", "json"]))
-            .unwrap();
-    assert!(
-        tracer.wait_for("attached to pid", true, Duration::from_secs(20)),
-        "{}",
-        tracer.stderr()
+    let (made, lines) = pingpong_under_attach(
+        PINGPONG,
+        &[
+            "--pairs", "2", "--calls", "60000", "--rate", "30000", "--secs", "30",
+        ],
+        &[],
     );
-    pp.send_line("go").unwrap();
-    assert!(pp.wait_for("\"calls\"", false, Duration::from_secs(30)));
-    let made: serde_json::Value =
-        serde_json::from_str(pp.stdout().lines().last().unwrap()).unwrap();
-    pp.close_stdin();
-    assert!(
-        tracer.wait_exit(Duration::from_secs(30)).is_some(),
-        "{}",
-        tracer.stderr()
-    );
-
-    let lines = json_lines(&tracer.stdout());
     let summary = of_type(&lines, "summary")[0];
     assert_eq!(summary["lost_events"], 0, "{summary}");
     let events = of_type(&lines, "event");

@@ -1,7 +1,7 @@
 //! attach: a connection the target opened before the attach is recognised
 //! from /proc, learns its cookie on first use, and its later requests are
 //! reconstructed.
-use std::{process::Command, time::Duration};
+use std::process::Command;
 
 use tracer_tests::{
     http,
@@ -16,12 +16,7 @@ fn requests_on_a_connection_opened_before_attach_are_attributed() {
         return;
     }
     let addr = http::serve("127.0.0.1:0").unwrap().to_string();
-    let mut target = Proc::spawn(Command::new(TARGET).args(["preopened", &addr, "/pre"])).unwrap();
-    assert!(
-        target.wait_for("ready", false, Duration::from_secs(10)),
-        "{}",
-        target.stderr()
-    );
+    let mut target = Proc::spawn_ready(Command::new(TARGET).args(["preopened", &addr, "/pre"]));
     let mut tracer = attach(target.pid(), "json");
     // Seeded from /proc before any traffic.
     assert!(
@@ -30,22 +25,8 @@ fn requests_on_a_connection_opened_before_attach_are_attributed() {
         tracer.stderr()
     );
 
-    target.send_line("go").unwrap();
-    let status = target.wait_exit(Duration::from_secs(20));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "target: {}",
-        target.stderr()
-    );
-    let status = tracer.wait_exit(Duration::from_secs(20));
-    assert_eq!(
-        status.and_then(|s| s.code()),
-        Some(0),
-        "stderr: {}",
-        tracer.stderr()
-    );
-
-    let lines = json_lines(&tracer.stdout());
+    target.go_and_succeed();
+    let lines = json_lines(&tracer.exit_0_stdout());
     let requests = of_type(&lines, "request");
     let urls: Vec<&str> = requests.iter().filter_map(|r| r["url"].as_str()).collect();
     assert_eq!(

@@ -96,22 +96,14 @@ fn attach_holds_no_capability_once_attached() {
         return;
     }
     let addr = http::serve("127.0.0.1:0").unwrap().to_string();
-    let mut target = Proc::spawn(Command::new(TARGET).args(["keepalive", &addr, "/d"])).unwrap();
-    assert!(target.wait_for("ready", false, Duration::from_secs(10)));
+    let mut target = Proc::spawn_ready(Command::new(TARGET).args(["keepalive", &addr, "/d"]));
     let mut tracer = attach(target.pid(), "text");
     assert_eq!(
         threads_holding_privilege(tracer.pid()),
         Vec::<String>::new()
     );
-    target.send_line("go").unwrap();
-    assert!(
-        target
-            .wait_exit(Duration::from_secs(20))
-            .is_some_and(|s| s.success())
-    );
-    let status = tracer.wait_exit(Duration::from_secs(10));
-    let out = tracer.stdout();
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "{out}");
+    target.go_and_succeed();
+    let out = tracer.exit_0_stdout();
     assert!(
         out.contains("summary: 5 requests on 3 connections, 2 reused"),
         "{out}"

@@ -62,8 +62,7 @@ fn a_target_killed_mid_attach_ends_with_a_summary_and_exit_0() {
         return;
     }
     let addr = http::serve("127.0.0.1:0").unwrap().to_string();
-    let mut target = Proc::spawn(Command::new(TARGET).args(["keepalive", &addr, "/k"])).unwrap();
-    assert!(target.wait_for("ready", false, Duration::from_secs(10)));
+    let mut target = Proc::spawn_ready(Command::new(TARGET).args(["keepalive", &addr, "/k"]));
     let mut tracer = attach(target.pid(), "text");
     target.child.kill().unwrap();
     let _ = target.wait_exit(Duration::from_secs(5));

@@ -1,11 +1,11 @@
 //! A ring buffer too small for the traffic loses events, and the loss is
 //! counted in the summary of every format, never silent. The reader is held
 //! back by a test-only variable so the overflow does not depend on timing.
-use std::{process::Command, time::Duration};
+use std::process::Command;
 
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
-    process::{Proc, can_trace_or_skip, json_lines, of_type},
+    process::{can_trace_or_skip, json_lines, of_type, pingpong_under_attach},
     tracer_bin::tracer_bin,
 };
 
@@ -69,38 +69,11 @@ fn lost_send_and_recv_counters_equal_the_missing_lines() {
     if !can_trace_or_skip() {
         return;
     }
-    let mut pp = Proc::spawn(
-        Command::new(PINGPONG).args(["--wait", "--pairs", "2", "--calls", "40000", "--secs", "30"]),
-    )
-    .unwrap();
-    assert!(pp.wait_for("ready", false, Duration::from_secs(10)));
-    let mut tracer = Proc::spawn(Command::new(tracer_bin()).args([
-        "attach",
-        "--pid",
-        &pp.pid().to_string(),
-        "--format",
-        "json",
-        "--ring-bytes",
-        "4096",
-    ]))
-    .unwrap();
-    assert!(
-        tracer.wait_for("attached to pid", true, Duration::from_secs(20)),
-        "{}",
-        tracer.stderr()
+    let (made, lines) = pingpong_under_attach(
+        PINGPONG,
+        &["--pairs", "2", "--calls", "40000", "--secs", "30"],
+        &["--ring-bytes", "4096"],
     );
-    pp.send_line("go").unwrap();
-    assert!(pp.wait_for("\"calls\"", false, Duration::from_secs(30)));
-    let made: serde_json::Value =
-        serde_json::from_str(pp.stdout().lines().last().unwrap()).unwrap();
-    pp.close_stdin(); // it exits; attach ends with it
-    assert!(
-        tracer.wait_exit(Duration::from_secs(30)).is_some(),
-        "{}",
-        tracer.stderr()
-    );
-
-    let lines = json_lines(&tracer.stdout());
     let seen = |name: &str| lines.iter().filter(|l| l["name"] == name).count() as u64;
     let summary = of_type(&lines, "summary")[0];
     let lost = |name: &str| summary["lost_by_kind"][name].as_u64().unwrap_or(0);

@@ -198,10 +198,11 @@ fn the_same_capabilities_attach_to_nobodys_own_process() {
         return;
     }
     let addr = http::serve("127.0.0.1:0").unwrap().to_string();
-    let mut target =
-        Proc::spawn(as_nobody("", &bins.path("http-target")).args(["keepalive", &addr, "/n"]))
-            .unwrap();
-    assert!(target.wait_for("ready", false, Duration::from_secs(10)));
+    let mut target = Proc::spawn_ready(as_nobody("", &bins.path("http-target")).args([
+        "keepalive",
+        &addr,
+        "/n",
+    ]));
     let pid = target.pid().to_string();
     // setpriv execs the target: the pid is the target's own.
     let mut tracer =
@@ -213,15 +214,8 @@ fn the_same_capabilities_attach_to_nobodys_own_process() {
         tracer.stdout(),
         tracer.stderr()
     );
-    target.send_line("go").unwrap();
-    assert!(
-        target
-            .wait_exit(Duration::from_secs(20))
-            .is_some_and(|s| s.success())
-    );
-    let status = tracer.wait_exit(Duration::from_secs(10));
-    let out = tracer.stdout();
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "{out}");
+    target.go_and_succeed();
+    let out = tracer.exit_0_stdout();
     assert!(
         out.contains("summary: 5 requests on 3 connections, 2 reused"),
         "{out}"

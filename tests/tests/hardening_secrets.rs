@@ -132,20 +132,10 @@ fn attach_prints_no_header_of_a_plaintext_request_or_response() {
     }
     let addr = set_cookie_server().to_string();
     for format in ["text", "json", "chrome"] {
-        let mut target = Proc::spawn(Command::new(TARGET).args(["secrets", &addr, "/p"])).unwrap();
-        assert!(target.wait_for("ready", false, Duration::from_secs(10)));
+        let mut target = Proc::spawn_ready(Command::new(TARGET).args(["secrets", &addr, "/p"]));
         let mut tracer = attach(target.pid(), format);
-        target.send_line("go").unwrap();
-        assert!(
-            target
-                .wait_exit(Duration::from_secs(20))
-                .is_some_and(|s| s.success()),
-            "{}",
-            target.stderr()
-        );
-        let status = tracer.wait_exit(Duration::from_secs(10));
-        let (out, err) = (tracer.stdout(), tracer.stderr());
-        assert_eq!(status.and_then(|s| s.code()), Some(0), "{err}");
+        target.go_and_succeed();
+        let (out, err) = (tracer.exit_0_stdout(), tracer.stderr());
         // The request and its status were reconstructed from the same heads...
         assert!(out.contains("/p/secret"), "{format}: {out}");
         if format == "text" {
