@@ -1,13 +1,12 @@
-//! The output as it was written before the fast writers, through
-//! `format!` and `serde_json::json!`: the tests hold the new writers to the
-//! same bytes. Fields are kept in the order they were put.
+//! The JSON output as it was written before the fast writers, through
+//! `serde_json::json!`: the tests hold the new writers to the same bytes.
+//! Fields are kept in the order they were put.
 #![allow(clippy::unwrap_used, reason = "test code")]
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr};
-use tracer_ebpf::{CONNECT_ABANDONED, IPPROTO_UDP, tcp_state};
+use tracer_ebpf::IPPROTO_UDP;
 
-use super::{errno_text, ms};
 use crate::probes::{KernelDetail, PayloadHead};
 
 /// An object's fields in the order they were put.
@@ -30,67 +29,6 @@ impl Fields {
     }
 }
 
-pub fn kernel_detail(k: &KernelDetail) -> String {
-    let udp = |p: u16| if p == IPPROTO_UDP { " udp" } else { "" };
-    match k {
-        KernelDetail::Connect {
-            fd, ret, remote, ..
-        } => {
-            let fd = if *fd >= 0 {
-                format!("fd={fd} ")
-            } else {
-                String::new()
-            };
-            match *ret {
-                0 => format!("{fd}-> {remote}"),
-                CONNECT_ABANDONED => format!("{fd}-> {remote} closed before the handshake ended"),
-                err => format!("{fd}-> {remote} failed: {}", errno_text(-err)),
-            }
-        }
-        KernelDetail::State { old, new, .. } => {
-            format!("{} -> {}", tcp_state::name(*old), tcp_state::name(*new))
-        }
-        KernelDetail::Send { bytes, protocol } | KernelDetail::Recv { bytes, protocol } => {
-            if *bytes >= 0 {
-                format!("{bytes} B{}", udp(*protocol))
-            } else {
-                format!("failed: {}{}", errno_text(-bytes), udp(*protocol))
-            }
-        }
-        KernelDetail::Close { fd } => format!("fd={fd}"),
-        KernelDetail::Destroy => "socket freed".to_string(),
-        KernelDetail::Socket {
-            local,
-            remote,
-            protocol,
-        } => {
-            let proto = if *protocol == IPPROTO_UDP {
-                "udp"
-            } else {
-                "tcp"
-            };
-            format!("first seen {local} -> {remote} {proto}")
-        }
-        KernelDetail::Payload { len, .. } => format!("{len} B"),
-        KernelDetail::DnsStart { host } => format!("getaddrinfo {host}"),
-        KernelDetail::DnsDone {
-            host,
-            ret,
-            duration_ns,
-        } => {
-            let result = if *ret == 0 {
-                "ok".to_string()
-            } else {
-                format!("error {ret}")
-            };
-            format!(
-                "getaddrinfo {host} -> {result} in {:.3} ms",
-                ms(*duration_ns)
-            )
-        }
-    }
-}
-
 pub fn kernel_fields(m: &mut Fields, k: &KernelDetail, tid: u32) {
     let proto = |p: u16| {
         json!(if p == tracer_ebpf::IPPROTO_UDP {
@@ -99,7 +37,9 @@ pub fn kernel_fields(m: &mut Fields, k: &KernelDetail, tid: u32) {
             "tcp"
         })
     };
-    m.put("detail", json!(kernel_detail(k)));
+    // The detail text is the renderer's own: its wording has unit tests;
+    // what is held to the old bytes here is how the JSON is written.
+    m.put("detail", json!(super::kernel_detail(k)));
     m.put("tid", json!(tid));
     match k {
         KernelDetail::Connect {
