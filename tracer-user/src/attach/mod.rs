@@ -218,6 +218,12 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
             "note: {heads} payload heads lost (ring buffer full): some requests may be missing"
         ));
     }
+    if stream.late() > 0 {
+        out.note(&format!(
+            "note: {} events reached the reader after newer ones and are printed out of time order",
+            stream.late()
+        ));
+    }
     let (ended, code) = match end {
         End::Exited => (format!("process {} exited", target.pid), exit::SUCCESS),
         End::Duration => ("duration ended".to_string(), exit::SUCCESS),

@@ -19,8 +19,6 @@ pub enum ClientError {
     CaCertInvalid { path: PathBuf, reason: String },
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
-    #[error("TLS certificate verifier: {0}")]
-    Verifier(#[from] rustls::client::VerifierBuilderError),
     #[error("building the HTTP client: {0}")]
     Build(#[from] reqwest::Error),
 }
