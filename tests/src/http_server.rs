@@ -22,6 +22,10 @@ pub enum Behaviour {
     Http10,
     /// Sends half the promised body, then resets the connection.
     ResetMidResponse,
+    /// HTTP/1.1 keep-alive, head and body in two writes with Nagle on, as
+    /// Python's `http.server` answers: the client's delayed ACK holds the
+    /// body back by about 40 ms on a reused connection.
+    SplitHeadBody,
 }
 
 pub struct TestServer {
@@ -123,7 +127,9 @@ fn serve(conn: TcpStream, behaviour: Behaviour, sizes: &Mutex<Vec<usize>>) {
         }
         let len = BODY.len();
         let response = match behaviour {
-            Behaviour::KeepAlive => format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n"),
+            Behaviour::KeepAlive | Behaviour::SplitHeadBody => {
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n")
+            }
             Behaviour::Close => {
                 format!("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {len}\r\n\r\n")
             }
@@ -133,12 +139,18 @@ fn serve(conn: TcpStream, behaviour: Behaviour, sizes: &Mutex<Vec<usize>>) {
             }
         };
         let mut bytes = response.into_bytes();
+        if behaviour == Behaviour::SplitHeadBody {
+            if writer.write_all(&bytes).is_err() {
+                return;
+            }
+            bytes.clear();
+        }
         bytes.extend_from_slice(BODY);
         if writer.write_all(&bytes).is_err() {
             return;
         }
         match behaviour {
-            Behaviour::KeepAlive => continue,
+            Behaviour::KeepAlive | Behaviour::SplitHeadBody => continue,
             Behaviour::Close | Behaviour::Http10 => return,
             Behaviour::ResetMidResponse => {
                 // SO_LINGER 0: close sends RST instead of FIN.
