@@ -1,6 +1,8 @@
 //! Findings: named diagnoses read off the kernel's events (byte counts,
 //! timestamps, state changes), so that they hold however the client stamps
 //! its hooks. Each carries its evidence and a one-line hint.
+mod delayed_ack;
+mod idle_close;
 
 use std::fmt;
 
@@ -79,6 +81,7 @@ pub(super) fn transfers(
 pub(super) fn find(timelines: &[RequestTimeline], opened: &[OpenedConnection]) -> Vec<Finding> {
     let mut out = Vec::new();
     for t in timelines {
+        out.extend(delayed_ack::stall(t));
         if let Some(d) = &t.verdict.disagreement {
             out.push(disagreement(t, d));
         }
@@ -86,6 +89,7 @@ pub(super) fn find(timelines: &[RequestTimeline], opened: &[OpenedConnection]) -
     for c in opened.iter().filter(|c| c.unused()) {
         out.push(unused(timelines, c));
     }
+    out.extend(idle_close::closed_idle(timelines));
     out.sort_by_key(|f| (f.request, f.kind));
     out
 }
