@@ -9,9 +9,9 @@ mod text;
 
 pub use check::check_table;
 pub use chrome::chrome;
-pub use json::{json_lines, kernel_fields};
+pub use json::{finding as finding_json, json_lines, kernel_fields};
 pub use json_line::{FieldSink, JsonLine};
-pub use text::{TextStyle, count, text};
+pub use text::{TextStyle, count, finding_line, text};
 
 use std::fmt;
 
