@@ -124,3 +124,22 @@ fn a_connection_that_moves_no_byte_is_unused() {
     assert_eq!(found.len(), 1, "{lines:?}");
     assert_eq!(found[0]["evidence"]["handshake"], "established");
 }
+
+#[test]
+fn a_server_resetting_the_connection_is_found_under_attach() {
+    if !have("python3") || !can_trace_or_skip() {
+        return;
+    }
+    let server = TestServer::start("127.0.0.1:0", Behaviour::ResetMidResponse).unwrap();
+    let (host, port) = (server.addr.ip(), server.addr.port());
+    let code = format!(
+        "import http.client\ntry:\n c=http.client.HTTPConnection('{host}',{port}); \
+         c.request('GET','/'); c.getresponse().read()\nexcept Exception as e: print(e)"
+    );
+    let lines = under_attach(&format!("read go && exec python3 -c \"{code}\""));
+    let found = findings(&lines, "reset");
+    println!("saw: {found:?}");
+    assert_eq!(found.len(), 1, "{lines:?}");
+    assert_eq!(found[0]["evidence"]["direction"], "received");
+    assert!(findings(&lines, "retransmit").is_empty());
+}

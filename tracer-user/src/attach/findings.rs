@@ -15,7 +15,7 @@ use crate::{
     probes::{KernelDetail, KernelEvent, SocketCookie},
     timeline::{Evidence, Finding, FindingKind, handshake_text},
 };
-use tracer_ebpf::tcp_state::{CLOSE, CLOSE_WAIT, ESTABLISHED, FIN_WAIT1};
+use tracer_ebpf::tcp_state::{self, CLOSE, CLOSE_WAIT, ESTABLISHED, FIN_WAIT1};
 
 /// As in `trace`: smaller than one MSS on any path; Linux's delayed ACK.
 const SMALL_PART: u32 = 1448;
@@ -38,6 +38,8 @@ struct Sock {
     keep_alive: bool,
     closed_here: bool,
     reported: bool,
+    /// Retransmits: (count, first ts, state then).
+    retransmits: Option<(i64, u64, u32)>,
 }
 
 #[derive(Default)]
@@ -57,7 +59,7 @@ impl Detector {
             return;
         }
         let s = self.socks.entry(ev.cookie).or_default();
-        let mut found = None;
+        let (mut found, mut extra) = (None, None);
         match &ev.what {
             KernelDetail::Connect { ret, remote, .. } => {
                 s.connect = Some((ev.ts_ns, *ret, *remote))
@@ -101,13 +103,21 @@ impl Detector {
                     }
                 }
             }
-            KernelDetail::Destroy => found = unused(ev.cookie, s),
+            KernelDetail::Retransmit { state } => {
+                let r = s.retransmits.get_or_insert((0, ev.ts_ns, *state));
+                r.0 += 1;
+            }
+            KernelDetail::Reset { sent, state } => found = Some(reset(ev, *sent, *state)),
+            KernelDetail::Destroy => {
+                found = unused(ev.cookie, s);
+                extra = retransmitted(ev.cookie, s);
+            }
             _ => {}
         }
         if matches!(ev.what, KernelDetail::Destroy) {
             self.socks.remove(&ev.cookie);
         }
-        if let Some(f) = found {
+        for f in [found, extra].into_iter().flatten() {
             self.push(f);
         }
     }
@@ -117,7 +127,8 @@ impl Detector {
         let mut left: Vec<Finding> = self
             .socks
             .iter_mut()
-            .filter_map(|(c, s)| unused(*c, s))
+            .flat_map(|(c, s)| [unused(*c, s), retransmitted(*c, s)])
+            .flatten()
             .collect();
         left.sort_by_key(|f| f.cookie);
         for f in left {
@@ -247,6 +258,49 @@ fn unused(cookie: SocketCookie, s: &mut Sock) -> Option<Finding> {
         hint: "the process dialled a connection it did not use (a pool racing its returning \
                idle connection, a speculative connect, a happy-eyeballs loser): the server \
                accepted it for nothing"
+            .into(),
+    })
+}
+
+fn reset(ev: &KernelEvent, sent: bool, state: u32) -> Finding {
+    let (way, state) = (
+        if sent { "sent" } else { "received" },
+        tcp_state::name(state),
+    );
+    Finding {
+        kind: FindingKind::Reset,
+        request: None,
+        cookie: Some(ev.cookie),
+        evidence: vec![
+            ("direction", Evidence::Text(way.into())),
+            ("state", Evidence::Text(state.into())),
+        ],
+        text: format!("the connection was reset ({way}, in {state})"),
+        hint: if sent {
+            "this side aborted the connection: it closed with unread data, or answered a \
+             segment for a socket that was gone"
+        } else {
+            "the peer aborted the connection (SO_LINGER 0, a crash, a proxy or firewall \
+             dropping its state): look at the server's logs around that time"
+        }
+        .into(),
+    }
+}
+
+fn retransmitted(cookie: SocketCookie, s: &mut Sock) -> Option<Finding> {
+    let (count, _, state) = s.retransmits.take()?;
+    let state = tcp_state::name(state);
+    Some(Finding {
+        kind: FindingKind::Retransmit,
+        request: None,
+        cookie: Some(cookie),
+        evidence: vec![
+            ("count", Evidence::Int(count)),
+            ("first_state", Evidence::Text(state.into())),
+        ],
+        text: format!("TCP sent {count} segment(s) again, the first in {state}"),
+        hint: "packets were lost on the way: each loss costs a retransmit timeout (200 ms or \
+               more; 1 s for a SYN); look at the path and at `ss -ti`'s retrans"
             .into(),
     })
 }

@@ -68,6 +68,13 @@ impl fmt::Display for KernelDetailText<'_> {
             }
             KernelDetail::Close { fd } => write!(f, "fd={fd}"),
             KernelDetail::Destroy => f.write_str("socket freed"),
+            KernelDetail::Retransmit { state } => {
+                write!(f, "segment sent again ({})", tcp_state::name(*state))
+            }
+            KernelDetail::Reset { sent, state } => {
+                let way = if *sent { "sent" } else { "received" };
+                write!(f, "{way} ({})", tcp_state::name(*state))
+            }
             KernelDetail::Socket {
                 local,
                 remote,
