@@ -20,7 +20,8 @@ use tower_service::Service;
 use super::attempt::{ConnectAttempt, Target};
 use super::errors::{BoxError, error_chain};
 use super::event::Hook;
-use super::pool::ConnRegistry;
+use super::pool::{ConnRegistry, Opened};
+use super::socket_cookie::cookie_of;
 use super::trace::{Recorder, current_request};
 use crate::clock::monotonic_ns;
 
@@ -51,10 +52,10 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>>;
 
 impl<S, R> Service<R> for TraceConnect<S>
 where
-    S: Service<R, Error = BoxError>,
+    S: Service<R, Error = BoxError> + Clone + Send + 'static,
     S::Response: Connection,
     S::Future: Send + 'static,
-    R: Debug,
+    R: Debug + Send + 'static,
 {
     type Response = S::Response;
     type Error = BoxError;
@@ -66,15 +67,33 @@ where
 
     fn call(&mut self, req: R) -> Self::Future {
         let target = Target::from_debug(&format!("{req:?}"));
-        let attempt = ConnectAttempt::new(current_request(), target);
-        let mut report = AttemptReport {
-            layer: self.layer.clone(),
-            attempt: Arc::clone(&attempt),
-            finished: false,
+        let request = current_request();
+        // The instance that was polled ready makes the call (tower's rule).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        let returning = match (&layer.registry, &target) {
+            (Some(registry), Some(t)) => registry.returning(t, monotonic_ns()),
+            _ => None,
         };
-        let inner = &mut self.inner;
-        let fut = attempt.clone().scope_sync(|| inner.call(req));
+        let task = tokio::task::try_id();
         Box::pin(async move {
+            if let Some(until_ns) = returning {
+                wait_until(until_ns).await;
+                // hyper races this connect against its pool; when the kept
+                // connection came back first, hyper moved this future into
+                // a background task to finish unused. Dial nothing then.
+                if tokio::task::try_id() != task {
+                    return Err(SUPERSEDED.into());
+                }
+            }
+            let attempt = ConnectAttempt::new(request, target);
+            let mut report = AttemptReport {
+                layer,
+                attempt: Arc::clone(&attempt),
+                finished: false,
+            };
+            let fut = attempt.clone().scope_sync(|| inner.call(req));
             let result = attempt.scope(fut).await;
             let end_ns = monotonic_ns();
             report.finished = true;
@@ -85,6 +104,15 @@ where
             result
         })
     }
+}
+
+const SUPERSEDED: &str = "not dialled: a kept connection came back to the pool first";
+
+/// Sleeps until CLOCK_MONOTONIC reaches `until_ns`; the request's task stays
+/// free to take the pooled connection meanwhile.
+async fn wait_until(until_ns: u64) {
+    let left = until_ns.saturating_sub(monotonic_ns());
+    tokio::time::sleep(std::time::Duration::from_nanos(left)).await;
 }
 
 /// Turns one attempt into events; if the connector future is dropped
@@ -106,7 +134,13 @@ impl AttemptReport {
         let alpn = connected.is_negotiated_h2().then(|| "h2".to_string());
         self.emit(end_ns, remote, local, alpn, None);
         if let (Some(registry), Some(local)) = (&self.layer.registry, local) {
-            registry.opened(local, self.attempt.request, end_ns);
+            registry.opened(Opened {
+                local,
+                request: self.attempt.request,
+                ts_ns: end_ns,
+                target: self.attempt.target.clone(),
+                cookie: remote.and_then(|remote| cookie_of(local, remote)),
+            });
         }
     }
 

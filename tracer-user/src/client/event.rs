@@ -11,6 +11,10 @@ pub struct ClientEvent {
     pub request: u32,
     pub ts_ns: u64,
     pub hook: Hook,
+    /// The time was decided after the fact, not taken where the hook
+    /// happened: a reused connection's `GotConn` (hyper takes it from its
+    /// pool unseen) and `PutIdleConn` (hyper returns it from its own task).
+    pub derived: bool,
 }
 
 /// What happened. Go's hook names where Go has one; the client's own

@@ -40,6 +40,7 @@ mod event;
 mod keepalive;
 mod pool;
 mod run;
+mod socket_cookie;
 mod tls;
 mod trace;
 

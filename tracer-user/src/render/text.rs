@@ -43,6 +43,10 @@ pub fn text(trace: &Trace, style: TextStyle) -> String {
 fn event_line(e: &TimelineEvent, start: u64) -> (String, String) {
     let offset = ms(e.ts_ns.saturating_sub(start));
     let what = match &e.body {
+        EventBody::Client(h) if e.derived => {
+            let what = format!("{} {}", h.name(), h.detail());
+            format!("{}  (time derived)", what.trim_end())
+        }
         EventBody::Client(h) => format!("{} {}", h.name(), h.detail()),
         EventBody::Kernel(k) => format!("{} {}", e.name(), kernel_detail(k)),
         EventBody::Derived(DerivedStep::WroteRequest) => {

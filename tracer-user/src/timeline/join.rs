@@ -1,8 +1,10 @@
 //! Which kernel events belong to which request.
 //!
-//! A request's socket is the cookie whose 4-tuple (from the kernel's state
-//! and socket events) equals the local and remote address reqwest reports
-//! for the response. A kernel event goes to the latest request that used
+//! A request's socket is the cookie the client read with `SO_COOKIE` on the
+//! connection that carried the response, when the kernel saw that socket;
+//! failing that (a client that could not read it), the cookie whose 4-tuple
+//! equals the local and remote address reqwest reports for the response.
+//! A kernel event goes to the latest request that used
 //! its socket; events of other sockets (DNS over UDP, failed or racing
 //! connects) go to the request whose time window they fall in.
 use std::{collections::HashMap, net::SocketAddr};
@@ -12,7 +14,7 @@ use super::{
     verdict,
 };
 use crate::{
-    client::ClientEvent,
+    client::{ClientEvent, Hook},
     probes::{KernelDetail, KernelEvent, SocketCookie},
 };
 
@@ -38,6 +40,9 @@ fn find_cookie(
     addrs: &HashMap<SocketCookie, (SocketAddr, SocketAddr)>,
     window: &[&KernelEvent],
 ) -> Option<SocketCookie> {
+    if let Some(cookie) = info.socket_cookie.filter(|c| addrs.contains_key(c)) {
+        return Some(cookie);
+    }
     if let (Some(local), Some(remote)) = (info.local_addr, info.remote_addr) {
         return addrs
             .iter()
@@ -112,6 +117,7 @@ pub fn build(
             cookie: (ev.cookie != 0).then_some(ev.cookie),
             tid: ev.tid,
             body: EventBody::Kernel(ev.what.clone()),
+            derived: false,
         });
     }
     for ev in client {
@@ -128,10 +134,12 @@ pub fn build(
             cookie: None,
             tid: 0,
             body: EventBody::Client(ev.hook),
+            derived: ev.derived,
         });
     }
     for t in &mut timelines {
         add_derived_steps(t);
+        got_conn_before_first_send(t);
         t.events.sort_by_key(|e| e.ts_ns);
     }
     verdict::finish(timelines, kernel_on, lost_events)
@@ -168,10 +176,35 @@ fn add_derived_steps(t: &mut RequestTimeline) {
         cookie: Some(cookie),
         tid: 0,
         body: EventBody::Derived(step),
+        derived: true,
     };
     t.events.push(derived(wrote, DerivedStep::WroteRequest));
     if let Some(fb) = first_byte {
         t.events
             .push(derived(fb, DerivedStep::GotFirstResponseByte));
+    }
+}
+
+/// A `GotConn` decided after the fact (a pooled connection, taken unseen
+/// inside hyper) is stamped when the request future's first poll ended; the
+/// request can leave before that, so it moves to the first send on its
+/// socket: the connection was had by then at the latest.
+fn got_conn_before_first_send(t: &mut RequestTimeline) {
+    let Some(cookie) = t.cookie else { return };
+    let start = t.info.start_ns;
+    let first_send = t
+        .events
+        .iter()
+        .filter(|e| e.cookie == Some(cookie) && e.ts_ns >= start)
+        .filter(
+            |e| matches!(e.body, EventBody::Kernel(KernelDetail::Send { bytes, .. }) if bytes > 0),
+        )
+        .map(|e| e.ts_ns)
+        .min();
+    let Some(first_send) = first_send else { return };
+    for e in &mut t.events {
+        if e.derived && matches!(e.body, EventBody::Client(Hook::GotConn { .. })) {
+            e.ts_ns = e.ts_ns.min(first_send);
+        }
     }
 }

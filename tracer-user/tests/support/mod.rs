@@ -24,6 +24,9 @@ pub enum Http1Mode {
     KeepAlive,
     /// Answers with `Connection: close` and closes.
     Close,
+    /// Keep-alive, the head and the body in two writes (Python's
+    /// `http.server` does this).
+    SplitHeadBody,
 }
 
 /// A loopback server that counts the connections it accepted.
@@ -129,16 +132,21 @@ where
         request.push_str(&String::from_utf8_lossy(&body));
         log.lock().expect("request log").push(request);
         let close = match mode {
-            Http1Mode::KeepAlive => "",
+            Http1Mode::KeepAlive | Http1Mode::SplitHeadBody => "",
             Http1Mode::Close => "connection: close\r\n",
         };
         let head = format!(
             "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n{close}\r\n",
             BODY.len()
         );
-        let response = [head.as_bytes(), BODY].concat();
         let stream = reader.get_mut();
-        stream.write_all(&response).await?;
+        if mode == Http1Mode::SplitHeadBody {
+            stream.write_all(head.as_bytes()).await?;
+            stream.flush().await?;
+            stream.write_all(BODY).await?;
+        } else {
+            stream.write_all(&[head.as_bytes(), BODY].concat()).await?;
+        }
         stream.flush().await?;
         if mode == Http1Mode::Close {
             return stream.shutdown().await;
