@@ -140,6 +140,7 @@ impl AttemptReport {
                 ts_ns: end_ns,
                 target: self.attempt.target.clone(),
                 cookie: remote.and_then(|remote| cookie_of(local, remote)),
+                plain: self.attempt.plain_io_if_tls(),
             });
         }
     }

@@ -9,9 +9,10 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::attempt::Target;
+use super::plain_io::PlainIo;
 
 /// How long after a response ends its kept connection may still be on its
 /// way back to hyper's pool: hyper returns it from a task of its own once
@@ -27,6 +28,8 @@ struct ConnRecord {
     target: Option<Target>,
     /// From `getsockopt(SO_COOKIE)` on the connected socket.
     cookie: Option<u64>,
+    /// The client's plaintext marks, on TLS.
+    plain: Option<Arc<PlainIo>>,
     /// Responses it carried so far.
     responses: u32,
     /// Responses whose bodies are still being read (HTTP/2 multiplexes).
@@ -35,7 +38,7 @@ struct ConnRecord {
 }
 
 /// How request `request` got its connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct ConnClaim {
     pub(crate) reused: bool,
     pub(crate) was_idle: bool,
@@ -46,6 +49,7 @@ pub(crate) struct ConnClaim {
     /// taken inside hyper, unseen), not stamped where it happened.
     pub(crate) derived: bool,
     pub(crate) cookie: Option<u64>,
+    pub(crate) plain: Option<Arc<PlainIo>>,
 }
 
 /// What the connector knew about the connection it made.
@@ -56,6 +60,7 @@ pub(crate) struct Opened {
     pub(crate) ts_ns: u64,
     pub(crate) target: Option<Target>,
     pub(crate) cookie: Option<u64>,
+    pub(crate) plain: Option<Arc<PlainIo>>,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +78,7 @@ impl ConnRegistry {
             opened_ns: conn.ts_ns,
             target: conn.target,
             cookie: conn.cookie,
+            plain: conn.plain,
             responses: 0,
             active: 0,
             idle_since_ns: None,
@@ -106,6 +112,7 @@ impl ConnRegistry {
             opened_ns: first_poll_ns,
             target: None,
             cookie: None,
+            plain: None,
             responses: 0,
             active: 0,
             idle_since_ns: None,
@@ -119,6 +126,7 @@ impl ConnRegistry {
                 got_conn_ns: record.opened_ns,
                 derived: false,
                 cookie: record.cookie,
+                plain: record.plain.clone(),
             }
         } else {
             // A connection another request opened but did not use sat idle
@@ -135,6 +143,7 @@ impl ConnRegistry {
                 got_conn_ns: first_poll_ns,
                 derived: true,
                 cookie: record.cookie,
+                plain: record.plain.clone(),
             }
         };
         record.responses += 1;
@@ -186,6 +195,7 @@ mod tests {
             ts_ns,
             target: Some(target()),
             cookie: Some(u64::from(port)),
+            plain: None,
         });
     }
 

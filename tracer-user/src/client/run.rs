@@ -127,6 +127,11 @@ impl TracedClient {
             let claim = self.registry.claim(local, request, first_poll_ns);
             outcome.reused = Some(claim.reused);
             outcome.socket_cookie = claim.cookie;
+            if let Some(plain) = &claim.plain {
+                for (ts_ns, hook) in plain.take_request(outcome.start_ns) {
+                    self.recorder.at(request, ts_ns, hook);
+                }
+            }
             let got_conn = Hook::GotConn {
                 reused: claim.reused,
                 was_idle: claim.was_idle,

@@ -145,9 +145,21 @@ pub fn build(
     verdict::finish(timelines, kernel_on, lost_events)
 }
 
-/// Go's WroteRequest and GotFirstResponseByte, at socket level.
+/// Go's WroteRequest and GotFirstResponseByte, at socket level, where the
+/// client did not stamp them on its plaintext: on plain HTTP/1.x the first
+/// send and recv are the request and its answer. (On TLS they would be the
+/// ClientHello and, on TLS 1.3, the session tickets.)
 fn add_derived_steps(t: &mut RequestTimeline) {
     let Some(cookie) = t.cookie else { return };
+    let stamped = t.events.iter().any(|e| {
+        matches!(
+            e.body,
+            EventBody::Client(Hook::WroteRequest | Hook::GotFirstResponseByte)
+        )
+    });
+    if stamped {
+        return;
+    }
     let start = t.info.start_ns;
     let on_socket = |e: &&TimelineEvent| e.cookie == Some(cookie) && e.ts_ns >= start;
     let wrote = t

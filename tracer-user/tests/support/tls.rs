@@ -10,7 +10,9 @@ use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::TlsAcceptor;
 
-use super::{Http1Mode, RequestLog, TestServer, serve_h2, serve_http1};
+use std::time::Duration;
+
+use super::{Http1Mode, RequestLog, TestServer, serve_h2_after, serve_http1_after};
 
 pub struct TestCa {
     /// The CA certificate in a PEM file, for `--cacert`.
@@ -52,6 +54,11 @@ impl TestCa {
     /// A TLS server offering `alpn`; h2 connections get an HTTP/2 server,
     /// the others the HTTP/1.1 keep-alive one.
     pub async fn server(&self, alpn: &[&str]) -> TestServer {
+        self.slow_server(alpn, Duration::ZERO).await
+    }
+
+    /// [`TestCa::server`] that waits `delay` before each answer.
+    pub async fn slow_server(&self, alpn: &[&str], delay: Duration) -> TestServer {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key.clone()));
         let mut config = ServerConfig::builder_with_provider(provider)
@@ -70,9 +77,10 @@ impl TestCa {
                     return;
                 };
                 if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-                    serve_h2(tls).await;
+                    serve_h2_after(tls, delay).await;
                 } else {
-                    let _ = serve_http1(tls, Http1Mode::KeepAlive, &RequestLog::default()).await;
+                    let log = RequestLog::default();
+                    let _ = serve_http1_after(tls, Http1Mode::KeepAlive, &log, delay).await;
                 }
             }
         })
