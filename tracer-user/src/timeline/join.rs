@@ -151,13 +151,14 @@ pub fn build(
 /// ClientHello and, on TLS 1.3, the session tickets.)
 fn add_derived_steps(t: &mut RequestTimeline) {
     let Some(cookie) = t.cookie else { return };
-    let stamped = t.events.iter().any(|e| {
-        matches!(
-            e.body,
-            EventBody::Client(Hook::WroteRequest | Hook::GotFirstResponseByte)
-        )
+    // h2 without TLS (prior knowledge): the first send is the preface and
+    // SETTINGS, the first recv the server's SETTINGS; no guess beats none.
+    let stamped_or_h2 = t.events.iter().any(|e| match &e.body {
+        EventBody::Client(Hook::WroteRequest | Hook::GotFirstResponseByte) => true,
+        EventBody::Client(Hook::GotResponseHeaders { version, .. }) => version == "HTTP/2.0",
+        _ => false,
     });
-    if stamped {
+    if stamped_or_h2 {
         return;
     }
     let start = t.info.start_ns;
