@@ -180,6 +180,24 @@ async fn finish_reader(k: &Kernel, reader: Reader) -> (Vec<KernelEvent>, u64) {
     (events, lost)
 }
 
+/// Test-only: before request N, the process opens a TCP connection to the
+/// URL's host that no request rides, as a pool racing its returning idle
+/// connection does (hyper issue 4134), so that the accounting of unused
+/// connections is tested against a real connect.
+const SPARE_CONNECT_ENV: &str = "TRACER_TEST_SPARE_CONNECT";
+
+async fn spare_connect(spec: &RequestSpec, n: u32) -> Option<tokio::net::TcpStream> {
+    let at: u32 = std::env::var(SPARE_CONNECT_ENV).ok()?.parse().ok()?;
+    let host = spec.url.host_str()?.trim_matches(['[', ']']).to_string();
+    let port = spec.url.port_or_known_default()?;
+    if at != n {
+        return None;
+    }
+    tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .ok()
+}
+
 /// Runs the requests in order; stops at the first failure or a signal.
 async fn run_requests(
     client: &TracedClient,
@@ -194,6 +212,7 @@ async fn run_requests(
     ) else {
         return (outcomes, Some(exit::FAILED));
     };
+    let mut spare = Vec::new();
     for n in 1..=count {
         if n > 1 && !interval.is_zero() {
             tokio::select! {
@@ -202,6 +221,7 @@ async fn run_requests(
                 _ = term.recv() => return (outcomes, Some(exit::SIGTERM)),
             }
         }
+        spare.extend(spare_connect(spec, n).await);
         let outcome = tokio::select! {
             o = client.run(n, spec) => o,
             _ = int.recv() => return (outcomes, Some(exit::SIGINT)),
@@ -278,11 +298,39 @@ fn exit_code(trace: &Trace, expect: Option<Expect>, interrupted: Option<i32>) ->
             .all(|t| t.verdict.reused && (!trace.kernel || t.verdict.kernel_confirmed)),
         Expect::New => trace.requests.iter().all(|t| !t.verdict.reused),
     };
-    if holds {
+    // A connection opened after request 1 had its own is a regression of
+    // reuse even when no request rode it (a losing happy-eyeballs attempt
+    // during request 1 is not).
+    let late = trace
+        .connections
+        .iter()
+        .filter(|c| expect == Expect::Reuse && c.after_first_conn);
+    let mut late_found = false;
+    for c in late {
+        late_found = true;
+        let ridden = if c.unused() {
+            "no request rode it".to_string()
+        } else {
+            let by: Vec<String> = c.ridden_by.iter().map(u32::to_string).collect();
+            format!("request {} rode it", by.join(", "))
+        };
+        eprintln!(
+            "tracer: --expect reuse: connection cookie {} -> {} was opened {}; {ridden}",
+            c.cookie,
+            c.remote,
+            c.when.of(c.during)
+        );
+    }
+    if holds && !late_found {
         exit::SUCCESS
     } else {
+        let late = if late_found {
+            ", and a connection was opened after request 1 had its own"
+        } else {
+            ""
+        };
         eprintln!(
-            "tracer: --expect {} did not hold: {} of {} requests reused a connection",
+            "tracer: --expect {} did not hold: {} of {} requests reused a connection{late}",
             expect.as_str(),
             trace.summary.reused,
             trace.summary.requests
