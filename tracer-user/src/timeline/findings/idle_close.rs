@@ -45,6 +45,12 @@ pub(super) fn closed_idle(timelines: &[RequestTimeline]) -> Vec<Finding> {
         else {
             continue;
         };
+        // The client spoke after the response (a TLS close_notify as it
+        // shut the connection down): the server's FIN answered that, it did
+        // not end an idle connection.
+        if transfers(t, cookie, true).any(|(ts, _)| ts > last_ns && ts <= close_ns) {
+            continue;
+        }
         let idle = close_ns - last_ns;
         let ms = idle as f64 / 1e6;
         let mut evidence = vec![
