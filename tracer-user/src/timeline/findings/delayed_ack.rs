@@ -15,9 +15,7 @@ const SMALL_PART: i64 = 1448;
 const STALL_NS: std::ops::RangeInclusive<u64> = 35_000_000..=250_000_000;
 
 pub(super) fn stall(t: &RequestTimeline) -> Option<Finding> {
-    if t.info.status.is_none() {
-        return None;
-    }
+    t.info.status?;
     let cookie = t.cookie?;
     let recvs: Vec<(u64, i64)> = transfers(t, cookie, false).collect();
     let head = if t.info.url.starts_with("http://") {
