@@ -59,7 +59,21 @@ impl TestCa {
 
     /// [`TestCa::server`] that waits `delay` before each answer.
     pub async fn slow_server(&self, alpn: &[&str], delay: Duration) -> TestServer {
-        tls_server(self.leaf.clone(), self.leaf_key.clone(), alpn, delay).await
+        let (cert, key) = (self.leaf.clone(), self.leaf_key.clone());
+        tls_server(cert, key, alpn, Http1Mode::KeepAlive, delay).await
+    }
+
+    /// An HTTP/1.1 TLS server that writes head and body apart, Nagle on.
+    pub async fn split_server(&self) -> TestServer {
+        let (cert, key) = (self.leaf.clone(), self.leaf_key.clone());
+        tls_server(
+            cert,
+            key,
+            &["http/1.1"],
+            Http1Mode::SplitHeadBody,
+            Duration::ZERO,
+        )
+        .await
     }
 }
 
@@ -101,7 +115,14 @@ impl SelfSigned {
     }
 
     pub async fn server(&self, alpn: &[&str]) -> TestServer {
-        tls_server(self.cert.clone(), self.key.clone(), alpn, Duration::ZERO).await
+        tls_server(
+            self.cert.clone(),
+            self.key.clone(),
+            alpn,
+            Http1Mode::KeepAlive,
+            Duration::ZERO,
+        )
+        .await
     }
 }
 
@@ -110,6 +131,7 @@ pub async fn tls_server(
     cert: CertificateDer<'static>,
     key: Vec<u8>,
     alpn: &[&str],
+    mode: Http1Mode,
     delay: Duration,
 ) -> TestServer {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -125,6 +147,8 @@ pub async fn tls_server(
     TestServer::start(move |tcp| {
         let acceptor = acceptor.clone();
         async move {
+            // Python's http.server leaves Nagle on; the others answer in one write.
+            let _ = tcp.set_nodelay(mode != Http1Mode::SplitHeadBody);
             // A client that refuses the certificate ends here.
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
@@ -133,7 +157,7 @@ pub async fn tls_server(
                 serve_h2_after(tls, delay).await;
             } else {
                 let log = RequestLog::default();
-                let _ = serve_http1_after(tls, Http1Mode::KeepAlive, &log, delay).await;
+                let _ = serve_http1_after(tls, mode, &log, delay).await;
             }
         }
     })
