@@ -39,30 +39,11 @@ async fn https_keep_alive_has_a_tls_phase_and_is_reused() {
     let server = ca.server(&["http/1.1"]).await;
     let url = format!("https://localhost:{}/", server.addr.port());
     let ca_file = ca.ca_file.to_string_lossy().into_owned();
-    let args: Vec<String> = [
+    let args = [
         "trace", &url, "-n", "2", "--cacert", &ca_file, "--format", "json", "--expect", "reuse",
-    ]
-    .map(String::from)
-    .to_vec();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_tracer"))
-            .args(args)
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("tracer runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
+    ];
+    let (code, lines, text) = trace_json(args.map(String::from).to_vec()).await;
+    assert_eq!(code, Some(0), "{text}");
     let requests: Vec<&Value> = lines.iter().filter(|v| v["type"] == "request").collect();
     assert_eq!(requests.len(), 2);
     assert!(
