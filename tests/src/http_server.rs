@@ -32,6 +32,9 @@ pub enum Behaviour {
     SlowChunks,
     /// HTTP/1.1 keep-alive; closes a connection idle for this many ms.
     IdleClose(u64),
+    /// Answers as keep-alive (no `Connection: close`), then closes at once,
+    /// as Python's `http.server` does with `close_connection = True`.
+    CloseUnannounced,
 }
 
 pub struct TestServer {
@@ -146,7 +149,8 @@ fn serve(conn: TcpStream, behaviour: Behaviour, sizes: &Mutex<Vec<usize>>) {
             Behaviour::KeepAlive
             | Behaviour::SplitHeadBody
             | Behaviour::SlowChunks
-            | Behaviour::IdleClose(_) => {
+            | Behaviour::IdleClose(_)
+            | Behaviour::CloseUnannounced => {
                 format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n")
             }
             Behaviour::Close => {
@@ -181,7 +185,7 @@ fn serve(conn: TcpStream, behaviour: Behaviour, sizes: &Mutex<Vec<usize>>) {
             | Behaviour::SplitHeadBody
             | Behaviour::SlowChunks
             | Behaviour::IdleClose(_) => continue,
-            Behaviour::Close | Behaviour::Http10 => return,
+            Behaviour::Close | Behaviour::Http10 | Behaviour::CloseUnannounced => return,
             Behaviour::ResetMidResponse => {
                 // SO_LINGER 0: close sends RST instead of FIN.
                 let linger = libc::linger {

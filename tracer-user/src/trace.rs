@@ -255,6 +255,7 @@ fn build(
             error: o.error,
             local_addr: o.local_addr,
             remote_addr: o.remote_addr,
+            socket_cookie: o.socket_cookie,
             client_reused: o.reused,
             body_bytes: o.body_bytes,
             start_ns: o.start_ns,

@@ -5,9 +5,10 @@
 mod support;
 
 use std::process::Command;
+use std::time::Duration;
 
 use support::tls::{SelfSigned, TestCa, tls_server};
-use support::{get, options};
+use support::{Http1Mode, get, options};
 use tracer_user::client::{ClientOptions, RequestOutcome, TracedClient};
 
 async fn fetch(cacert: &std::path::Path, url: &str) -> RequestOutcome {
@@ -120,7 +121,14 @@ async fn openssl_req_x509_certificate_is_trusted() {
     let pem = std::fs::read(&cert).expect("read cert");
     let der: rustls::pki_types::CertificateDer<'static> =
         rustls::pki_types::pem::PemObject::from_pem_slice(&pem).expect("cert PEM");
-    let server = tls_server(der, key_der.stdout, &["http/1.1"]).await;
+    let server = tls_server(
+        der,
+        key_der.stdout,
+        &["http/1.1"],
+        Http1Mode::KeepAlive,
+        Duration::ZERO,
+    )
+    .await;
     let url = format!("https://localhost:{}/", server.addr.port());
     let outcome = fetch(&cert, &url).await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -6,8 +6,9 @@
 //! the connect in a background task.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use super::plain_io::PlainIo;
 use crate::clock::monotonic_ns;
 
 tokio::task_local! {
@@ -64,6 +65,8 @@ pub(crate) struct ConnectAttempt {
     pub(crate) started_ns: u64,
     pub(crate) target: Option<Target>,
     state: Mutex<AttemptState>,
+    /// The plaintext marks of the TLS connection this attempt set up.
+    plain: OnceLock<Arc<PlainIo>>,
 }
 
 impl ConnectAttempt {
@@ -73,6 +76,7 @@ impl ConnectAttempt {
             started_ns: monotonic_ns(),
             target,
             state: Mutex::default(),
+            plain: OnceLock::new(),
         })
     }
 
@@ -87,6 +91,16 @@ impl ConnectAttempt {
 
     pub(crate) fn scope_sync<T>(self: Arc<Self>, f: impl FnOnce() -> T) -> T {
         ATTEMPT.sync_scope(self, f)
+    }
+
+    /// The plaintext marks of this attempt's TLS connection (made on first use).
+    pub(crate) fn plain_io(&self) -> Arc<PlainIo> {
+        Arc::clone(self.plain.get_or_init(Arc::default))
+    }
+
+    /// Set once rustls made a record wrapper: the connection speaks TLS.
+    pub(crate) fn plain_io_if_tls(&self) -> Option<Arc<PlainIo>> {
+        self.plain.get().cloned()
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, AttemptState> {

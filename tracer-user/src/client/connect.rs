@@ -20,7 +20,8 @@ use tower_service::Service;
 use super::attempt::{ConnectAttempt, Target};
 use super::errors::{BoxError, error_chain};
 use super::event::Hook;
-use super::pool::ConnRegistry;
+use super::pool::{ConnRegistry, Opened};
+use super::socket_cookie::SocketId;
 use super::trace::{Recorder, current_request};
 use crate::clock::monotonic_ns;
 
@@ -51,10 +52,10 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>>;
 
 impl<S, R> Service<R> for TraceConnect<S>
 where
-    S: Service<R, Error = BoxError>,
+    S: Service<R, Error = BoxError> + Clone + Send + 'static,
     S::Response: Connection,
     S::Future: Send + 'static,
-    R: Debug,
+    R: Debug + Send + 'static,
 {
     type Response = S::Response;
     type Error = BoxError;
@@ -66,15 +67,35 @@ where
 
     fn call(&mut self, req: R) -> Self::Future {
         let target = Target::from_debug(&format!("{req:?}"));
-        let attempt = ConnectAttempt::new(current_request(), target);
-        let mut report = AttemptReport {
-            layer: self.layer.clone(),
-            attempt: Arc::clone(&attempt),
-            finished: false,
+        let request = current_request();
+        // The instance that was polled ready makes the call (tower's rule).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        let returning = match (&layer.registry, &target) {
+            (Some(registry), Some(t)) => registry.returning(t, monotonic_ns()),
+            _ => None,
         };
-        let inner = &mut self.inner;
-        let fut = attempt.clone().scope_sync(|| inner.call(req));
+        let task = tokio::task::try_id();
         Box::pin(async move {
+            if let Some(returning) = returning {
+                // hyper races this connect against its pool; when the kept
+                // connection came back first, hyper moved this future into
+                // a background task to finish unused. Dial nothing then.
+                while returning.may_come(monotonic_ns()) {
+                    tokio::time::sleep(POLL).await;
+                    if tokio::task::try_id() != task {
+                        return Err(SUPERSEDED.into());
+                    }
+                }
+            }
+            let attempt = ConnectAttempt::new(request, target);
+            let mut report = AttemptReport {
+                layer,
+                attempt: Arc::clone(&attempt),
+                finished: false,
+            };
+            let fut = attempt.clone().scope_sync(|| inner.call(req));
             let result = attempt.scope(fut).await;
             let end_ns = monotonic_ns();
             report.finished = true;
@@ -86,6 +107,13 @@ where
         })
     }
 }
+
+const SUPERSEDED: &str = "not dialled: a kept connection came back to the pool first";
+
+/// How often a connect that waits for a returning connection looks again
+/// (tokio's timer has millisecond steps; the request's task stays free to
+/// take the pooled connection in between).
+const POLL: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Turns one attempt into events; if the connector future is dropped
 /// unfinished (timeout, cancellation), reports that instead.
@@ -106,7 +134,14 @@ impl AttemptReport {
         let alpn = connected.is_negotiated_h2().then(|| "h2".to_string());
         self.emit(end_ns, remote, local, alpn, None);
         if let (Some(registry), Some(local)) = (&self.layer.registry, local) {
-            registry.opened(local, self.attempt.request, end_ns);
+            registry.opened(Opened {
+                local,
+                request: self.attempt.request,
+                ts_ns: end_ns,
+                target: self.attempt.target.clone(),
+                socket: remote.and_then(|remote| SocketId::find(local, remote)),
+                plain: self.attempt.plain_io_if_tls(),
+            });
         }
     }
 

@@ -11,6 +11,10 @@ pub struct ClientEvent {
     pub request: u32,
     pub ts_ns: u64,
     pub hook: Hook,
+    /// The time was decided after the fact, not taken where the hook
+    /// happened: a reused connection's `GotConn` (hyper takes it from its
+    /// pool unseen) and `PutIdleConn` (hyper returns it from its own task).
+    pub derived: bool,
 }
 
 /// What happened. Go's hook names where Go has one; the client's own
@@ -60,6 +64,14 @@ pub enum Hook {
         local_addr: Option<SocketAddr>,
         remote_addr: Option<SocketAddr>,
     },
+    /// The request's header block was handed to TLS (HTTPS only: see
+    /// `WroteRequest`).
+    WroteHeaders,
+    /// The request's last byte was handed to TLS. On plain HTTP the
+    /// kernel's first send of the request says the same, exactly.
+    WroteRequest,
+    /// The response's first record was decrypted for the client.
+    GotFirstResponseByte,
     /// reqwest's response future resolved: status line and headers are in.
     GotResponseHeaders {
         status: u16,
@@ -91,6 +103,9 @@ impl Hook {
             Hook::TLSHandshakeStart { .. } => "TLSHandshakeStart",
             Hook::TLSHandshakeDone { .. } => "TLSHandshakeDone",
             Hook::GotConn { .. } => "GotConn",
+            Hook::WroteHeaders => "WroteHeaders",
+            Hook::WroteRequest => "WroteRequest",
+            Hook::GotFirstResponseByte => "GotFirstResponseByte",
             Hook::GotResponseHeaders { .. } => "GotResponseHeaders",
             Hook::BodyDone { .. } => "BodyDone",
             Hook::PutIdleConn { .. } => "PutIdleConn",
@@ -128,6 +143,7 @@ impl Hook {
                 ..
             } => got_conn_detail(*reused, *was_idle, *idle_time_ns, *local_addr),
             Hook::GotResponseHeaders { status, version } => format!("{version} {status}"),
+            Hook::WroteHeaders | Hook::WroteRequest | Hook::GotFirstResponseByte => String::new(),
             Hook::BodyDone { bytes } => format!("{bytes} B"),
             Hook::PutIdleConn { error: None } => String::new(),
             Hook::PutIdleConn { error: Some(e) } => format!("error: {e}"),

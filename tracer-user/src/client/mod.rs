@@ -11,14 +11,16 @@
 //! | `ConnectDone` | connector layer, `HttpInfo` of the new connection | connector end; for https the TLS start (rustls needs a connected socket) |
 //! | `TLSHandshakeStart` | rustls asking our session store for a ticket while building the ClientHello | that call |
 //! | `TLSHandshakeDone` | connector end for https (reqwest awaits the handshake there) | connector end |
-//! | `GotConn` | `HttpInfo` of the response, matched to connections this client opened | see [`TracedClient::run`] |
+//! | `GotConn` | `HttpInfo` of the response, matched to connections this client opened | connector end for a new connection; for a pooled one the end of the request future's first poll, marked derived |
+//! | `WroteHeaders` / `WroteRequest` | HTTPS: rustls encrypting the request's records (`tls_records`) | that record |
+//! | `GotFirstResponseByte` | HTTPS: rustls decrypting the response's first record | that record |
 //! | `GotResponseHeaders` | reqwest's response future resolved | then |
 //! | `BodyDone` | last body chunk read | then |
-//! | `PutIdleConn` | body read to the end and the protocol keeps the connection (HTTP/1.1 without `Connection: close` and with a framed body, or HTTP/2) | `BodyDone` |
+//! | `PutIdleConn` | body read to the end and the protocol keeps the connection (HTTP/1.1 without `Connection: close` and with a framed body, or HTTP/2) | `BodyDone`, marked derived: hyper returns it from its own task |
 //!
-//! Left out: `WroteHeaders`, `WroteRequest`, `GotFirstResponseByte` (hyper
-//! writes and reads in its connection task and reports none of it: the
-//! kernel's send/recv give these), and the connect attempts to addresses
+//! On plain HTTP, hyper writes and reads in its connection task and reports
+//! none of it; the kernel's first send and recv of the request are the same
+//! steps there, exactly. Left out: the connect attempts to addresses
 //! tried before the one that answered (hyper-util walks the resolved list
 //! internally). `ConnectStart` names the first address tried and
 //! `ConnectDone` the one reached, so a fallback shows as two different
@@ -38,9 +40,12 @@ mod dns;
 mod errors;
 mod event;
 mod keepalive;
+mod plain_io;
 mod pool;
 mod run;
+mod socket_cookie;
 mod tls;
+mod tls_records;
 mod trace;
 
 use std::path::PathBuf;

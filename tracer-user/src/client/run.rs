@@ -28,6 +28,8 @@ pub struct RequestOutcome {
     /// Of the connection that carried the response.
     pub local_addr: Option<SocketAddr>,
     pub remote_addr: Option<SocketAddr>,
+    /// The kernel's cookie of that connection's socket (`SO_COOKIE`).
+    pub socket_cookie: Option<u64>,
     pub reused: Option<bool>,
     pub body_bytes: u64,
     /// The whole error chain on one line, when the request failed.
@@ -79,6 +81,7 @@ impl TracedClient {
             status: None,
             local_addr: None,
             remote_addr: None,
+            socket_cookie: None,
             reused: None,
             body_bytes: 0,
             error: None,
@@ -123,6 +126,12 @@ impl TracedClient {
         if let Some(local) = outcome.local_addr {
             let claim = self.registry.claim(local, request, first_poll_ns);
             outcome.reused = Some(claim.reused);
+            outcome.socket_cookie = claim.cookie;
+            if let Some(plain) = &claim.plain {
+                for (ts_ns, hook) in plain.take_request(outcome.start_ns) {
+                    self.recorder.at(request, ts_ns, hook);
+                }
+            }
             let got_conn = Hook::GotConn {
                 reused: claim.reused,
                 was_idle: claim.was_idle,
@@ -130,7 +139,11 @@ impl TracedClient {
                 local_addr: outcome.local_addr,
                 remote_addr: outcome.remote_addr,
             };
-            self.recorder.at(request, claim.got_conn_ns, got_conn);
+            if claim.derived {
+                self.recorder.derived(request, claim.got_conn_ns, got_conn);
+            } else {
+                self.recorder.at(request, claim.got_conn_ns, got_conn);
+            }
         }
         let version = format!("{:?}", response.version());
         let status = response.status().as_u16();
@@ -154,7 +167,7 @@ impl TracedClient {
         self.recorder.at(request, ts_ns, Hook::BodyDone { bytes });
         if keep {
             self.recorder
-                .at(request, ts_ns, Hook::PutIdleConn { error: None });
+                .derived(request, ts_ns, Hook::PutIdleConn { error: None });
         }
         Ok(())
     }

@@ -17,10 +17,11 @@ use rustls::{ClientConfig, NamedGroup, RootCertStore};
 use super::attempt::ConnectAttempt;
 use super::cert_check::CertCheck;
 use super::errors::ClientError;
+use super::tls_records::observed;
 use super::{ClientOptions, HttpVersionPref};
 
 pub(crate) fn client_config(opts: &ClientOptions) -> Result<ClientConfig, ClientError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(observed(rustls::crypto::ring::default_provider()));
     let verifier = if opts.insecure {
         CertCheck::accept_any(Arc::clone(&provider))
     } else {

@@ -75,10 +75,20 @@ impl Recorder {
 
     /// Records `hook` as having happened at `ts_ns`.
     pub(crate) fn at(&self, request: u32, ts_ns: u64, hook: Hook) {
+        self.record(request, ts_ns, hook, false);
+    }
+
+    /// Records `hook` at `ts_ns`, a time decided after the fact.
+    pub(crate) fn derived(&self, request: u32, ts_ns: u64, hook: Hook) {
+        self.record(request, ts_ns, hook, true);
+    }
+
+    fn record(&self, request: u32, ts_ns: u64, hook: Hook, derived: bool) {
         let event = ClientEvent {
             request,
             ts_ns,
             hook,
+            derived,
         };
         if let Some(trace) = &self.trace {
             trace.on_event(&event);

@@ -83,9 +83,10 @@ pub fn event(t: &RequestTimeline, e: &TimelineEvent) -> Value {
     match &e.body {
         EventBody::Client(h) => client_fields(m, h),
         EventBody::Kernel(k) => kernel_fields(m, k, e.tid),
-        EventBody::Derived(_) => {
-            m.insert("derived".into(), json!(true));
-        }
+        EventBody::Derived(_) => {}
+    }
+    if e.derived {
+        m.insert("derived".into(), json!(true));
     }
     v
 }

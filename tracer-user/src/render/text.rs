@@ -1,7 +1,9 @@
 //! The merged timeline for people, like the Go example's output.
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 
 use super::{kernel_detail, ms};
+use crate::probes::KernelDetail;
 use crate::timeline::{
     DerivedStep, EventBody, Finding, OpenedConnection, RequestTimeline, Source, TimelineEvent,
     Trace, Verdict, handshake_text,
@@ -44,6 +46,10 @@ pub fn text(trace: &Trace, style: TextStyle) -> String {
 fn event_line(e: &TimelineEvent, start: u64) -> (String, String) {
     let offset = ms(e.ts_ns.saturating_sub(start));
     let what = match &e.body {
+        EventBody::Client(h) if e.derived => {
+            let what = format!("{} {}", h.name(), h.detail());
+            format!("{}  (time derived)", what.trim_end())
+        }
         EventBody::Client(h) => format!("{} {}", h.name(), h.detail()),
         EventBody::Kernel(k) => format!("{} {}", e.name(), kernel_detail(k)),
         EventBody::Derived(DerivedStep::WroteRequest) => {
@@ -131,9 +137,9 @@ fn verdict(out: &mut String, trace: &Trace, style: TextStyle) {
     }
     for t in &trace.requests {
         let v = &t.verdict;
-        let addrs = match (t.info.local_addr, t.info.remote_addr) {
-            (Some(l), Some(r)) => format!("{l} -> {r}"),
-            _ => "no connection".into(),
+        let addrs = match socket_tuple(t) {
+            Some((l, r)) => format!("{l} -> {r}"),
+            None => "no connection".into(),
         };
         let cookie = t
             .cookie
@@ -285,4 +291,18 @@ pub fn count(n: usize, noun: &str) -> String {
     } else {
         format!("{n} {noun}s")
     }
+}
+
+/// The request's socket: as the client saw it, or as the kernel did for a
+/// request that failed before the client learnt its addresses.
+fn socket_tuple(t: &RequestTimeline) -> Option<(SocketAddr, SocketAddr)> {
+    if let (Some(l), Some(r)) = (t.info.local_addr, t.info.remote_addr) {
+        return Some((l, r));
+    }
+    t.events.iter().find_map(|e| match &e.body {
+        EventBody::Kernel(KernelDetail::State { local, remote, .. }) if e.cookie == t.cookie => {
+            Some((*local, *remote))
+        }
+        _ => None,
+    })
 }

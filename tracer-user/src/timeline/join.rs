@@ -1,18 +1,22 @@
 //! Which kernel events belong to which request.
 //!
-//! A request's socket is the cookie whose 4-tuple (from the kernel's state
-//! and socket events) equals the local and remote address reqwest reports
-//! for the response. A kernel event goes to the latest request that used
+//! A request's socket is the cookie the client read with `SO_COOKIE` on the
+//! connection that carried the response, when the kernel saw that socket;
+//! failing that (a client that could not read it), the cookie whose 4-tuple
+//! equals the local and remote address reqwest reports for the response.
+//! A kernel event goes to the latest request that used
 //! its socket; events of other sockets (DNS over UDP, failed or racing
 //! connects) go to the request whose time window they fall in.
 use std::{collections::HashMap, net::SocketAddr};
+
+use tracer_ebpf::IPPROTO_TCP;
 
 use super::{
     DerivedStep, EventBody, RequestInfo, RequestTimeline, Source, TimelineEvent, Trace, phases,
     verdict,
 };
 use crate::{
-    client::ClientEvent,
+    client::{ClientEvent, Hook},
     probes::{KernelDetail, KernelEvent, SocketCookie},
 };
 
@@ -38,16 +42,35 @@ fn find_cookie(
     addrs: &HashMap<SocketCookie, (SocketAddr, SocketAddr)>,
     window: &[&KernelEvent],
 ) -> Option<SocketCookie> {
+    if let Some(cookie) = info.socket_cookie.filter(|c| addrs.contains_key(c)) {
+        return Some(cookie);
+    }
     if let (Some(local), Some(remote)) = (info.local_addr, info.remote_addr) {
         return addrs
             .iter()
             .find(|(_, a)| **a == (local, remote))
             .map(|(c, _)| *c);
     }
-    // No response: the socket of the request's last connect, if any.
-    window.iter().rev().find_map(|e| match e.what {
-        KernelDetail::Connect { .. } if e.cookie != 0 => Some(e.cookie),
-        _ => None,
+    // No response: the socket of the request's last connect, if any; else
+    // the TCP socket its bytes left on before it failed (a pooled
+    // connection the server had just closed: hyper wrote the request, then
+    // read EOF).
+    let in_request = |e: &&&KernelEvent| e.cookie != 0 && e.ts_ns <= info.end_ns;
+    let connected = window
+        .iter()
+        .filter(in_request)
+        .rev()
+        .find_map(|e| match e.what {
+            KernelDetail::Connect { .. } => Some(e.cookie),
+            _ => None,
+        });
+    connected.or_else(|| {
+        window.iter().filter(in_request).find_map(|e| match e.what {
+            KernelDetail::Send { bytes, protocol } if bytes > 0 && protocol == IPPROTO_TCP => {
+                Some(e.cookie)
+            }
+            _ => None,
+        })
     })
 }
 
@@ -112,6 +135,7 @@ pub fn build(
             cookie: (ev.cookie != 0).then_some(ev.cookie),
             tid: ev.tid,
             body: EventBody::Kernel(ev.what.clone()),
+            derived: false,
         });
     }
     for ev in client {
@@ -128,18 +152,33 @@ pub fn build(
             cookie: None,
             tid: 0,
             body: EventBody::Client(ev.hook),
+            derived: ev.derived,
         });
     }
     for t in &mut timelines {
         add_derived_steps(t);
+        got_conn_before_first_send(t);
         t.events.sort_by_key(|e| e.ts_ns);
     }
     verdict::finish(timelines, kernel_on, lost_events)
 }
 
-/// Go's WroteRequest and GotFirstResponseByte, at socket level.
+/// Go's WroteRequest and GotFirstResponseByte, at socket level, where the
+/// client did not stamp them on its plaintext: on plain HTTP/1.x the first
+/// send and recv are the request and its answer. (On TLS they would be the
+/// ClientHello and, on TLS 1.3, the session tickets.)
 fn add_derived_steps(t: &mut RequestTimeline) {
     let Some(cookie) = t.cookie else { return };
+    // h2 without TLS (prior knowledge): the first send is the preface and
+    // SETTINGS, the first recv the server's SETTINGS; no guess beats none.
+    let stamped_or_h2 = t.events.iter().any(|e| match &e.body {
+        EventBody::Client(Hook::WroteRequest | Hook::GotFirstResponseByte) => true,
+        EventBody::Client(Hook::GotResponseHeaders { version, .. }) => version == "HTTP/2.0",
+        _ => false,
+    });
+    if stamped_or_h2 {
+        return;
+    }
     let start = t.info.start_ns;
     let on_socket = |e: &&TimelineEvent| e.cookie == Some(cookie) && e.ts_ns >= start;
     let wrote = t
@@ -168,10 +207,35 @@ fn add_derived_steps(t: &mut RequestTimeline) {
         cookie: Some(cookie),
         tid: 0,
         body: EventBody::Derived(step),
+        derived: true,
     };
     t.events.push(derived(wrote, DerivedStep::WroteRequest));
     if let Some(fb) = first_byte {
         t.events
             .push(derived(fb, DerivedStep::GotFirstResponseByte));
+    }
+}
+
+/// A `GotConn` decided after the fact (a pooled connection, taken unseen
+/// inside hyper) is stamped when the request future's first poll ended; the
+/// request can leave before that, so it moves to the first send on its
+/// socket: the connection was had by then at the latest.
+fn got_conn_before_first_send(t: &mut RequestTimeline) {
+    let Some(cookie) = t.cookie else { return };
+    let start = t.info.start_ns;
+    let first_send = t
+        .events
+        .iter()
+        .filter(|e| e.cookie == Some(cookie) && e.ts_ns >= start)
+        .filter(
+            |e| matches!(e.body, EventBody::Kernel(KernelDetail::Send { bytes, .. }) if bytes > 0),
+        )
+        .map(|e| e.ts_ns)
+        .min();
+    let Some(first_send) = first_send else { return };
+    for e in &mut t.events {
+        if e.derived && matches!(e.body, EventBody::Client(Hook::GotConn { .. })) {
+            e.ts_ns = e.ts_ns.min(first_send);
+        }
     }
 }

@@ -59,6 +59,9 @@ pub struct TimelineEvent {
     /// Thread that ran the syscall (kernel events only; 0 in softirq).
     pub tid: u32,
     pub body: EventBody,
+    /// The time was decided after the fact (see `ClientEvent::derived`), or
+    /// read off the kernel for a step the client cannot see.
+    pub derived: bool,
 }
 
 impl TimelineEvent {
@@ -84,6 +87,8 @@ pub struct RequestInfo {
     pub error: Option<String>,
     pub local_addr: Option<SocketAddr>,
     pub remote_addr: Option<SocketAddr>,
+    /// The client's `SO_COOKIE` of the connection that carried the response.
+    pub socket_cookie: Option<SocketCookie>,
     pub client_reused: Option<bool>,
     pub body_bytes: u64,
     pub start_ns: u64,

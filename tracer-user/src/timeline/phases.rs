@@ -76,14 +76,21 @@ pub(super) fn measure(t: &RequestTimeline) -> Phases {
         last(t, client("TLSHandshakeDone")),
     );
 
-    let wrote = first(t, |b| {
-        matches!(b, EventBody::Derived(DerivedStep::WroteRequest))
-    })
-    .or_else(|| first(t, client("GotConn")));
-    let first_byte = first(t, |b| {
-        matches!(b, EventBody::Derived(DerivedStep::GotFirstResponseByte))
-    })
-    .or_else(|| first(t, client("GotResponseHeaders")));
+    // The client's own plaintext marks (TLS) first, then the kernel's.
+    let wrote = first(t, client("WroteRequest"))
+        .or_else(|| {
+            first(t, |b| {
+                matches!(b, EventBody::Derived(DerivedStep::WroteRequest))
+            })
+        })
+        .or_else(|| first(t, client("GotConn")));
+    let first_byte = first(t, client("GotFirstResponseByte"))
+        .or_else(|| {
+            first(t, |b| {
+                matches!(b, EventBody::Derived(DerivedStep::GotFirstResponseByte))
+            })
+        })
+        .or_else(|| first(t, client("GotResponseHeaders")));
     let server = span(wrote, first_byte);
     let body_done = first(t, |b| matches!(b, EventBody::Client(Hook::BodyDone { .. })));
     let transfer = span(first_byte, body_done);

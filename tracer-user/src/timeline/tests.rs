@@ -110,6 +110,7 @@ fn got_conn(request: u32, ts_ns: u64, reused: bool) -> ClientEvent {
             local_addr: None,
             remote_addr: None,
         },
+        derived: reused,
     }
 }
 

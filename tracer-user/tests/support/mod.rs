@@ -24,6 +24,9 @@ pub enum Http1Mode {
     KeepAlive,
     /// Answers with `Connection: close` and closes.
     Close,
+    /// Keep-alive, the head and the body in two writes (Python's
+    /// `http.server` does this).
+    SplitHeadBody,
 }
 
 /// A loopback server that counts the connections it accepted.
@@ -105,6 +108,19 @@ pub async fn serve_http1<S>(stream: S, mode: Http1Mode, log: &RequestLog) -> std
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    serve_http1_after(stream, mode, log, Duration::ZERO).await
+}
+
+/// [`serve_http1`] that waits `delay` between a request and its answer.
+pub async fn serve_http1_after<S>(
+    stream: S,
+    mode: Http1Mode,
+    log: &RequestLog,
+    delay: Duration,
+) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut reader = BufReader::new(stream);
     loop {
         let mut content_length = 0usize;
@@ -128,17 +144,23 @@ where
         reader.read_exact(&mut body).await?;
         request.push_str(&String::from_utf8_lossy(&body));
         log.lock().expect("request log").push(request);
+        tokio::time::sleep(delay).await;
         let close = match mode {
-            Http1Mode::KeepAlive => "",
+            Http1Mode::KeepAlive | Http1Mode::SplitHeadBody => "",
             Http1Mode::Close => "connection: close\r\n",
         };
         let head = format!(
             "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n{close}\r\n",
             BODY.len()
         );
-        let response = [head.as_bytes(), BODY].concat();
         let stream = reader.get_mut();
-        stream.write_all(&response).await?;
+        if mode == Http1Mode::SplitHeadBody {
+            stream.write_all(head.as_bytes()).await?;
+            stream.flush().await?;
+            stream.write_all(BODY).await?;
+        } else {
+            stream.write_all(&[head.as_bytes(), BODY].concat()).await?;
+        }
         stream.flush().await?;
         if mode == Http1Mode::Close {
             return stream.shutdown().await;
@@ -150,7 +172,16 @@ pub async fn serve_h2<S>(stream: S)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(|_request| async {
+    serve_h2_after(stream, Duration::ZERO).await
+}
+
+/// [`serve_h2`] that waits `delay` before each answer.
+pub async fn serve_h2_after<S>(stream: S, delay: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |_request| async move {
+        tokio::time::sleep(delay).await;
         let body = http_body_util::Full::new(Bytes::from_static(BODY));
         Ok::<_, std::convert::Infallible>(hyper::Response::new(body))
     });

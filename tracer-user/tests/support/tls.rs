@@ -10,7 +10,9 @@ use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::TlsAcceptor;
 
-use super::{Http1Mode, RequestLog, TestServer, serve_h2, serve_http1};
+use std::time::Duration;
+
+use super::{Http1Mode, RequestLog, TestServer, serve_h2_after, serve_http1_after};
 
 pub struct TestCa {
     /// The CA certificate in a PEM file, for `--cacert`.
@@ -52,7 +54,26 @@ impl TestCa {
     /// A TLS server offering `alpn`; h2 connections get an HTTP/2 server,
     /// the others the HTTP/1.1 keep-alive one.
     pub async fn server(&self, alpn: &[&str]) -> TestServer {
-        tls_server(self.leaf.clone(), self.leaf_key.clone(), alpn).await
+        self.slow_server(alpn, Duration::ZERO).await
+    }
+
+    /// [`TestCa::server`] that waits `delay` before each answer.
+    pub async fn slow_server(&self, alpn: &[&str], delay: Duration) -> TestServer {
+        let (cert, key) = (self.leaf.clone(), self.leaf_key.clone());
+        tls_server(cert, key, alpn, Http1Mode::KeepAlive, delay).await
+    }
+
+    /// An HTTP/1.1 TLS server that writes head and body apart, Nagle on.
+    pub async fn split_server(&self) -> TestServer {
+        let (cert, key) = (self.leaf.clone(), self.leaf_key.clone());
+        tls_server(
+            cert,
+            key,
+            &["http/1.1"],
+            Http1Mode::SplitHeadBody,
+            Duration::ZERO,
+        )
+        .await
     }
 }
 
@@ -94,12 +115,25 @@ impl SelfSigned {
     }
 
     pub async fn server(&self, alpn: &[&str]) -> TestServer {
-        tls_server(self.cert.clone(), self.key.clone(), alpn).await
+        tls_server(
+            self.cert.clone(),
+            self.key.clone(),
+            alpn,
+            Http1Mode::KeepAlive,
+            Duration::ZERO,
+        )
+        .await
     }
 }
 
 /// A loopback TLS server showing `cert` (its key `key`, PKCS#8 DER).
-pub async fn tls_server(cert: CertificateDer<'static>, key: Vec<u8>, alpn: &[&str]) -> TestServer {
+pub async fn tls_server(
+    cert: CertificateDer<'static>,
+    key: Vec<u8>,
+    alpn: &[&str],
+    mode: Http1Mode,
+    delay: Duration,
+) -> TestServer {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
     let mut config = ServerConfig::builder_with_provider(provider)
@@ -113,14 +147,17 @@ pub async fn tls_server(cert: CertificateDer<'static>, key: Vec<u8>, alpn: &[&st
     TestServer::start(move |tcp| {
         let acceptor = acceptor.clone();
         async move {
+            // Python's http.server leaves Nagle on; the others answer in one write.
+            let _ = tcp.set_nodelay(mode != Http1Mode::SplitHeadBody);
             // A client that refuses the certificate ends here.
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
             if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-                serve_h2(tls).await;
+                serve_h2_after(tls, delay).await;
             } else {
-                let _ = serve_http1(tls, Http1Mode::KeepAlive, &RequestLog::default()).await;
+                let log = RequestLog::default();
+                let _ = serve_http1_after(tls, mode, &log, delay).await;
             }
         }
     })

@@ -96,6 +96,7 @@ pub(super) fn find(timelines: &[RequestTimeline], opened: &[OpenedConnection]) -
         out.push(unused(timelines, c));
     }
     out.extend(idle_close::closed_idle(timelines));
+    out.extend(idle_close::closed_under_request(timelines));
     out.sort_by_key(|f| (f.request, f.kind));
     out
 }

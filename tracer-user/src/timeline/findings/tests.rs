@@ -9,7 +9,7 @@ use crate::{
     render::{TextStyle, text},
     timeline::{FindingKind, OpenedWhen, RequestInfo, build},
 };
-use tracer_ebpf::tcp_state::{CLOSE, ESTABLISHED, SYN_SENT};
+use tracer_ebpf::tcp_state::{CLOSE, CLOSE_WAIT, ESTABLISHED, SYN_SENT};
 
 const SERVER: &str = "127.0.0.1:8080";
 
@@ -85,6 +85,7 @@ fn hook(request: u32, ts_ns: u64, hook: Hook) -> ClientEvent {
         request,
         ts_ns,
         hook,
+        derived: false,
     }
 }
 
@@ -211,4 +212,44 @@ fn agreeing_client_and_kernel_raise_no_finding() {
     let t = build(reqs, Vec::new(), k, true, 0);
     assert!(t.findings.is_empty(), "{:?}", t.findings);
     assert_eq!(t.summary.connections_opened, Some(1));
+}
+
+/// A pooled connection that the server's FIN ends 700 ns after the
+/// response, with the client's TLS close_notify in between or not.
+fn pooled_then_fin(close_notify: bool) -> crate::timeline::Trace {
+    let mut k = connect(100, 7, "127.0.0.1:5000", 0);
+    k.extend(exchange(200, 7));
+    if close_notify {
+        let send = KernelDetail::Send {
+            bytes: 24,
+            protocol: 6,
+        };
+        k.push(kernel(600, 7, send));
+    }
+    let fin = KernelDetail::State {
+        old: ESTABLISHED,
+        new: CLOSE_WAIT,
+        local: addr("127.0.0.1:5000"),
+        remote: addr(SERVER),
+    };
+    k.push(kernel(900, 7, fin));
+    let reqs = vec![request(1, 0, "127.0.0.1:5000", false)];
+    let client = vec![
+        get_conn(1, 0),
+        got_conn(1, 180, false),
+        hook(1, 450, Hook::PutIdleConn { error: None }),
+    ];
+    build(reqs, client, k, true, 0)
+}
+
+#[test]
+fn a_fin_that_answers_the_clients_close_notify_is_not_server_closed_idle() {
+    let kinds = |t: &crate::timeline::Trace| -> Vec<FindingKind> {
+        t.findings.iter().map(|f| f.kind).collect()
+    };
+    assert_eq!(
+        kinds(&pooled_then_fin(false)),
+        [FindingKind::ServerClosedIdle]
+    );
+    assert_eq!(kinds(&pooled_then_fin(true)), []);
 }
