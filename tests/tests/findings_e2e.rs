@@ -184,6 +184,7 @@ fn head_and_body_in_two_writes_raise_delayed_ack_stall_on_reused_requests() {
         return;
     }
     let server = TestServer::start("127.0.0.1:0", Behaviour::SplitHeadBody).unwrap();
+    let mut seen = 0;
     for round in 0..5 {
         let (run, lines) = trace_json(&server.url(), &["-n", "3"]);
         assert_eq!(run.code, 0, "{}", run.stderr);
@@ -196,9 +197,22 @@ fn head_and_body_in_two_writes_raise_delayed_ack_stall_on_reused_requests() {
         for f in &found {
             println!("  {}", f["evidence"]);
         }
-        // Reused requests stall; the first, on a new connection, is in
-        // quick-ACK mode and does not.
-        assert_eq!(requests, [2, 3], "{}", run.stdout);
+        // Reused requests stall; a new connection is in quick-ACK mode and
+        // does not (request 1, or a request the pool's race put on a new
+        // connection: hyper issue 4134). A client that reads late (a busy
+        // machine) gets head and body in one recv: the kernel cannot show
+        // the stall then, and the finding must not claim it.
+        let expected: Vec<u64> = of_type(&lines, "request")
+            .iter()
+            .filter(|r| r["reused"] == true)
+            .filter_map(|r| r["request"].as_u64())
+            .filter(|&n| {
+                let r = recvs(&lines, n);
+                r.len() == 2 && r[0].1 == HEAD_BYTES && r[1].0 - r[0].0 >= 35_000_000
+            })
+            .collect();
+        assert_eq!(requests, expected, "{}", run.stdout);
+        seen += requests.len();
         for f in found {
             assert_eq!(f["evidence"]["head_bytes"], HEAD_BYTES);
             assert_eq!(f["evidence"]["next_bytes"], 32);
@@ -206,6 +220,7 @@ fn head_and_body_in_two_writes_raise_delayed_ack_stall_on_reused_requests() {
             assert!((35_000..=250_000).contains(&stall), "{stall} us");
         }
     }
+    assert!(seen >= 5, "{seen} stalls in 5 runs of 3 requests");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! the target exits, the duration ends, or SIGINT/SIGTERM.
 mod conns;
 mod fields;
+mod findings;
 mod http;
 mod model;
 mod output;
@@ -207,6 +208,10 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
         }
         tracker.forget(r);
     }
+    tracker.findings.finish();
+    for f in tracker.findings.take() {
+        out.finding(&f);
+    }
     let mut lost_by_kind = probes.lost_by_kind().unwrap_or_default();
     if stream.undecodable > 0 {
         lost_by_kind.push(("undecodable", stream.undecodable));
@@ -251,6 +256,9 @@ fn feed(stream: &mut EventStream, all: bool, pid: u32, tracker: &mut Tracker, ou
                 out.request(req, tracker);
             }
             tracker.forget(r);
+        }
+        for f in tracker.findings.take() {
+            out.finding(&f);
         }
     };
     if all {

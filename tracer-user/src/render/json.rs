@@ -174,6 +174,11 @@ pub fn kernel_fields(m: &mut impl FieldSink, k: &KernelDetail, tid: u32) {
         }
         KernelDetail::Close { fd } => m.i64("fd", (*fd).into()),
         KernelDetail::Destroy => m.bool("freed", true),
+        KernelDetail::Retransmit { state } => m.str("state", tracer_ebpf::tcp_state::name(*state)),
+        KernelDetail::Reset { sent, state } => {
+            m.str("direction", if *sent { "sent" } else { "received" });
+            m.str("state", tracer_ebpf::tcp_state::name(*state));
+        }
         KernelDetail::Socket {
             local,
             remote,

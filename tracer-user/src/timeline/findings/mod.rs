@@ -3,6 +3,7 @@
 //! its hooks. Each carries its evidence and a one-line hint.
 mod delayed_ack;
 mod idle_close;
+mod signals;
 
 use std::fmt;
 
@@ -16,6 +17,8 @@ pub enum FindingKind {
     UnusedConnection,
     ServerClosedIdle,
     ReuseDisagreement,
+    Retransmit,
+    Reset,
 }
 
 impl FindingKind {
@@ -25,6 +28,8 @@ impl FindingKind {
             FindingKind::UnusedConnection => "unused-connection",
             FindingKind::ServerClosedIdle => "server-closed-idle",
             FindingKind::ReuseDisagreement => "reuse-disagreement",
+            FindingKind::Retransmit => "retransmit",
+            FindingKind::Reset => "reset",
         }
     }
 }
@@ -82,6 +87,7 @@ pub(super) fn find(timelines: &[RequestTimeline], opened: &[OpenedConnection]) -
     let mut out = Vec::new();
     for t in timelines {
         out.extend(delayed_ack::stall(t));
+        out.extend(signals::signals(t));
         if let Some(d) = &t.verdict.disagreement {
             out.push(disagreement(t, d));
         }
