@@ -7,6 +7,8 @@ mod lost;
 mod merge;
 mod programs;
 pub mod rings;
+#[cfg(test)]
+mod stack_depth;
 mod stream;
 
 use aya::{
