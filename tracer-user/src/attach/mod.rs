@@ -94,7 +94,13 @@ pub async fn run(args: &AttachArgs) -> i32 {
             return exit::NO_SUPPORT;
         }
     };
-    let out = Output::new(args.format, target.pid, monotonic_ns());
+    let mut out = Output::new(args.format, target.pid, monotonic_ns());
+    // Requests and bytes come from the send/recv hooks; without them (Linux
+    // before 6.3) the summary says they are unknown instead of counting 0.
+    out.io_unknown = probes
+        .skipped
+        .iter()
+        .any(|(p, _)| *p == "tracer_send" || *p == "tracer_recv");
     trace(args, &target, &mut probes, out).await
 }
 
