@@ -1,9 +1,12 @@
 //! Project tasks: `cargo xtask setup | test | run | bench`.
 mod bench;
+mod guest;
 mod setup;
 mod shell;
 
-use anyhow::Result;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -18,8 +21,16 @@ enum Task {
     /// Make this machine ready to build tracer: nightly rust-src and a
     /// bpf-linker on the nightly's LLVM. Idempotent.
     Setup,
-    /// Set up, build, then run every test as root, one at a time.
+    /// Set up, build, then run every test as root, one at a time; then the
+    /// probe and end-to-end tests again inside a Linux 6.1 guest (qemu).
     Test {
+        /// Run the guest tests in this kernel image instead of Debian 12's
+        /// 6.1 (e.g. /boot/vmlinuz-6.1.0-57-amd64).
+        #[arg(long, value_name = "PATH")]
+        kernel: Option<std::path::PathBuf>,
+        /// Only the host; no guest kernel.
+        #[arg(long, conflicts_with = "kernel")]
+        no_guest: bool,
         /// Extra arguments for `cargo test` (after `--`: test filters).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -42,7 +53,11 @@ fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match cli.task {
         Task::Setup => setup::run().map(|_| ()),
-        Task::Test { args } => test(&args),
+        Task::Test {
+            kernel,
+            no_guest,
+            args,
+        } => test(kernel, no_guest, &args),
         Task::Run { args } => run(&args),
         Task::Bench { quick } => bench::run(quick),
     };
@@ -52,11 +67,13 @@ fn main() {
     }
 }
 
-fn test(args: &[String]) -> Result<()> {
+/// Set by CI (`.ci/run`): a guest that cannot be set up fails the run
+/// instead of being skipped.
+const STRICT_ENV: &str = "TRACER_STRICT";
+
+fn test(kernel: Option<PathBuf>, no_guest: bool, args: &[String]) -> Result<()> {
     setup::run()?;
-    let mut build = shell::cargo();
-    build.args(["test", "--workspace", "--no-run"]);
-    shell::status(&mut build, "building the tests")?;
+    let executables = build_tests()?;
     // Tests load eBPF programs: they run as root, and serially, because the
     // kernel's tracepoints and the loopback ports are shared by all of them.
     let mut cmd = shell::cargo();
@@ -69,7 +86,78 @@ fn test(args: &[String]) -> Result<()> {
         .arg("--")
         .arg("--test-threads=1")
         .args(test_args);
-    shell::status(&mut cmd, "the tests")
+    shell::status(&mut cmd, "the tests")?;
+    if no_guest {
+        println!("guest: not run (--no-guest)");
+        return Ok(());
+    }
+    if !args.is_empty() && kernel.is_none() {
+        println!("guest: not run (test arguments given; `--kernel PATH` runs it too)");
+        return Ok(());
+    }
+    let choice = match kernel {
+        Some(p) => guest::KernelChoice::Given(p),
+        None => guest::KernelChoice::Default,
+    };
+    let image = match guest::prepare(&choice) {
+        Ok(image) => image,
+        Err(e)
+            if matches!(choice, guest::KernelChoice::Default)
+                && std::env::var_os(STRICT_ENV).is_none_or(|v| v != "1") =>
+        {
+            println!("skipped: the Linux 6.1 guest cannot be set up here: {e:#}");
+            return Ok(());
+        }
+        Err(e) => return Err(e.context("setting up the guest kernel")),
+    };
+    let bins: Vec<(String, PathBuf)> = guest::GUEST_TESTS
+        .iter()
+        .map(|name| {
+            executables
+                .iter()
+                .find(|(n, _)| n == name)
+                .cloned()
+                .with_context(|| format!("test target {name} was not built"))
+        })
+        .collect::<Result<_>>()?;
+    let run = guest::run(&image, &bins)?;
+    println!(
+        "guest: Linux {} ({}): {} tests passed in {:.0} s, boot included",
+        run.release,
+        image.display(),
+        run.passed,
+        run.seconds
+    );
+    Ok(())
+}
+
+/// Builds every test binary; returns (test target name, executable).
+fn build_tests() -> Result<Vec<(String, PathBuf)>> {
+    let mut build = shell::cargo();
+    build.args([
+        "test",
+        "--workspace",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]);
+    build.stdout(std::process::Stdio::piped());
+    let out = build
+        .spawn()
+        .context("building the tests: could not start cargo")?
+        .wait_with_output()?;
+    if !out.status.success() {
+        anyhow::bail!("building the tests failed ({})", out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["reason"] == "compiler-artifact" && v["profile"]["test"] == true)
+        .filter_map(|v| {
+            let name = v["target"]["name"].as_str()?.to_string();
+            let exe = v["executable"].as_str()?;
+            Some((name, PathBuf::from(exe)))
+        })
+        .collect())
 }
 
 fn run(args: &[String]) -> Result<()> {
