@@ -67,9 +67,13 @@ fn main() {
     }
 }
 
-/// Set by CI (`.ci/run`): a guest that cannot be set up fails the run
-/// instead of being skipped.
+/// Set by CI (`.ci/run`): on a machine that can trace, a host test that
+/// says `skipped:`, or a guest that cannot be set up, fails the run.
 const STRICT_ENV: &str = "TRACER_STRICT";
+
+fn strict() -> bool {
+    std::env::var_os(STRICT_ENV).is_some_and(|v| v == "1")
+}
 
 fn test(kernel: Option<PathBuf>, no_guest: bool, args: &[String]) -> Result<()> {
     setup::run()?;
@@ -86,7 +90,21 @@ fn test(kernel: Option<PathBuf>, no_guest: bool, args: &[String]) -> Result<()> 
         .arg("--")
         .arg("--test-threads=1")
         .args(test_args);
-    shell::status(&mut cmd, "the tests")?;
+    if strict() {
+        // libtest hides a passing test's output: show it, to find skips.
+        cmd.arg("--show-output");
+        let skipped = shell::status_scanning(&mut cmd, "the tests", "skipped:")?;
+        if !skipped.is_empty() && can_trace() {
+            anyhow::bail!(
+                "{STRICT_ENV}=1 and `tracer check` says this machine can trace, yet {} test \
+                 output line(s) said skipped:\n{}",
+                skipped.len(),
+                skipped.join("\n")
+            );
+        }
+    } else {
+        shell::status(&mut cmd, "the tests")?;
+    }
     if no_guest {
         println!("guest: not run (--no-guest)");
         return Ok(());
@@ -129,6 +147,20 @@ fn test(kernel: Option<PathBuf>, no_guest: bool, args: &[String]) -> Result<()> 
         run.seconds
     );
     Ok(())
+}
+
+/// Whether `tracer check` (the debug build the tests use) exits 0 here.
+fn can_trace() -> bool {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| shell::workspace_root().ok().map(|r| r.join("target")));
+    target.is_some_and(|t| {
+        std::process::Command::new(t.join("debug/tracer"))
+            .arg("check")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
 }
 
 /// Builds every test binary; returns (test target name, executable).
