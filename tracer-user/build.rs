@@ -1,6 +1,11 @@
-//! Builds the eBPF object (tracer-ebpf, for bpfel) so that `tracer` embeds it.
-use anyhow::{Context as _, anyhow};
+//! Builds the eBPF object (tracer-ebpf, for bpfel) so that `tracer` embeds it,
+//! and refuses an object whose programs need too much BPF stack for the
+//! verifiers of Linux before 6.13 (see `src/probes/stack_depth.rs`).
+use anyhow::{Context as _, anyhow, bail};
 use aya_build::{Package, Toolchain};
+
+#[path = "src/probes/stack_depth.rs"]
+mod stack_depth;
 
 fn main() -> anyhow::Result<()> {
     let here = std::env::var("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR")?;
@@ -22,5 +27,29 @@ fn main() -> anyhow::Result<()> {
     )
     .context(
         "building the eBPF object failed; run `cargo xtask setup` (nightly rust-src, bpf-linker)",
-    )
+    )?;
+    check_stack()
+}
+
+/// Every program's stack, with its calls, at most `stack_depth::LIMIT`.
+fn check_stack() -> anyhow::Result<()> {
+    let out = std::env::var("OUT_DIR").context("OUT_DIR")?;
+    let path = std::path::Path::new(&out).join("tracer-ebpf");
+    let elf = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let stacks = stack_depth::program_stacks(&elf).map_err(|e| anyhow!(e))?;
+    let over: Vec<String> = stacks
+        .iter()
+        .filter(|(_, bytes)| *bytes > stack_depth::LIMIT)
+        .map(|(name, bytes)| format!("{name} needs {bytes} bytes"))
+        .collect();
+    if !over.is_empty() {
+        bail!(
+            "eBPF stack too large: {} (limit {} of the verifier's {}; Linux before 6.13 \
+             rejects a program over 512): build large records in place in the ring",
+            over.join(", "),
+            stack_depth::LIMIT,
+            stack_depth::MAX_BPF_STACK
+        );
+    }
+    Ok(())
 }

@@ -27,10 +27,12 @@ async fn one_connection(bind: &'static str) {
     let Some(mut probes) = load_or_skip() else {
         return;
     };
-    if !probes.skipped.is_empty() {
-        println!("skipped: programs not attached: {:?}", probes.skipped);
-        return;
-    }
+    // Before Linux 6.3 there are no send/recv tracepoints: the lifecycle
+    // (connect, states, close) is still checked whole, the bytes are not.
+    let io = !probes
+        .skipped
+        .iter()
+        .any(|(p, _)| *p == "tracer_send" || *p == "tracer_recv");
     let me = std::process::id();
     probes.trace_tgid(me).unwrap();
     let mut stream = probes.events().unwrap();
@@ -109,8 +111,12 @@ async fn one_connection(bind: &'static str) {
             })
             .sum()
     };
-    assert_eq!(sum(true), 100, "bytes sent");
-    assert_eq!(sum(false), 200, "bytes received");
+    if io {
+        assert_eq!(sum(true), 100, "bytes sent");
+        assert_eq!(sum(false), 200, "bytes received");
+    } else {
+        assert_eq!((sum(true), sum(false)), (0, 0), "no send/recv hooks");
+    }
     if cfg!(target_arch = "x86_64") {
         let closes: Vec<i32> = mine
             .iter()

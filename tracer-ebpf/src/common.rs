@@ -5,10 +5,10 @@ use aya_ebpf::{
     btf_maps::{ArrayOfMaps, RingBuf},
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_get_socket_cookie,
-        bpf_ktime_get_ns, bpf_probe_read_kernel,
+        bpf_ktime_get_ns, bpf_probe_read_kernel, generated,
     },
     macros::{btf_map, map},
-    maps::{Array, HashMap, LruHashMap, PerCpuArray},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, ring_buf::RingBufEntry},
 };
 use tracer_ebpf::{
     AF_INET, AF_INET6, EventHeader, EventKind, FourTuple, SockOffsets, lost_slot, tgid_flags,
@@ -107,11 +107,24 @@ pub fn forget_owner(cookie: u64) {
 
 #[inline(always)]
 pub fn header(kind: EventKind, tgid: u32, tid: u32, cookie: u64) -> EventHeader {
+    header_at(kind, tgid, tid, cookie, now_ns())
+}
+
+/// CLOCK_MONOTONIC, as every event's `ts_ns`.
+#[inline(always)]
+pub fn now_ns() -> u64 {
+    // SAFETY: a helper without arguments.
+    unsafe { bpf_ktime_get_ns() }
+}
+
+/// A header stamped `ts_ns`: events that one state change causes share it.
+#[inline(always)]
+pub fn header_at(kind: EventKind, tgid: u32, tid: u32, cookie: u64, ts_ns: u64) -> EventHeader {
     EventHeader {
         kind: kind as u32,
-        // SAFETY: helpers without arguments.
+        // SAFETY: a helper without arguments.
         cpu: unsafe { bpf_get_smp_processor_id() },
-        ts_ns: unsafe { bpf_ktime_get_ns() },
+        ts_ns,
         tgid,
         tid,
         cookie,
@@ -141,6 +154,20 @@ pub fn emit<T: 'static>(event: &T) {
         let kind = unsafe { (*(event as *const T).cast::<EventHeader>()).kind };
         count_lost(kind);
     }
+}
+
+/// Room for one `T` in this CPU's ring, to build the record in place: its
+/// bytes never touch the BPF stack, whose 512 bytes the caller and its
+/// calls share (Linux before 6.13 has no private stack per program). When
+/// the ring is full the record is counted lost under `kind`. The caller must
+/// write every field and submit on every path (the verifier checks that).
+#[inline(always)]
+pub fn reserve<T: 'static>(kind: EventKind) -> Option<RingBufEntry<T>> {
+    let entry = ring().and_then(|r| r.reserve_untyped::<T>(0));
+    if entry.is_none() {
+        count_lost(kind as u32);
+    }
+    entry
 }
 
 /// Counts one record that found the ring buffer full (a `lost_slot`).
@@ -176,44 +203,47 @@ pub fn is_inet(family: u16) -> bool {
     family == AF_INET || family == AF_INET6
 }
 
-/// Addresses, ports and protocol of `sk`. The head of `sock_common`
-/// (daddr 0, rcv_saddr 4, dport 12, num 14) is fixed; the rest comes from BTF.
+/// Writes the addresses, ports and protocol of `sk` into `t` (ring memory:
+/// no copy of the tuple on the stack). The head of `sock_common` (daddr 0,
+/// rcv_saddr 4, dport 12, num 14) is fixed; the rest comes from BTF.
+///
+/// # Safety
+/// `t` points at writable memory for one `FourTuple`.
 #[inline(always)]
-pub fn tuple_of(sk: *const u8, family: u16) -> FourTuple {
+pub unsafe fn fill_tuple(t: *mut FourTuple, sk: *const u8, family: u16) {
     // SAFETY: a read-only copy of a global that userspace set before load.
     let offs = unsafe { core::ptr::read_volatile(&SOCK_OFFSETS) };
-    let mut t = FourTuple {
-        family,
-        ..FourTuple::default()
+    let (daddr, saddr, len) = if family == AF_INET6 {
+        (offs.skc_v6_daddr, offs.skc_v6_rcv_saddr, 16)
+    } else {
+        (0, 4, 4)
     };
-    // SAFETY: every read goes through bpf_probe_read_kernel.
+    // SAFETY: `t` is valid (the caller's promise); kernel reads go through
+    // bpf_probe_read_kernel, which zeroes the destination when it fails.
     unsafe {
-        t.dport = u16::from_be(read::<u16>(sk, 12).unwrap_or(0));
-        t.sport = read::<u16>(sk, 14).unwrap_or(0);
-        t.protocol = if offs.sk_protocol_size == 1 {
-            read::<u8>(sk, offs.sk_protocol).unwrap_or(0) as u16
-        } else {
-            read::<u16>(sk, offs.sk_protocol).unwrap_or(0)
-        };
-        if family == AF_INET6 {
-            t.daddr = read::<[u8; 16]>(sk, offs.skc_v6_daddr).unwrap_or_default();
-            t.saddr = read::<[u8; 16]>(sk, offs.skc_v6_rcv_saddr).unwrap_or_default();
-        } else {
-            let d = read::<[u8; 4]>(sk, 0).unwrap_or_default();
-            let s = read::<[u8; 4]>(sk, 4).unwrap_or_default();
-            // Element by element: a slice copy could carry a bounds-check
-            // panic, which the verifier rejects.
-            [t.daddr[0], t.daddr[1], t.daddr[2], t.daddr[3]] = d;
-            [t.saddr[0], t.saddr[1], t.saddr[2], t.saddr[3]] = s;
-        }
+        (*t).family = family;
+        (*t).dport = u16::from_be(read::<u16>(sk, 12).unwrap_or(0));
+        (*t).sport = read::<u16>(sk, 14).unwrap_or(0);
+        (*t).protocol = protocol_of(sk);
+        (*t).saddr = [0; 16];
+        (*t).daddr = [0; 16];
+        generated::bpf_probe_read_kernel(
+            (*t).daddr.as_mut_ptr().cast(),
+            len,
+            sk.add(daddr as usize).cast(),
+        );
+        generated::bpf_probe_read_kernel(
+            (*t).saddr.as_mut_ptr().cast(),
+            len,
+            sk.add(saddr as usize).cast(),
+        );
     }
-    t
 }
 
 /// `sk->sk_protocol` alone, for the per-I/O hot path.
 #[inline(always)]
 pub fn protocol_of(sk: *const u8) -> u16 {
-    // SAFETY: as in `tuple_of`.
+    // SAFETY: as in `fill_tuple`.
     let offs = unsafe { core::ptr::read_volatile(&SOCK_OFFSETS) };
     unsafe {
         if offs.sk_protocol_size == 1 {
@@ -227,7 +257,7 @@ pub fn protocol_of(sk: *const u8) -> u16 {
 /// `sk->sk_err`: the error a failed handshake left (ECONNREFUSED...), or 0.
 #[inline(always)]
 pub fn sk_err(sk: *const u8) -> i32 {
-    // SAFETY: as in `tuple_of`.
+    // SAFETY: as in `fill_tuple`.
     let offs = unsafe { core::ptr::read_volatile(&SOCK_OFFSETS) };
     unsafe { read::<i32>(sk, offs.sk_err) }.unwrap_or(0)
 }
@@ -237,7 +267,7 @@ pub fn sk_err(sk: *const u8) -> i32 {
 /// to run on its stack (which would see the task's syscall, not the sock's).
 #[inline(always)]
 pub fn owned_by_task(sk: *const u8) -> bool {
-    // SAFETY: as in `tuple_of`.
+    // SAFETY: as in `fill_tuple`.
     let offs = unsafe { core::ptr::read_volatile(&SOCK_OFFSETS) };
     unsafe { read::<i32>(sk, offs.sk_lock_owned) }.unwrap_or(0) != 0
 }

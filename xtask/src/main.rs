@@ -1,9 +1,12 @@
 //! Project tasks: `cargo xtask setup | test | run | bench`.
 mod bench;
+mod guest;
 mod setup;
 mod shell;
 
-use anyhow::Result;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -18,8 +21,17 @@ enum Task {
     /// Make this machine ready to build tracer: nightly rust-src and a
     /// bpf-linker on the nightly's LLVM. Idempotent.
     Setup,
-    /// Set up, build, then run every test as root, one at a time.
+    /// Set up, build, then run every test as root, one at a time; then the
+    /// probe and end-to-end tests again inside guest kernels (qemu): Debian
+    /// 12's Linux 6.1 and its backports' 6.12.
     Test {
+        /// Run the guest tests in this kernel image alone, instead of the
+        /// default kernels (e.g. /boot/vmlinuz-6.1.0-57-amd64).
+        #[arg(long, value_name = "PATH")]
+        kernel: Option<std::path::PathBuf>,
+        /// Only the host; no guest kernel.
+        #[arg(long, conflicts_with = "kernel")]
+        no_guest: bool,
         /// Extra arguments for `cargo test` (after `--`: test filters).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -42,7 +54,11 @@ fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match cli.task {
         Task::Setup => setup::run().map(|_| ()),
-        Task::Test { args } => test(&args),
+        Task::Test {
+            kernel,
+            no_guest,
+            args,
+        } => test(kernel, no_guest, &args),
         Task::Run { args } => run(&args),
         Task::Bench { quick } => bench::run(quick),
     };
@@ -52,11 +68,17 @@ fn main() {
     }
 }
 
-fn test(args: &[String]) -> Result<()> {
+/// Set by CI (`.ci/run`): on a machine that can trace, a host test that
+/// says `skipped:`, or a guest that cannot be set up, fails the run.
+const STRICT_ENV: &str = "TRACER_STRICT";
+
+fn strict() -> bool {
+    std::env::var_os(STRICT_ENV).is_some_and(|v| v == "1")
+}
+
+fn test(kernel: Option<PathBuf>, no_guest: bool, args: &[String]) -> Result<()> {
     setup::run()?;
-    let mut build = shell::cargo();
-    build.args(["test", "--workspace", "--no-run"]);
-    shell::status(&mut build, "building the tests")?;
+    let executables = build_tests()?;
     // Tests load eBPF programs: they run as root, and serially, because the
     // kernel's tracepoints and the loopback ports are shared by all of them.
     let mut cmd = shell::cargo();
@@ -69,7 +91,119 @@ fn test(args: &[String]) -> Result<()> {
         .arg("--")
         .arg("--test-threads=1")
         .args(test_args);
-    shell::status(&mut cmd, "the tests")
+    if strict() {
+        // libtest hides a passing test's output: show it, to find skips.
+        cmd.arg("--show-output");
+        let skipped = shell::status_scanning(&mut cmd, "the tests", "skipped:")?;
+        if !skipped.is_empty() && can_trace() {
+            anyhow::bail!(
+                "{STRICT_ENV}=1 and `tracer check` says this machine can trace, yet {} test \
+                 output line(s) said skipped:\n{}",
+                skipped.len(),
+                skipped.join("\n")
+            );
+        }
+    } else {
+        shell::status(&mut cmd, "the tests")?;
+    }
+    if no_guest {
+        println!("guest: not run (--no-guest)");
+        return Ok(());
+    }
+    if !args.is_empty() && kernel.is_none() {
+        println!("guest: not run (test arguments given; `--kernel PATH` runs it too)");
+        return Ok(());
+    }
+    let bins: Vec<(String, PathBuf)> = guest::GUEST_TESTS
+        .iter()
+        .map(|name| {
+            executables
+                .iter()
+                .find(|(n, _)| n == name)
+                .cloned()
+                .with_context(|| format!("test target {name} was not built"))
+        })
+        .collect::<Result<_>>()?;
+    // `--kernel PATH`: that image alone, and a missing piece is an error.
+    if let Some(image) = kernel {
+        if !image.is_file() {
+            anyhow::bail!("kernel image {} does not exist", image.display());
+        }
+        guest::prepare_tools().context("setting up the guest tools")?;
+        return run_guest(&image, &bins);
+    }
+    // The default matrix: a kernel that cannot be set up is said plainly,
+    // and fails the run in CI.
+    let tools = guest::prepare_tools();
+    for k in guest::DEFAULT_KERNELS {
+        let image = tools
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e:#}"))
+            .and_then(|()| guest::prepare_image(k));
+        match image {
+            Ok(image) => run_guest(&image, &bins)?,
+            Err(e) if !strict() => {
+                println!("skipped: guest {} cannot be set up here: {e:#}", k.label);
+            }
+            Err(e) => return Err(e.context(format!("setting up guest {}", k.label))),
+        }
+    }
+    Ok(())
+}
+
+fn run_guest(image: &std::path::Path, bins: &[(String, PathBuf)]) -> Result<()> {
+    let run = guest::run(image, bins)?;
+    println!(
+        "guest: Linux {} ({}): {} tests passed in {:.0} s, boot included",
+        run.release,
+        image.display(),
+        run.passed,
+        run.seconds
+    );
+    Ok(())
+}
+
+/// Whether `tracer check` (the debug build the tests use) exits 0 here.
+fn can_trace() -> bool {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| shell::workspace_root().ok().map(|r| r.join("target")));
+    target.is_some_and(|t| {
+        std::process::Command::new(t.join("debug/tracer"))
+            .arg("check")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// Builds every test binary; returns (test target name, executable).
+fn build_tests() -> Result<Vec<(String, PathBuf)>> {
+    let mut build = shell::cargo();
+    build.args([
+        "test",
+        "--workspace",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]);
+    build.stdout(std::process::Stdio::piped());
+    let out = build
+        .spawn()
+        .context("building the tests: could not start cargo")?
+        .wait_with_output()?;
+    if !out.status.success() {
+        anyhow::bail!("building the tests failed ({})", out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["reason"] == "compiler-artifact" && v["profile"]["test"] == true)
+        .filter_map(|v| {
+            let name = v["target"]["name"].as_str()?.to_string();
+            let exe = v["executable"].as_str()?;
+            Some((name, PathBuf::from(exe)))
+        })
+        .collect())
 }
 
 fn run(args: &[String]) -> Result<()> {

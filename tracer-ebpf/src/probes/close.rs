@@ -27,8 +27,7 @@ static CLOSED: LruHashMap<u64, u8> = LruHashMap::with_max_entries(4096, 0);
 
 /// A state change of a socket owned by the current process, in thread
 /// `tid`, stamped `ts_ns`: writes the close event when close(2) made it.
-// Not inlined: with the state event, both would pass the 512-byte stack.
-#[inline(never)]
+#[inline(always)]
 pub fn on_state_change(sk: *const u8, tgid: u32, tid: u32, cookie: u64, ts_ns: u64) {
     let Some((SYS_CLOSE, fd)) = nr_and_arg0() else {
         return;

@@ -7,10 +7,10 @@
 //! a `Socket` event at its first send or recv).
 
 use aya_ebpf::{macros::map, maps::LruHashMap};
-use tracer_ebpf::{CONNECT_ABANDONED, ConnectEvent, EventKind, FourTuple, tcp_state};
+use tracer_ebpf::{CONNECT_ABANDONED, ConnectEvent, EventKind, tcp_state};
 
 use crate::{
-    common::{emit, header, sk_err},
+    common::{fill_tuple, header_at, reserve, sk_err, wakeup_flag},
     probes::syscall::{SYS_CONNECT, SYS_SENDMSG, SYS_SENDTO, nr_and_arg0},
 };
 
@@ -42,11 +42,11 @@ pub fn started(cookie: u64, tid: u32, ts_ns: u64) {
     let _ = PENDING_CONNECT.insert(&cookie, &pending, 0);
 }
 
-/// A state change out of SYN_SENT or SYN_RECV of a socket owned by `tgid`:
-/// writes the connect event when it ends a handshake we saw start.
-// Not inlined: with the state event, both would pass the 512-byte stack.
-#[inline(never)]
-pub fn finished(sk: *const u8, tgid: u32, cookie: u64, new: u32, tuple: &FourTuple) {
+/// A state change out of SYN_SENT or SYN_RECV of a socket owned by `tgid`,
+/// at `ts_ns`: writes the connect event when it ends a handshake we saw
+/// start, in place in the ring, with the socket's addresses at that moment.
+#[inline(always)]
+pub fn finished(sk: *const u8, family: u16, tgid: u32, cookie: u64, new: u32, ts_ns: u64) {
     let ret = match new {
         tcp_state::ESTABLISHED => 0,
         tcp_state::CLOSE => match sk_err(sk) {
@@ -61,14 +61,17 @@ pub fn finished(sk: *const u8, tgid: u32, cookie: u64, new: u32, tuple: &FourTup
         return;
     };
     let _ = PENDING_CONNECT.remove(&cookie);
-    let mut event = ConnectEvent {
-        header: header(EventKind::Connect, tgid, p.tid, cookie),
-        fd: p.fd,
-        ret,
-        duration_ns: 0,
-        tuple: *tuple,
+    let Some(mut entry) = reserve::<ConnectEvent>(EventKind::Connect) else {
+        return;
     };
-    event.duration_ns = event.header.ts_ns.saturating_sub(p.start_ns);
-    event.header.ts_ns = p.start_ns;
-    emit(&event);
+    let ev = entry.as_mut_ptr();
+    // SAFETY: `ev` is reserved ring memory of the size of a ConnectEvent.
+    unsafe {
+        (*ev).header = header_at(EventKind::Connect, tgid, p.tid, cookie, p.start_ns);
+        (*ev).fd = p.fd;
+        (*ev).ret = ret;
+        (*ev).duration_ns = ts_ns.saturating_sub(p.start_ns);
+        fill_tuple(&raw mut (*ev).tuple, sk, family);
+    }
+    entry.submit(wakeup_flag());
 }

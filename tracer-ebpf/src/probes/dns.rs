@@ -10,7 +10,7 @@ use aya_ebpf::{
 };
 use tracer_ebpf::{DNS_HOST, DnsEvent, EventKind};
 
-use crate::common::{current, emit, header, is_traced};
+use crate::common::{current, emit, header, is_traced, reserve, wakeup_flag};
 
 /// A `getaddrinfo` call in progress, keyed by thread id.
 #[derive(Clone, Copy)]
@@ -32,23 +32,31 @@ pub fn tracer_dns_enter(ctx: ProbeContext) -> u32 {
     let Some(node) = ctx.arg::<*const u8>(0) else {
         return 0;
     };
-    let mut ev = DnsEvent {
-        header: header(EventKind::DnsStart, ids.tgid, ids.tid, 0),
-        ret: 0,
-        _pad: 0,
-        duration_ns: 0,
+    // In place in the ring: the event and the pending lookup each hold the
+    // host, and both on the stack took 224 of its 512 bytes.
+    let Some(mut entry) = reserve::<DnsEvent>(EventKind::DnsStart) else {
+        return 0;
+    };
+    let ev = entry.as_mut_ptr();
+    let mut pending = PendingLookup {
+        start_ns: 0,
         host: [0; DNS_HOST],
     };
-    if !node.is_null() {
-        // SAFETY: bounded by `host`; the helper validates the user pointer.
-        let _ = unsafe { bpf_probe_read_user_str_bytes(node, &mut ev.host) };
+    // SAFETY: `ev` is reserved ring memory of the size of a DnsEvent; the
+    // host read is bounded by `host` and the helper checks the user pointer.
+    unsafe {
+        (*ev).header = header(EventKind::DnsStart, ids.tgid, ids.tid, 0);
+        (*ev).ret = 0;
+        (*ev)._pad = 0;
+        (*ev).duration_ns = 0;
+        if !node.is_null() {
+            let _ = bpf_probe_read_user_str_bytes(node, &mut pending.host);
+        }
+        (*ev).host = pending.host;
+        pending.start_ns = (*ev).header.ts_ns;
     }
-    let pending = PendingLookup {
-        start_ns: ev.header.ts_ns,
-        host: ev.host,
-    };
+    entry.submit(wakeup_flag());
     let _ = PENDING_LOOKUP.insert(&ids.tid, &pending, 0);
-    emit(&ev);
     0
 }
 

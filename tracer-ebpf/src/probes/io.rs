@@ -7,8 +7,8 @@ use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use tracer_ebpf::{EventKind, IoEvent, SocketEvent, tgid_flags};
 
 use crate::common::{
-    cookie_of, current, emit, family_of, header, is_inet, owner_of, protocol_of, set_owner,
-    traced_flags, tuple_of,
+    cookie_of, current, emit, family_of, fill_tuple, header, is_inet, owner_of, protocol_of,
+    reserve, set_owner, traced_flags, wakeup_flag,
 };
 use crate::probes::payload::emit_with_head;
 
@@ -65,12 +65,8 @@ fn on_io(ctx: &BtfTracePointContext, kind: EventKind) {
     }
     let cookie = cookie_of(sk);
     if owner_of(cookie).is_none() {
-        // A socket we did not see connect: one event with its addresses.
         set_owner(cookie, ids.tgid);
-        emit(&SocketEvent {
-            header: header(EventKind::Socket, ids.tgid, ids.tid, cookie),
-            tuple: tuple_of(sk, family),
-        });
+        socket_seen(sk, family, &ids, cookie);
     }
     let protocol = protocol_of(sk);
     if bytes > 0
@@ -85,4 +81,20 @@ fn on_io(ctx: &BtfTracePointContext, kind: EventKind) {
         protocol,
         family,
     });
+}
+
+/// A socket we did not see connect: one event with its addresses, built in
+/// place in the ring (the I/O event itself is small enough for the stack).
+#[inline(always)]
+fn socket_seen(sk: *const u8, family: u16, ids: &crate::common::Ids, cookie: u64) {
+    let Some(mut entry) = reserve::<SocketEvent>(EventKind::Socket) else {
+        return;
+    };
+    let ev = entry.as_mut_ptr();
+    // SAFETY: `ev` is reserved ring memory of the size of a SocketEvent.
+    unsafe {
+        (*ev).header = header(EventKind::Socket, ids.tgid, ids.tid, cookie);
+        fill_tuple(&raw mut (*ev).tuple, sk, family);
+    }
+    entry.submit(wakeup_flag());
 }

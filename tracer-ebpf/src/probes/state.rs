@@ -1,13 +1,17 @@
 //! TCP state changes: `sock:inet_sock_set_state` as tp_btf. The same hook
 //! also writes the connect and close events (see `connect`, `close`).
+//!
+//! Every record is built in place in the ring (`reserve`), never on the BPF
+//! stack: Linux before 6.13 checks the 512 bytes of stack for a program and
+//! its calls together, and 6.1 rejected this one at 576.
 
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use tracer_ebpf::{EventKind, StateEvent, tcp_state};
 
 use crate::{
     common::{
-        cookie_of, current, emit, family_of, header, is_inet, is_traced, owner_of, set_owner,
-        tuple_of,
+        cookie_of, current, family_of, fill_tuple, header_at, is_inet, is_traced, now_ns, owner_of,
+        reserve, set_owner, wakeup_flag,
     },
     probes::{close, connect},
 };
@@ -35,23 +39,29 @@ pub fn tracer_state(ctx: BtfTracePointContext) -> i32 {
         }
         None => return 0,
     };
-    let event = StateEvent {
-        header: header(EventKind::State, tgid, tid, cookie),
-        old_state: old,
-        new_state: new,
-        tuple: tuple_of(sk, family),
-    };
-    let ts_ns = event.header.ts_ns;
+    let ts_ns = now_ns();
+    // Close and connect go to the ring before the state line, stamped alike
+    // (close) or earlier (connect, at its SYN_SENT): close(2) caused this
+    // change, and a reader of one ring sees records in the order written.
     if tid != 0 {
-        // Before the state line, stamped alike: close(2) caused it.
         close::on_state_change(sk, tgid, tid, cookie, ts_ns);
     }
     if opens && tid != 0 {
         connect::started(cookie, tid, ts_ns);
     } else if old == tcp_state::SYN_SENT || old == tcp_state::SYN_RECV {
-        // Before the state line: it carries the SYN_SENT's earlier stamp.
-        connect::finished(sk, tgid, cookie, new, &event.tuple);
+        connect::finished(sk, family, tgid, cookie, new, ts_ns);
     }
-    emit(&event);
+    let Some(mut entry) = reserve::<StateEvent>(EventKind::State) else {
+        return 0;
+    };
+    let ev = entry.as_mut_ptr();
+    // SAFETY: `ev` is reserved ring memory of the size of a StateEvent.
+    unsafe {
+        (*ev).header = header_at(EventKind::State, tgid, tid, cookie, ts_ns);
+        (*ev).old_state = old;
+        (*ev).new_state = new;
+        fill_tuple(&raw mut (*ev).tuple, sk, family);
+    }
+    entry.submit(wakeup_flag());
     0
 }

@@ -95,7 +95,13 @@ pub async fn run(args: &AttachArgs) -> i32 {
             return exit::NO_SUPPORT;
         }
     };
-    let out = Output::new(args.format, target.pid, monotonic_ns());
+    let mut out = Output::new(args.format, target.pid, monotonic_ns());
+    // Requests and bytes come from the send/recv hooks; without them (Linux
+    // before 6.3) the summary says they are unknown instead of counting 0.
+    out.io_unknown = probes
+        .skipped
+        .iter()
+        .any(|(p, _)| *p == "tracer_send" || *p == "tracer_recv");
     trace(args, &target, &mut probes, out).await
 }
 
@@ -119,6 +125,12 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
             Ok(()) => format!("dns: getaddrinfo probed in {}", libc.display()),
             Err(e) => format!("dns: no getaddrinfo probe ({e}); DNS shows as UDP port 53 traffic"),
         },
+        // Loading takes seconds on a slow machine (5 s in a qemu guest): a
+        // short-lived target may be gone by now, and a zombie maps nothing.
+        None if target.gone() => format!(
+            "note: process {} exited before the probes were attached: nothing of it was traced",
+            target.pid
+        ),
         None => "dns: the process maps no dynamic libc (static binary?): no getaddrinfo probe; DNS shows as UDP port 53 traffic".to_string(),
     };
     // Tracing on before seeding: a connection opened in between is seen

@@ -35,6 +35,9 @@ pub struct Output {
     /// one write(2) each (at high event rates the writes cost the most).
     buf: Vec<u8>,
     stdout: Stdout,
+    /// No send/recv events reach us (their tracepoints are missing): the
+    /// summary's requests, reuse and bytes are unknown, not 0.
+    pub io_unknown: bool,
 }
 
 impl Output {
@@ -46,6 +49,7 @@ impl Output {
             chrome: Vec::new(),
             buf: Vec::with_capacity(2 * WRITE_AT),
             stdout: std::io::stdout(),
+            io_unknown: false,
         }
     }
 
@@ -235,18 +239,43 @@ impl Output {
         let (requests, reused) = (t.request_count, t.reused_count);
         let connections = t.tcp_connections().count();
         let verdict = match (reused, requests) {
+            _ if self.io_unknown => "unknown",
             (0, _) => "new",
             (r, n) if r + 1 >= n && connections <= 1 => "reused",
             _ => "mixed",
         };
+        // Without send/recv events these are unknown: null, never 0.
+        let known = |v: Value| if self.io_unknown { Value::Null } else { v };
         let per_conn: Vec<Value> = t.tcp_connections().map(|c| json!({
             "connection": c.number, "socket_cookie": c.cookie,
             "local_addr": c.local.map(|a| a.to_string()), "remote_addr": c.remote.map(|a| a.to_string()),
-            "requests": c.requests, "reused": c.requests > 1, "preexisting": c.preexisting_fd.is_some(),
-            "encrypted": c.encrypted, "bytes_sent": c.bytes_sent, "bytes_received": c.bytes_received,
+            "requests": known(json!(c.requests)), "reused": known(json!(c.requests > 1)),
+            "preexisting": c.preexisting_fd.is_some(), "encrypted": c.encrypted,
+            "bytes_sent": known(json!(c.bytes_sent)), "bytes_received": known(json!(c.bytes_received)),
             "closed": c.closed,
         })).collect();
         match self.format {
+            Format::Text if self.io_unknown => {
+                // The note at the start said why, once: no send/recv hooks.
+                self.line(true, &format!(
+                    "summary: {}, requests and bytes unknown (no send/recv events), {lost} lost events{}",
+                    count(connections, "connection"),
+                    if by_kind.is_empty() { String::new() } else { format!(" ({by_kind})") },
+                ));
+                for c in t.tcp_connections() {
+                    let addrs = match (c.local, c.remote) {
+                        (Some(l), Some(r)) => format!("{l} -> {r}"),
+                        (_, Some(r)) => format!("-> {r}"),
+                        _ => "addresses unknown".to_string(),
+                    };
+                    let how = match (c.preexisting_fd, c.closed) {
+                        (Some(fd), _) => format!("existed before attach (fd {fd})"),
+                        (None, true) => "connected and closed".to_string(),
+                        (None, false) => "connected, still open".to_string(),
+                    };
+                    self.line(true, &format!("  conn {}  cookie={}  {addrs}  {how}", c.number, c.cookie));
+                }
+            }
             Format::Text => {
                 self.line(true, &format!(
                     "summary: {} on {}, {reused} reused, {lost} lost events{}{found_text}; verdict {verdict}",
@@ -278,8 +307,8 @@ impl Output {
                 }
             }
             Format::Json => self.line(true, &json!({
-                "type": "summary", "pid": self.pid, "requests": requests, "connections": connections,
-                "reused": reused, "lost_events": lost, "lost_by_kind": lost_by_kind,
+                "type": "summary", "pid": self.pid, "requests": known(json!(requests)),
+                "connections": connections, "reused": known(json!(reused)), "lost_events": lost, "lost_by_kind": lost_by_kind,
                 "verdict": verdict, "ended": ended, "per_connection": per_conn, "findings": findings,
             }).to_string()),
             Format::Chrome => {
@@ -290,8 +319,8 @@ impl Output {
                         "tid": c.number, "args": {"name": name}}));
                 }
                 let doc = json!({"traceEvents": events, "otherData": {"summary": {
-                    "requests": requests, "connections": connections, "reused": reused,
-                    "lost_events": lost, "verdict": verdict, "ended": ended}}});
+                    "requests": known(json!(requests)), "connections": connections,
+                    "reused": known(json!(reused)), "lost_events": lost, "verdict": verdict, "ended": ended}}});
                 self.line(true, &doc.to_string());
             }
         }

@@ -76,6 +76,18 @@ impl Target {
         Some(if rooted.exists() { rooted } else { path.into() })
     }
 
+    /// Whether the process has exited already (a zombie, or reaped).
+    pub fn gone(&self) -> bool {
+        match fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
+            // The state follows the command name's closing parenthesis.
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state == "Z" || state == "X"),
+            Err(_) => true,
+        }
+    }
+
     /// Resolves once the process has exited (zombie or gone).
     pub async fn exited(&self) {
         match pidfd(self.pid) {
@@ -121,6 +133,30 @@ fn pidfd(pid: u32) -> Option<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_live_process_is_not_gone_and_a_zombie_is() {
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("true runs");
+        let t = Target {
+            pid: child.id(),
+            name: "true".into(),
+        };
+        // Unreaped after it exits: a zombie, until wait() below.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !t.gone() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(t.gone(), "exited child still looks alive");
+        let _ = child.wait();
+        assert!(t.gone(), "reaped child");
+        let me = Target {
+            pid: std::process::id(),
+            name: "me".into(),
+        };
+        assert!(!me.gone());
+    }
 
     #[test]
     fn refuses_itself_and_missing_pids() {

@@ -7,6 +7,8 @@ mod lost;
 mod merge;
 mod programs;
 pub mod rings;
+#[cfg(test)]
+mod stack_depth;
 mod stream;
 
 use aya::{
@@ -29,7 +31,7 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tr
 pub enum ProbeError {
     #[error("loading the eBPF object failed: {0}")]
     Load(#[from] aya::EbpfError),
-    #[error("eBPF program {program} ({hook}) failed: {source}")]
+    #[error("eBPF program {program} ({hook}) failed: {}", program_failure(source))]
     Program {
         program: &'static str,
         hook: String,
@@ -46,6 +48,41 @@ pub enum ProbeError {
     Ring(std::io::Error),
     #[error("reading kernel BTF failed: {0}")]
     Btf(String),
+}
+
+/// Why a program failed, in one line: for a load the verifier refused, its
+/// verdict (the last line of its log that is not a statistic) and the
+/// errno, not the whole log.
+fn program_failure(e: &aya::programs::ProgramError) -> String {
+    match e {
+        aya::programs::ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
+            let log = verifier_log.to_string();
+            match verifier_verdict(&log) {
+                Some(line) => format!("this kernel's verifier rejected it: {line} ({io_error})"),
+                None => format!("loading it failed: {io_error}, with no verifier output"),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The verifier's last line of substance: what it refused. The statistics
+/// it prints after that ("processed N insns", "stack depth A+B",
+/// "verification time") say nothing of why.
+pub fn verifier_verdict(log: &str) -> Option<&str> {
+    const STATS: &[&str] = &[
+        "processed ",
+        "stack depth ",
+        "verification time ",
+        "max_states_per_insn ",
+    ];
+    log.lines()
+        .map(str::trim)
+        .rev()
+        .find(|l| !l.is_empty() && !STATS.iter().any(|s| l.starts_with(s)))
 }
 
 /// Where a program attaches.
@@ -143,7 +180,7 @@ impl Probes {
                         source,
                     });
                 }
-                Some(Err(source)) => skipped.push((spec.program, source.to_string())),
+                Some(Err(source)) => skipped.push((spec.program, program_failure(&source))),
             }
         }
         let lost = take_map(&mut ebpf, names::LOST)?;
@@ -261,4 +298,20 @@ fn page_size() -> u32 {
 
 fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ProbeError> {
     ebpf.take_map(name).ok_or(ProbeError::MissingMap(name))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_verifier_verdict_is_its_last_line_of_substance() {
+        // Linux 6.1 refusing tracer_state before its records left the stack.
+        let log = "func#0 @0\nfunc#1 @562\ncombined stack size of 2 calls is 576. Too large\n\
+                   verification time 1234 usec\nstack depth 464+72+136\n\
+                   processed 97 insns (limit 1000000) max_states_per_insn 0\n";
+        assert_eq!(
+            super::verifier_verdict(log),
+            Some("combined stack size of 2 calls is 576. Too large")
+        );
+        assert_eq!(super::verifier_verdict("\n  \n"), None);
+    }
 }
