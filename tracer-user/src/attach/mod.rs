@@ -10,22 +10,24 @@ mod fields;
 mod http;
 mod model;
 mod output;
+mod procs;
+mod record;
 mod seed;
 mod target;
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
-use tokio::signal::unix::{SignalKind, signal};
 use tracer_ebpf::{tcp_state, tgid_flags};
 
 pub use crate::render::Format;
 use crate::{
     clock::monotonic_ns,
     exit, preflight,
-    probes::{EventStream, KernelEvent, ProbeOptions, Probes},
+    probes::{ProbeOptions, Probes},
 };
-use conns::Tracker;
-use output::Output;
+pub(crate) use conns::Tracker;
+pub(crate) use output::Output;
+pub(crate) use record::{Recording, Totals, record};
 use target::{Target, TargetError};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -39,19 +41,16 @@ pub struct AttachArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Write the trace to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also trace the processes it forks from now on, from their first
+    /// instruction, and the descendants it already has.
+    #[arg(long)]
+    pub follow_forks: bool,
     /// Bytes of all ring buffers together (testing the lost-event path).
     #[arg(long, hide = true)]
     pub ring_bytes: Option<u32>,
-}
-
-/// Why tracing stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum End {
-    Exited,
-    Duration,
-    Interrupted,
-    Terminated,
-    RingFailed,
 }
 
 /// Runs `tracer attach`; returns the process exit code.
@@ -94,25 +93,48 @@ pub async fn run(args: &AttachArgs) -> i32 {
             return exit::NO_SUPPORT;
         }
     };
-    let out = Output::new(args.format, target.pid, monotonic_ns());
+    let mut out = Output::new(args.format, target.pid, monotonic_ns());
+    if let Some(path) = &args.output {
+        match open_output(path) {
+            Ok(sink) => out = out.to(sink),
+            Err(msg) => {
+                eprintln!("tracer: {msg}");
+                return exit::USAGE;
+            }
+        }
+    }
     trace(args, &target, &mut probes, out).await
 }
 
+/// The libc that process `pid` maps, for the getaddrinfo uprobe.
+pub(crate) fn libc_of(pid: u32) -> Option<PathBuf> {
+    Target {
+        pid,
+        name: String::new(),
+    }
+    .libc()
+}
+
+/// Resolves once process `pid` has exited.
+pub(crate) async fn wait_exited(pid: u32) {
+    Target {
+        pid,
+        name: String::new(),
+    }
+    .exited()
+    .await;
+}
+
+/// `-o FILE`: created or truncated, as a shell's `>` would.
+pub(crate) fn open_output(
+    path: &std::path::Path,
+) -> Result<Box<dyn std::io::Write + Send>, String> {
+    std::fs::File::create(path)
+        .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write + Send>)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out: Output) -> i32 {
-    let mut stream = match probes.events() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("tracer: {e}");
-            return exit::NO_SUPPORT;
-        }
-    };
-    let (Ok(mut sigint), Ok(mut sigterm)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        eprintln!("tracer: cannot install signal handlers");
-        return exit::FAILED;
-    };
     let dns = match target.libc() {
         Some(libc) => match probes.attach_getaddrinfo(&libc, target.pid) {
             Ok(()) => format!("dns: getaddrinfo probed in {}", libc.display()),
@@ -130,9 +152,31 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
         out.note("note: no HTTP request reconstruction on this architecture (x86_64 only): connections and bytes only");
         0
     };
-    if let Err(e) = probes.trace_tgid_with(target.pid, tgid_flags::TRACED | heads) {
+    let follow = if args.follow_forks {
+        if let Err(e) = probes.follow_forks() {
+            eprintln!("tracer: cannot follow forks: {e}");
+            return exit::NO_SUPPORT;
+        }
+        out = out.name_processes();
+        tgid_flags::FOLLOW
+    } else {
+        0
+    };
+    if let Err(e) = probes.trace_tgid_with(target.pid, tgid_flags::TRACED | heads | follow) {
         eprintln!("tracer: {e}");
         return exit::NO_SUPPORT;
+    }
+    out.procs.root(target.pid);
+    if args.follow_forks {
+        for (child, parent) in target::descendants(target.pid) {
+            if let Err(e) = probes.trace_tgid_with(child, tgid_flags::TRACED | heads | follow) {
+                out.note(&format!("note: child {child} not followed: {e}"));
+            } else if out.procs.forked(child, parent) {
+                out.note(&format!(
+                    "process {child} (child of {parent}) existed at start: traced"
+                ));
+            }
+        }
     }
     let seeded = seed::seed(target.pid);
     // Probes, uprobe and tgid are in place and /proc is read: no privilege
@@ -166,97 +210,17 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
             tcp_state::name(s.state)
         ));
     }
-    let mut tracker = Tracker::new(seeded);
-    let deadline = args.duration.map(Duration::from_secs_f64);
-    let sleep = async {
-        match deadline {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
+    let recording = Recording {
+        probes,
+        out,
+        tracker: Tracker::new(seeded),
+        follow: args.follow_forks,
+        duration: args.duration.map(Duration::from_secs_f64),
     };
-    tokio::pin!(sleep);
-    let exited = target.exited();
-    tokio::pin!(exited);
-    let end = loop {
-        let end = tokio::select! {
-            r = stream.ready() => r.err().map(|_| End::RingFailed),
-            () = &mut exited => Some(End::Exited),
-            () = &mut sleep => Some(End::Duration),
-            _ = sigint.recv() => Some(End::Interrupted),
-            _ = sigterm.recv() => Some(End::Terminated),
-        };
-        feed(&mut stream, false, target.pid, &mut tracker, &mut out);
-        if let Some(end) = end {
-            break end;
-        }
+    let pid = target.pid;
+    let exited = async move {
+        target.exited().await;
+        format!("process {pid} exited")
     };
-    if end == End::Exited {
-        // Sockets are freed while the process dies: collect those events too.
-        let _ = tokio::time::timeout(Duration::from_millis(200), async {
-            loop {
-                let _ = stream.ready().await;
-                feed(&mut stream, false, target.pid, &mut tracker, &mut out);
-            }
-        })
-        .await;
-    }
-    feed(&mut stream, true, target.pid, &mut tracker, &mut out);
-    for r in tracker.finish_all() {
-        if let Some(req) = tracker.request(r) {
-            out.request(req, &tracker);
-        }
-        tracker.forget(r);
-    }
-    let mut lost_by_kind = probes.lost_by_kind().unwrap_or_default();
-    if stream.undecodable > 0 {
-        lost_by_kind.push(("undecodable", stream.undecodable));
-    }
-    if let Ok(heads) = probes.lost_heads()
-        && heads > 0
-    {
-        out.note(&format!(
-            "note: {heads} payload heads lost (ring buffer full): some requests may be missing"
-        ));
-    }
-    if stream.late() > 0 {
-        out.note(&format!(
-            "note: {} events reached the reader after newer ones and are printed out of time order",
-            stream.late()
-        ));
-    }
-    let (ended, code) = match end {
-        End::Exited => (format!("process {} exited", target.pid), exit::SUCCESS),
-        End::Duration => ("duration ended".to_string(), exit::SUCCESS),
-        End::Interrupted => ("interrupted (SIGINT)".to_string(), exit::SIGINT),
-        End::Terminated => ("terminated (SIGTERM)".to_string(), exit::SIGTERM),
-        End::RingFailed => ("reading the ring buffer failed".to_string(), exit::FAILED),
-    };
-    out.summary(&tracker, &lost_by_kind, &ended);
-    out.note(&ended);
-    code
-}
-
-/// Runs the events read so far through the tracker and prints them; `all`
-/// at the end of the run, else those the stream can order already.
-fn feed(stream: &mut EventStream, all: bool, pid: u32, tracker: &mut Tracker, out: &mut Output) {
-    let handle = |ev: &KernelEvent| {
-        // The kernel filters by tgid already; this guards against a stale entry.
-        if ev.tgid != pid {
-            return;
-        }
-        let fx = tracker.handle(ev);
-        out.event(ev, &fx, tracker);
-        for &r in &fx.finished {
-            if let Some(req) = tracker.request(r) {
-                out.request(req, tracker);
-            }
-            tracker.forget(r);
-        }
-    };
-    if all {
-        stream.for_each_remaining(handle);
-    } else {
-        stream.for_each_ready(handle);
-    }
-    out.flush();
+    record(recording, exited).await.0.code()
 }

@@ -101,6 +101,35 @@ impl Target {
     }
 }
 
+/// The processes below `root` now, as (pid, parent) pairs, parents first.
+pub fn descendants(root: u32) -> Vec<(u32, u32)> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parents: Vec<(u32, u32)> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, parent_of(pid)?)))
+        .collect();
+    let mut found: Vec<(u32, u32)> = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, _) in parents.iter().filter(|&&(_, pp)| pp == parent) {
+            if pid != root && !found.iter().any(|&(p, _)| p == pid) {
+                found.push((pid, parent));
+                frontier.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// The ppid field of /proc/PID/stat (the 4th, after the comm).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat
@@ -132,6 +161,19 @@ mod tests {
             Target::find(huge).err(),
             Some(TargetError::NoSuchProcess(huge))
         );
+    }
+
+    #[test]
+    fn a_child_is_a_descendant() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("spawn sleep");
+        let me = std::process::id();
+        let found = descendants(me);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found.contains(&(child.id(), me)), "{found:?}");
     }
 
     #[test]

@@ -1,0 +1,135 @@
+//! The traced processes: the ones asked for, and those a fork took in when
+//! children are followed. Each is named by its pid in event and request
+//! lines and gets its own line in the summary.
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::conns::Tracker;
+
+#[derive(Clone, Debug, Default)]
+pub struct Process {
+    /// The traced process that forked it; None for one asked for.
+    pub parent: Option<u32>,
+    /// `comm` when first seen (a forked child may not have exec'd yet).
+    pub comm: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Processes {
+    by_pid: BTreeMap<u32, Process>,
+}
+
+/// What one process did, as the summary counts it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ProcessTotals {
+    pub connections: usize,
+    pub requests: usize,
+    pub reused: usize,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+impl Processes {
+    /// A process asked for (`--pid`, `--name`, run's command).
+    pub fn root(&mut self, pid: u32) {
+        let comm = comm(pid);
+        self.by_pid.entry(pid).or_default().comm = comm;
+    }
+
+    /// A process asked for, named by the caller (it has not exec'd yet).
+    pub fn root_named(&mut self, pid: u32, comm: &str) {
+        self.by_pid.entry(pid).or_default().comm = Some(comm.to_string());
+    }
+
+    /// A process a traced parent forked; true when it is new here.
+    pub fn forked(&mut self, pid: u32, parent: u32) -> bool {
+        let new = !self.by_pid.contains_key(&pid);
+        let p = self.by_pid.entry(pid).or_default();
+        p.parent.get_or_insert(parent);
+        if p.comm.is_none() {
+            p.comm = comm(pid);
+        }
+        new
+    }
+
+    /// A pid seen in an event: its name is read while it still runs.
+    pub fn saw(&mut self, pid: u32) {
+        if pid != 0 && !self.by_pid.contains_key(&pid) {
+            self.by_pid.insert(
+                pid,
+                Process {
+                    parent: None,
+                    comm: comm(pid),
+                },
+            );
+        }
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        self.by_pid.keys().copied().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_pid.len()
+    }
+
+    pub fn totals(&self, t: &Tracker, pid: u32) -> ProcessTotals {
+        let mut sum = ProcessTotals::default();
+        for c in t.tcp_connections().filter(|c| c.pid == pid) {
+            sum.connections += 1;
+            sum.requests += c.requests;
+            sum.reused += if c.preexisting_fd.is_some() {
+                c.requests
+            } else {
+                c.requests.saturating_sub(1)
+            };
+            sum.bytes_sent += c.bytes_sent;
+            sum.bytes_received += c.bytes_received;
+        }
+        sum
+    }
+
+    /// The summary's `per_process` list.
+    pub fn json(&self, t: &Tracker) -> Value {
+        self.by_pid
+            .iter()
+            .map(|(&pid, p)| {
+                let s = self.totals(t, pid);
+                json!({
+                    "pid": pid, "parent": p.parent, "comm": p.comm,
+                    "connections": s.connections, "requests": s.requests, "reused": s.reused,
+                    "bytes_sent": s.bytes_sent, "bytes_received": s.bytes_received,
+                })
+            })
+            .collect()
+    }
+
+    /// The summary's text line per process.
+    pub fn text_lines(&self, t: &Tracker) -> Vec<String> {
+        self.by_pid
+            .iter()
+            .map(|(&pid, p)| {
+                let s = self.totals(t, pid);
+                let parent = p
+                    .parent
+                    .map_or(String::new(), |pp| format!(" (child of {pp})"));
+                format!(
+                    "  pid {pid} {}{parent}: {} on {}, {} reused, {} B out, {} B in",
+                    p.comm.as_deref().unwrap_or("?"),
+                    crate::render::count(s.requests, "request"),
+                    crate::render::count(s.connections, "connection"),
+                    s.reused,
+                    s.bytes_sent,
+                    s.bytes_received
+                )
+            })
+            .collect()
+    }
+}
+
+fn comm(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim_end().to_string())
+}
