@@ -189,6 +189,7 @@ fn a_shell_running_curl_twice_is_three_processes_two_connections() {
                 (entry["requests"].clone(), entry["parent"].clone()),
                 (1.into(), shell.into())
             );
+            assert_eq!(entry["comm"], "curl", "named after its exec: {entry}");
         }
         if round == 0 {
             println!("saw: {summary}");
@@ -253,4 +254,67 @@ fn the_command_runs_as_the_invoking_user() {
         "saw: SUDO_UID=65534 -> {stdout:?}; --user nobody -> {:?}",
         as_user.stdout.trim()
     );
+}
+
+/// `tracer run ARGS` bounded by `timeout`, so that a tracer that never
+/// sees its processes leave fails the test instead of hanging it.
+fn run_bounded(seconds: u32, args: &[&str]) -> Run {
+    let out = Command::new("timeout")
+        .arg(seconds.to_string())
+        .arg(tracer_tests::tracer_bin::tracer_bin())
+        .args(args)
+        .output()
+        .expect("timeout runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_child_that_outlives_the_command_is_waited_for_and_then_let_go() {
+    if !can_trace_or_skip() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let run = run_bounded(20, &["run", "--", "sh", "-c", "sleep 1 & exit 4"]);
+    let took = started.elapsed();
+    assert_eq!(run.code, 4, "the command's code: {}", run.stderr);
+    assert!(took.as_millis() >= 900, "ended before the child: {took:?}");
+    assert!(
+        run.stderr
+            .contains("exited with 4; still tracing 1 process it started"),
+        "{}",
+        run.stderr
+    );
+    println!(
+        "saw: ended after {took:?}: {}",
+        run.stderr.lines().last().unwrap_or("")
+    );
+}
+
+/// A thread that exits is not its process: the process stays traced. The
+/// kernel drops a process when its last thread exits, not its first.
+#[test]
+fn a_thread_exiting_leaves_its_process_traced() {
+    if !can_trace_or_skip() {
+        return;
+    }
+    if Command::new("python3").arg("--version").output().is_err() {
+        println!("skipped: python3 not installed");
+        return;
+    }
+    let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
+    let script = format!(
+        "import threading, urllib.request\n\
+         for _ in range(3):\n    t = threading.Thread(target=lambda: None); t.start(); t.join()\n\
+         urllib.request.urlopen('{}').read()\n",
+        server.url()
+    );
+    let (run, lines) = run_json("thread", &["--", "python3", "-c", &script]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let requests = of_type(&lines, "request");
+    assert_eq!(requests.len(), 1, "{}", run.stderr);
+    assert_eq!(server.accepted(), 1);
 }

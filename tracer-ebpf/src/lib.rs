@@ -278,6 +278,8 @@ pub mod names {
     pub const TASK_OFFSETS: &str = "TASK_OFFSETS";
     /// Hash of processes taken in by a fork: child tgid -> parent tgid.
     pub const FOLLOWED: &str = "FOLLOWED";
+    /// Hash of followed processes that exited: tgid -> `comm` (16 bytes).
+    pub const EXIT_COMM: &str = "EXIT_COMM";
     /// The global holding [`super::SockOffsets`].
     pub const SOCK_OFFSETS: &str = "SOCK_OFFSETS";
     /// The global that makes the send/recv programs return at once (the

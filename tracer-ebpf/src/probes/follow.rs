@@ -7,7 +7,7 @@
 //! tgid.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_task, bpf_probe_read_kernel},
+    helpers::{bpf_get_current_comm, bpf_get_current_task, bpf_probe_read_kernel},
     macros::{btf_tracepoint, map},
     maps::{Array, HashMap},
     programs::BtfTracePointContext,
@@ -27,6 +27,11 @@ static TASK_OFFSETS: Array<u32> = Array::with_max_entries(task_offset::SLOTS, 0)
 static FOLLOWED: HashMap<u32, u32> = HashMap::with_max_entries(4096, 0);
 
 /// The `T` at `base + TASK_OFFSETS[slot]`; None when that offset is unknown.
+/// A followed process's `comm` when it exited (tgid -> comm): the name
+/// after its exec, for a process too short-lived for userspace to read it.
+#[map(name = "EXIT_COMM")]
+static EXIT_COMM: HashMap<u32, [u8; 16]> = HashMap::with_max_entries(4096, 0);
+
 #[inline(always)]
 fn read_at<T>(base: *const u8, slot: u32) -> Option<T> {
     let offset = *TASK_OFFSETS.get(slot)?;
@@ -82,6 +87,9 @@ pub fn tracer_exit(_ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let _ = TRACED_TGIDS.remove(&tgid);
+    if let Ok(comm) = bpf_get_current_comm() {
+        let _ = EXIT_COMM.insert(&tgid, &comm, 0);
+    }
     if let Some(one) = TRACED_ONE.get_ptr_mut(0) {
         // SAFETY: an aligned u64 slot of an array map.
         unsafe {

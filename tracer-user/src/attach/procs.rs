@@ -11,7 +11,8 @@ use super::conns::Tracker;
 pub struct Process {
     /// The traced process that forked it; None for one asked for.
     pub parent: Option<u32>,
-    /// `comm` when first seen (a forked child may not have exec'd yet).
+    /// `comm`: its last, when it exited while followed; else as first seen
+    /// (a forked child may not have exec'd yet).
     pub comm: Option<String>,
 }
 
@@ -51,6 +52,13 @@ impl Processes {
             p.comm = comm(pid);
         }
         new
+    }
+
+    /// A followed process exited with this `comm` (its last, after exec).
+    pub fn exited(&mut self, pid: u32, comm: String) {
+        if let Some(p) = self.by_pid.get_mut(&pid) {
+            p.comm = Some(comm);
+        }
     }
 
     /// A pid seen in an event: its name is read while it still runs.

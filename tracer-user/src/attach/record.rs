@@ -108,7 +108,8 @@ pub async fn record(mut r: Recording<'_>, exited: impl Future<Output = String>) 
             if !waiting_noted {
                 waiting_noted = true;
                 r.out.note(&format!(
-                    "{who}; still tracing {left} processes it started (Ctrl-C to stop)"
+                    "{who}; still tracing {left} {} it started (Ctrl-C to stop)",
+                    if left == 1 { "process" } else { "processes" }
                 ));
             }
         }
@@ -151,6 +152,9 @@ fn adopt(probes: &mut Probes, out: &mut Output) {
         if out.procs.forked(child, parent) {
             out.note(&format!("process {child} started by {parent}: traced"));
         }
+    }
+    for (pid, comm) in probes.take_exited() {
+        out.procs.exited(pid, comm);
     }
 }
 

@@ -93,6 +93,27 @@ impl Probes {
         pairs
     }
 
+    /// Followed processes that exited since the last call, with their
+    /// last `comm`; removed from the kernel's table.
+    pub fn take_exited(&mut self) -> Vec<(u32, String)> {
+        let Some(map) = self.ebpf.map_mut(names::EXIT_COMM) else {
+            return Vec::new();
+        };
+        let Ok(mut exited) = BpfHashMap::<_, u32, [u8; 16]>::try_from(map) else {
+            return Vec::new();
+        };
+        let all: Vec<(u32, [u8; 16])> = exited.iter().filter_map(Result::ok).collect();
+        for (pid, _) in &all {
+            let _ = exited.remove(pid);
+        }
+        all.into_iter()
+            .map(|(pid, comm)| {
+                let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+                (pid, String::from_utf8_lossy(&comm[..end]).into_owned())
+            })
+            .collect()
+    }
+
     /// Children that could not be followed because the set was full.
     pub fn lost_follows(&self) -> u64 {
         self.lost
