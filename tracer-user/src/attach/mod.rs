@@ -1,10 +1,12 @@
-//! `tracer attach --pid PID`: trace a running process's connections and
-//! reconstruct its plaintext HTTP/1.x requests from the kernel's view alone.
+//! `tracer attach --pid PID[,PID...] | --name NAME`: trace running
+//! processes' connections and reconstruct their plaintext HTTP/1.x requests
+//! from the kernel's view alone.
 //!
-//! Stages: validate the PID, load the probes with payload heads on for that
-//! tgid only, seed the connections it already has from /proc, then stream
-//! kernel events through [`conns::Tracker`] into [`output::Output`] until
-//! the target exits, the duration ends, or SIGINT/SIGTERM.
+//! Stages: find the processes, load the probes with payload heads on for
+//! those tgids only (and, with `--follow-forks`, their descendants and every
+//! process they fork), seed the connections they already have from /proc,
+//! then stream kernel events through [`conns::Tracker`] into
+//! [`output::Output`] until they exit, the duration ends, or SIGINT/SIGTERM.
 mod conns;
 mod fields;
 mod http;
@@ -32,10 +34,14 @@ use target::{Target, TargetError};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct AttachArgs {
-    /// Process to trace (every thread of it).
-    #[arg(long)]
-    pub pid: i64,
-    /// Stop after this many seconds (default: until the process exits or Ctrl-C).
+    /// Processes to trace (every thread of each), comma-separated.
+    #[arg(long, value_delimiter = ',', required_unless_present = "name")]
+    pub pid: Vec<i64>,
+    /// Trace every process whose comm (first 15 bytes) or executable's
+    /// basename is NAME, found at start (never the tracer itself).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Stop after this many seconds (default: until the processes exit or Ctrl-C).
     #[arg(long, value_name = "S")]
     pub duration: Option<f64>,
     /// Output format.
@@ -44,8 +50,8 @@ pub struct AttachArgs {
     /// Write the trace to FILE instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Also trace the processes it forks from now on, from their first
-    /// instruction, and the descendants it already has.
+    /// Also trace the processes they fork from now on, from their first
+    /// instruction, and the descendants they already have.
     #[arg(long)]
     pub follow_forks: bool,
     /// Bytes of all ring buffers together (testing the lost-event path).
@@ -55,17 +61,33 @@ pub struct AttachArgs {
 
 /// Runs `tracer attach`; returns the process exit code.
 pub async fn run(args: &AttachArgs) -> i32 {
-    let target = match Target::find(args.pid) {
-        Ok(t) => t,
-        Err(e @ TargetError::Itself(_)) => {
-            eprintln!("tracer: {e}; give the pid of another process");
-            return exit::USAGE;
+    let mut targets = Vec::new();
+    for &pid in &args.pid {
+        match Target::find(pid) {
+            Ok(t) if targets.iter().any(|o: &Target| o.pid == t.pid) => {}
+            Ok(t) => targets.push(t),
+            Err(e @ TargetError::Itself(_)) => {
+                eprintln!("tracer: {e}; give the pid of another process");
+                return exit::USAGE;
+            }
+            Err(e) => {
+                eprintln!("tracer: {e}");
+                return exit::FAILED;
+            }
         }
-        Err(e) => {
-            eprintln!("tracer: {e}");
+    }
+    if let Some(name) = &args.name {
+        let found = Target::by_name(name);
+        if found.is_empty() {
+            eprintln!("tracer: no process named {name}");
             return exit::FAILED;
         }
-    };
+        for t in found {
+            if !targets.iter().any(|o| o.pid == t.pid) {
+                targets.push(t);
+            }
+        }
+    }
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0)
     {
@@ -77,9 +99,11 @@ pub async fn run(args: &AttachArgs) -> i32 {
         eprintln!("tracer: cannot trace here: {}", report.missing());
         return exit::NO_SUPPORT;
     }
-    if let Err(msg) = preflight::can_inspect(target.pid) {
-        eprintln!("tracer: {msg}");
-        return exit::NO_SUPPORT;
+    for t in &targets {
+        if let Err(msg) = preflight::can_inspect(t.pid) {
+            eprintln!("tracer: {msg}");
+            return exit::NO_SUPPORT;
+        }
     }
     let opts = ProbeOptions {
         ring_bytes: args.ring_bytes,
@@ -93,7 +117,8 @@ pub async fn run(args: &AttachArgs) -> i32 {
             return exit::NO_SUPPORT;
         }
     };
-    let mut out = Output::new(args.format, target.pid, monotonic_ns());
+    let first = targets.first().map_or(0, |t| t.pid);
+    let mut out = Output::new(args.format, first, monotonic_ns());
     if let Some(path) = &args.output {
         match open_output(path) {
             Ok(sink) => out = out.to(sink),
@@ -103,7 +128,10 @@ pub async fn run(args: &AttachArgs) -> i32 {
             }
         }
     }
-    trace(args, &target, &mut probes, out).await
+    if targets.len() > 1 || args.follow_forks {
+        out = out.name_processes();
+    }
+    trace(args, &targets, &mut probes, out).await
 }
 
 /// The libc that process `pid` maps, for the getaddrinfo uprobe.
@@ -134,9 +162,15 @@ pub(crate) fn open_output(
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out: Output) -> i32 {
-    let dns = match target.libc() {
-        Some(libc) => match probes.attach_getaddrinfo(&libc, target.pid) {
+async fn trace(args: &AttachArgs, targets: &[Target], probes: &mut Probes, mut out: Output) -> i32 {
+    // One process alone: the uprobe fires for it only. Several, or their
+    // children: for every process, and the kernel's filter picks them out.
+    let scope = match targets {
+        [one] if !args.follow_forks => one.pid,
+        _ => 0,
+    };
+    let dns = match targets.iter().find_map(Target::libc) {
+        Some(libc) => match probes.attach_getaddrinfo(&libc, scope) {
             Ok(()) => format!("dns: getaddrinfo probed in {}", libc.display()),
             Err(e) => format!("dns: no getaddrinfo probe ({e}); DNS shows as UDP port 53 traffic"),
         },
@@ -157,37 +191,51 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
             eprintln!("tracer: cannot follow forks: {e}");
             return exit::NO_SUPPORT;
         }
-        out = out.name_processes();
         tgid_flags::FOLLOW
     } else {
         0
     };
-    if let Err(e) = probes.trace_tgid_with(target.pid, tgid_flags::TRACED | heads | follow) {
-        eprintln!("tracer: {e}");
-        return exit::NO_SUPPORT;
+    let flags = tgid_flags::TRACED | heads | follow;
+    let mut seeded = Vec::new();
+    for target in targets {
+        if let Err(e) = probes.trace_tgid_with(target.pid, flags) {
+            eprintln!("tracer: {e}");
+            return exit::NO_SUPPORT;
+        }
+        out.procs.root(target.pid);
+        seeded.extend(seed::seed(target.pid));
     }
-    out.procs.root(target.pid);
     if args.follow_forks {
-        for (child, parent) in target::descendants(target.pid) {
-            if let Err(e) = probes.trace_tgid_with(child, tgid_flags::TRACED | heads | follow) {
-                out.note(&format!("note: child {child} not followed: {e}"));
-            } else if out.procs.forked(child, parent) {
-                out.note(&format!(
-                    "process {child} (child of {parent}) existed at start: traced"
-                ));
+        for target in targets {
+            for (child, parent) in target::descendants(target.pid) {
+                if let Err(e) = probes.trace_tgid_with(child, flags) {
+                    out.note(&format!("note: child {child} not followed: {e}"));
+                } else if out.procs.forked(child, parent) {
+                    out.note(&format!(
+                        "process {child} (child of {parent}) existed at start: traced"
+                    ));
+                }
             }
         }
     }
-    let seeded = seed::seed(target.pid);
-    // Probes, uprobe and tgid are in place and /proc is read: no privilege
+    // Probes, uprobe and tgids are in place and /proc is read: no privilege
     // is needed from here on.
     if let Err(e) = crate::privilege::drop_all() {
         out.note(&format!("note: could not drop privileges: {e}"));
     }
+    let names: Vec<String> = targets
+        .iter()
+        .map(|t| format!("pid {} ({})", t.pid, t.name))
+        .collect();
+    let (which, last) = match (targets.len(), args.follow_forks) {
+        (1, false) => ("", "it exits"),
+        (1, true) => (" and its children", "the last of them exits"),
+        (_, false) => ("", "they exit"),
+        (_, true) => (" and their children", "the last of them exits"),
+    };
     out.note(&format!(
-        "attached to pid {} ({}); tracing until it exits{}",
-        target.pid,
-        target.name,
+        "attached to {}{which}; tracing until {last}{}",
+        names.join(", "),
         args.duration.map_or(" or Ctrl-C".to_string(), |d| format!(
             ", {d} s pass, or Ctrl-C"
         ))
@@ -217,10 +265,14 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
         follow: args.follow_forks,
         duration: args.duration.map(Duration::from_secs_f64),
     };
-    let pid = target.pid;
     let exited = async move {
-        target.exited().await;
-        format!("process {pid} exited")
+        for target in targets {
+            target.exited().await;
+        }
+        match targets {
+            [one] => format!("process {} exited", one.pid),
+            _ => "every process exited".to_string(),
+        }
     };
     record(recording, exited).await.0.code()
 }
