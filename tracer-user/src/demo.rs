@@ -51,6 +51,7 @@ pub async fn run(format: Format, no_ebpf: bool) -> i32 {
         return exit::FAILED;
     };
     let args = TraceArgs {
+        output: None,
         url: format!("http://{addr}/"),
         count: 3,
         interval: 0,

@@ -94,6 +94,14 @@ pub async fn run(args: &AttachArgs) -> i32 {
         eprintln!("tracer: --duration must be a positive number of seconds");
         return exit::USAGE;
     }
+    let sink = match args.output.as_deref().map(open_output) {
+        Some(Ok(sink)) => Some(sink),
+        Some(Err(msg)) => {
+            eprintln!("tracer: {msg}");
+            return exit::USAGE;
+        }
+        None => None,
+    };
     let report = preflight::run();
     if !report.can_trace() {
         eprintln!("tracer: cannot trace here: {}", report.missing());
@@ -119,14 +127,8 @@ pub async fn run(args: &AttachArgs) -> i32 {
     };
     let first = targets.first().map_or(0, |t| t.pid);
     let mut out = Output::new(args.format, first, monotonic_ns());
-    if let Some(path) = &args.output {
-        match open_output(path) {
-            Ok(sink) => out = out.to(sink),
-            Err(msg) => {
-                eprintln!("tracer: {msg}");
-                return exit::USAGE;
-            }
-        }
+    if let Some(sink) = sink {
+        out = out.to(sink);
     }
     if targets.len() > 1 || args.follow_forks {
         out = out.name_processes();
