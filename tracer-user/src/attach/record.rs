@@ -19,6 +19,8 @@ pub enum End {
     Interrupted,
     Terminated,
     RingFailed,
+    /// The rings or the signal handlers could not be set up.
+    Setup,
 }
 
 impl End {
@@ -29,6 +31,7 @@ impl End {
             End::Interrupted => exit::SIGINT,
             End::Terminated => exit::SIGTERM,
             End::RingFailed => exit::FAILED,
+            End::Setup => exit::NO_SUPPORT,
         }
     }
 }
@@ -57,7 +60,7 @@ pub async fn record(mut r: Recording<'_>, exited: impl Future<Output = String>) 
         Ok(s) => s,
         Err(e) => {
             eprintln!("tracer: {e}");
-            return (End::RingFailed, Totals::default());
+            return (End::Setup, Totals::default());
         }
     };
     let (Ok(mut sigint), Ok(mut sigterm)) = (
@@ -143,6 +146,7 @@ fn ended_words(end: End, who: Option<&str>) -> String {
         End::Interrupted => "interrupted (SIGINT)".to_string(),
         End::Terminated => "terminated (SIGTERM)".to_string(),
         End::RingFailed => "reading the ring buffer failed".to_string(),
+        End::Setup => "setting up failed".to_string(),
     }
 }
 
