@@ -1,46 +1,23 @@
 //! `tracer run -- CMD`: the command is traced from its first syscall, its
 //! children are followed, its exit code is passed on, and it runs as the
 //! invoking user. Checked against the test server's own accept count.
-use std::{path::PathBuf, process::Command};
+use std::process::Command;
 
 use serde_json::Value;
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
-    process::{can_trace_or_skip, json_lines, of_type},
-    tracer_bin::{Run, tracer},
+    process::{can_trace_or_skip, of_type},
+    run_cmd::{have, run_json},
+    tracer_bin::tracer,
 };
 
 /// Rounds of each scenario: a race between fork, exec and the filter would
 /// show in some of them.
 const ROUNDS: usize = 20;
 
-fn have_curl() -> bool {
-    let ok = Command::new("curl").arg("--version").output().is_ok();
-    if !ok {
-        println!("skipped: curl not installed");
-    }
-    ok
-}
-
-fn out_file(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("tracer-run-{}-{name}.jsonl", std::process::id()))
-}
-
-/// `tracer run --format json -o FILE ARGS`: the run and the JSON lines.
-fn run_json(name: &str, args: &[&str]) -> (Run, Vec<Value>) {
-    let file = out_file(name);
-    let file_arg = file.to_string_lossy().into_owned();
-    let mut all = vec!["run", "--format", "json", "-o", &file_arg];
-    all.extend_from_slice(args);
-    let run = tracer(&all);
-    let text = std::fs::read_to_string(&file).unwrap_or_default();
-    let _ = std::fs::remove_file(&file);
-    (run, json_lines(&text))
-}
-
 #[test]
 fn curl_two_urls_first_connect_seen_second_request_reused() {
-    if !have_curl() || !can_trace_or_skip() {
+    if !have("curl") || !can_trace_or_skip() {
         return;
     }
     for round in 0..ROUNDS {
@@ -96,7 +73,7 @@ fn curl_two_urls_first_connect_seen_second_request_reused() {
 
 #[test]
 fn exit_code_is_the_commands_unless_the_tracer_or_expect_failed() {
-    if !have_curl() || !can_trace_or_skip() {
+    if !have("curl") || !can_trace_or_skip() {
         return;
     }
     // A refused port: curl exits 7.
@@ -143,7 +120,7 @@ fn exit_code_is_the_commands_unless_the_tracer_or_expect_failed() {
 
 #[test]
 fn a_shell_running_curl_twice_is_three_processes_two_connections() {
-    if !have_curl() || !can_trace_or_skip() {
+    if !have("curl") || !can_trace_or_skip() {
         return;
     }
     for round in 0..ROUNDS {
@@ -254,67 +231,4 @@ fn the_command_runs_as_the_invoking_user() {
         "saw: SUDO_UID=65534 -> {stdout:?}; --user nobody -> {:?}",
         as_user.stdout.trim()
     );
-}
-
-/// `tracer run ARGS` bounded by `timeout`, so that a tracer that never
-/// sees its processes leave fails the test instead of hanging it.
-fn run_bounded(seconds: u32, args: &[&str]) -> Run {
-    let out = Command::new("timeout")
-        .arg(seconds.to_string())
-        .arg(tracer_tests::tracer_bin::tracer_bin())
-        .args(args)
-        .output()
-        .expect("timeout runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-#[test]
-fn a_child_that_outlives_the_command_is_waited_for_and_then_let_go() {
-    if !can_trace_or_skip() {
-        return;
-    }
-    let started = std::time::Instant::now();
-    let run = run_bounded(20, &["run", "--", "sh", "-c", "sleep 1 & exit 4"]);
-    let took = started.elapsed();
-    assert_eq!(run.code, 4, "the command's code: {}", run.stderr);
-    assert!(took.as_millis() >= 900, "ended before the child: {took:?}");
-    assert!(
-        run.stderr
-            .contains("exited with 4; still tracing 1 process it started"),
-        "{}",
-        run.stderr
-    );
-    println!(
-        "saw: ended after {took:?}: {}",
-        run.stderr.lines().last().unwrap_or("")
-    );
-}
-
-/// A thread that exits is not its process: the process stays traced. The
-/// kernel drops a process when its last thread exits, not its first.
-#[test]
-fn a_thread_exiting_leaves_its_process_traced() {
-    if !can_trace_or_skip() {
-        return;
-    }
-    if Command::new("python3").arg("--version").output().is_err() {
-        println!("skipped: python3 not installed");
-        return;
-    }
-    let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
-    let script = format!(
-        "import threading, urllib.request\n\
-         for _ in range(3):\n    t = threading.Thread(target=lambda: None); t.start(); t.join()\n\
-         urllib.request.urlopen('{}').read()\n",
-        server.url()
-    );
-    let (run, lines) = run_json("thread", &["--", "python3", "-c", &script]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let requests = of_type(&lines, "request");
-    assert_eq!(requests.len(), 1, "{}", run.stderr);
-    assert_eq!(server.accepted(), 1);
 }

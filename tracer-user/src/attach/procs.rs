@@ -141,3 +141,54 @@ fn comm(pid: u32) -> Option<String> {
         .ok()
         .map(|c| c.trim_end().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attach::model::Connection;
+
+    fn conn(pid: u32, requests: usize, preexisting: bool, udp: bool) -> Connection {
+        Connection {
+            pid,
+            requests,
+            preexisting_fd: preexisting.then_some(3),
+            udp,
+            bytes_sent: 10,
+            ..Connection::default()
+        }
+    }
+
+    /// Reuse per process is counted as the tracker counts it overall: every
+    /// request after a connection's first, and every request on one that
+    /// existed before the attach. UDP sockets are not connections.
+    #[test]
+    fn totals_are_per_process_and_agree_with_the_tracker() {
+        let mut t = Tracker::new(Vec::new());
+        t.connections = vec![
+            conn(1, 2, false, false),
+            conn(1, 1, true, false),
+            conn(2, 1, false, false),
+            conn(2, 0, false, true),
+        ];
+        let mut procs = Processes::default();
+        procs.root_named(1, "sh");
+        procs.forked(2, 1);
+        let one = procs.totals(&t, 1);
+        assert_eq!(
+            (one.connections, one.requests, one.reused, one.bytes_sent),
+            (2, 3, 2, 20)
+        );
+        let two = procs.totals(&t, 2);
+        assert_eq!((two.connections, two.requests, two.reused), (1, 1, 0));
+        assert_eq!(procs.pids(), [1, 2]);
+        let lines = procs.text_lines(&t);
+        assert!(
+            lines[0].starts_with("  pid 1 sh: 3 requests on 2 connections, 2 reused"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].contains("(child of 1): 1 request on 1 connection"),
+            "{lines:?}"
+        );
+    }
+}
