@@ -126,13 +126,6 @@ pub async fn run(args: &RunArgs) -> i32 {
         .map_or_else(|| program.to_string_lossy(), |n| n.to_string_lossy())
         .into_owned();
     out.procs.root_named(pid, &name);
-    if let Err(e) = child.release() {
-        eprintln!("tracer: cannot start {}: {e}", path.display());
-        return exit::FAILED;
-    }
-    if let Err(e) = crate::privilege::drop_all() {
-        out.note(&format!("note: could not drop privileges: {e}"));
-    }
     out.note(&format!(
         "started pid {pid} ({name}); tracing it{} until {} exit, or Ctrl-C",
         if follow { " and its children" } else { "" },
@@ -149,6 +142,14 @@ pub async fn run(args: &RunArgs) -> i32 {
         None => {
             out.note("dns: no libc found: no getaddrinfo probe; DNS shows as UDP port 53 traffic")
         }
+    }
+    // The notes go first: the command's own output follows its start.
+    if let Err(e) = child.release() {
+        eprintln!("tracer: cannot start {}: {e}", path.display());
+        return exit::FAILED;
+    }
+    if let Err(e) = crate::privilege::drop_all() {
+        out.note(&format!("note: could not drop privileges: {e}"));
     }
     let status = Cell::new(None);
     let exited = async {
