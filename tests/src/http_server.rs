@@ -26,6 +26,15 @@ pub enum Behaviour {
     /// Python's `http.server` answers: the client's delayed ACK holds the
     /// body back by about 40 ms on a reused connection.
     SplitHeadBody,
+    /// HTTP/1.1 keep-alive, a 64 KiB body: the head and the first half in
+    /// one write, 100 ms of sleep, then the second half (a slow or
+    /// streaming server, not a delayed ACK).
+    SlowChunks,
+    /// HTTP/1.1 keep-alive; closes a connection idle for this many ms.
+    IdleClose(u64),
+    /// Answers as keep-alive (no `Connection: close`), then closes at once,
+    /// as Python's `http.server` does with `close_connection = True`.
+    CloseUnannounced,
 }
 
 pub struct TestServer {
@@ -37,6 +46,8 @@ pub struct TestServer {
 }
 
 const BODY: &[u8] = b"0123456789abcdef0123456789abcdef";
+/// The body of [`Behaviour::SlowChunks`], sent in two halves.
+const SLOW_BODY: usize = 64 * 1024;
 
 impl TestServer {
     pub fn start(bind: &str, behaviour: Behaviour) -> std::io::Result<Self> {
@@ -97,7 +108,11 @@ impl Drop for TestServer {
 
 fn serve(conn: TcpStream, behaviour: Behaviour, sizes: &Mutex<Vec<usize>>) {
     let _ = conn.set_nonblocking(false);
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let idle = match behaviour {
+        Behaviour::IdleClose(ms) => Duration::from_millis(ms),
+        _ => Duration::from_secs(10),
+    };
+    let _ = conn.set_read_timeout(Some(idle));
     let Ok(writer) = conn.try_clone() else { return };
     let mut reader = BufReader::new(conn);
     let mut writer = writer;
@@ -125,9 +140,17 @@ fn serve(conn: TcpStream, behaviour: Behaviour, sizes: &Mutex<Vec<usize>>) {
         if let Ok(mut s) = sizes.lock() {
             s.push(size + content_length);
         }
-        let len = BODY.len();
+        let body: Vec<u8> = match behaviour {
+            Behaviour::SlowChunks => (0..SLOW_BODY).map(|i| b'a' + (i % 26) as u8).collect(),
+            _ => BODY.to_vec(),
+        };
+        let len = body.len();
         let response = match behaviour {
-            Behaviour::KeepAlive | Behaviour::SplitHeadBody => {
+            Behaviour::KeepAlive
+            | Behaviour::SplitHeadBody
+            | Behaviour::SlowChunks
+            | Behaviour::IdleClose(_)
+            | Behaviour::CloseUnannounced => {
                 format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n")
             }
             Behaviour::Close => {
@@ -145,13 +168,24 @@ fn serve(conn: TcpStream, behaviour: Behaviour, sizes: &Mutex<Vec<usize>>) {
             }
             bytes.clear();
         }
-        bytes.extend_from_slice(BODY);
+        bytes.extend_from_slice(&body);
+        if behaviour == Behaviour::SlowChunks {
+            let second = bytes.split_off(bytes.len() - SLOW_BODY / 2);
+            if writer.write_all(&bytes).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            bytes = second;
+        }
         if writer.write_all(&bytes).is_err() {
             return;
         }
         match behaviour {
-            Behaviour::KeepAlive | Behaviour::SplitHeadBody => continue,
-            Behaviour::Close | Behaviour::Http10 => return,
+            Behaviour::KeepAlive
+            | Behaviour::SplitHeadBody
+            | Behaviour::SlowChunks
+            | Behaviour::IdleClose(_) => continue,
+            Behaviour::Close | Behaviour::Http10 | Behaviour::CloseUnannounced => return,
             Behaviour::ResetMidResponse => {
                 // SO_LINGER 0: close sends RST instead of FIN.
                 let linger = libc::linger {

@@ -333,4 +333,15 @@ fn demo_runs_three_requests_on_one_connection() {
         "{}",
         run.stdout
     );
+    // The demo's path is answered in two writes: each reused request stalls.
+    for n in [2, 3] {
+        let finding = format!("finding: delayed-ack-stall: request {n}, cookie ");
+        assert!(run.stdout.contains(&finding), "{}", run.stdout);
+    }
+    assert!(
+        run.stdout
+            .contains("2 findings (delayed-ack-stall 2): reused"),
+        "{}",
+        run.stdout
+    );
 }

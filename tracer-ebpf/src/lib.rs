@@ -33,6 +33,12 @@ pub enum EventKind {
     DnsStart = 9,
     /// libc `getaddrinfo` returned: [`DnsEvent`] with result and duration.
     DnsDone = 10,
+    /// TCP retransmitted a segment of the socket: [`TcpSignalEvent`].
+    Retransmit = 11,
+    /// The socket sent a reset: [`TcpSignalEvent`].
+    ResetSent = 12,
+    /// The socket received a reset: [`TcpSignalEvent`].
+    ResetReceived = 13,
 }
 
 impl EventKind {
@@ -48,6 +54,9 @@ impl EventKind {
             8 => Self::Payload,
             9 => Self::DnsStart,
             10 => Self::DnsDone,
+            11 => Self::Retransmit,
+            12 => Self::ResetSent,
+            13 => Self::ResetReceived,
             _ => return None,
         })
     }
@@ -139,6 +148,16 @@ pub struct CloseEvent {
     pub header: EventHeader,
     /// The fd passed to close(2); -1 for [`EventKind::Destroy`].
     pub fd: i32,
+    pub _pad: u32,
+}
+
+/// A retransmit or a reset on a traced socket.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpSignalEvent {
+    pub header: EventHeader,
+    /// The socket's `TCP_*` state when it happened.
+    pub state: u32,
     pub _pad: u32,
 }
 
@@ -340,6 +359,7 @@ mod pod {
     unsafe impl aya::Pod for IoEvent {}
     unsafe impl aya::Pod for CloseEvent {}
     unsafe impl aya::Pod for SocketEvent {}
+    unsafe impl aya::Pod for TcpSignalEvent {}
     unsafe impl aya::Pod for SockOffsets {}
     unsafe impl aya::Pod for PayloadEvent {}
     unsafe impl aya::Pod for DnsEvent {}

@@ -1,6 +1,8 @@
 //! `tracer demo`: a keep-alive HTTP/1.1 server on loopback, in a child
 //! process so its sockets stay apart from the traced client's, and three
-//! traced requests against it. No network, no URL needed.
+//! traced requests against it. No network, no URL needed. The demo asks for
+//! the path that the server answers in two writes, so that the trace shows
+//! what the tool explains: a delayed-ACK stall on each reused request.
 use std::process::Stdio;
 
 use tokio::{
@@ -12,6 +14,9 @@ use tokio::{
 use crate::{cli::TraceArgs, exit, render::Format};
 
 const BODY: &[u8] = b"hello from the tracer demo server\n";
+/// The path answered with head and body in two writes, as Python's
+/// `http.server` does; every other path gets one write.
+const TWO_WRITES: &str = "/two-writes";
 
 pub async fn run(format: Format, no_ebpf: bool) -> i32 {
     let exe = match std::env::current_exe() {
@@ -52,7 +57,7 @@ pub async fn run(format: Format, no_ebpf: bool) -> i32 {
     };
     let args = TraceArgs {
         output: None,
-        url: format!("http://{addr}/"),
+        url: format!("http://{addr}{TWO_WRITES}"),
         count: 3,
         interval: 0,
         method: "GET".into(),
@@ -75,7 +80,7 @@ pub async fn run(format: Format, no_ebpf: bool) -> i32 {
 }
 
 /// The demo's server: answers every request on a connection with 200 and
-/// keeps the connection open (HTTP/1.1 keep-alive).
+/// keeps the connection open (HTTP/1.1 keep-alive); Nagle stays on.
 pub async fn serve() -> i32 {
     let listener = match TcpListener::bind("127.0.0.1:0").await {
         Ok(l) => l,
@@ -101,7 +106,11 @@ async fn keep_alive(conn: TcpStream) {
     loop {
         let mut content_length = 0usize;
         let mut line = String::new();
-        // Request line and headers, up to the blank line.
+        if !matches!(conn.read_line(&mut line).await, Ok(n) if n > 0) {
+            return;
+        }
+        let two_writes = line.split_whitespace().nth(1) == Some(TWO_WRITES);
+        // Headers, up to the blank line.
         loop {
             line.clear();
             match conn.read_line(&mut line).await {
@@ -120,13 +129,19 @@ async fn keep_alive(conn: TcpStream) {
         if conn.read_exact(&mut body).await.is_err() {
             return;
         }
-        // Head and body in one write: two small writes would meet Nagle and
-        // delayed ACK and cost 40 ms per response (tracer shows that well).
         let mut response = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
             BODY.len()
         )
         .into_bytes();
+        // Two small writes meet Nagle here and the client's delayed ACK
+        // there: about 40 ms per reused request, the delayed-ack-stall finding.
+        if two_writes {
+            if conn.get_mut().write_all(&response).await.is_err() {
+                return;
+            }
+            response.clear();
+        }
         response.extend_from_slice(BODY);
         if conn.get_mut().write_all(&response).await.is_err() {
             return;

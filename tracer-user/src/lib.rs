@@ -9,6 +9,7 @@ pub mod client;
 pub mod clock;
 pub mod demo;
 pub mod exit;
+pub mod expect;
 pub mod preflight;
 pub mod privilege;
 pub mod probes;

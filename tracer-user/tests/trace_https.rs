@@ -39,30 +39,11 @@ async fn https_keep_alive_has_a_tls_phase_and_is_reused() {
     let server = ca.server(&["http/1.1"]).await;
     let url = format!("https://localhost:{}/", server.addr.port());
     let ca_file = ca.ca_file.to_string_lossy().into_owned();
-    let args: Vec<String> = [
+    let args = [
         "trace", &url, "-n", "2", "--cacert", &ca_file, "--format", "json", "--expect", "reuse",
-    ]
-    .map(String::from)
-    .to_vec();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_tracer"))
-            .args(args)
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("tracer runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
+    ];
+    let (code, lines, text) = trace_json(args.map(String::from).to_vec()).await;
+    assert_eq!(code, Some(0), "{text}");
     let requests: Vec<&Value> = lines.iter().filter(|v| v["type"] == "request").collect();
     assert_eq!(requests.len(), 2);
     assert!(
@@ -148,4 +129,46 @@ async fn tls_server_wait_is_the_server_phase_on_http1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_server_wait_is_the_server_phase_on_h2() {
     server_wait_is_the_server_phase("h2", "--http2").await;
+}
+
+/// A TLS server that writes head and body apart with Nagle on: the stall
+/// behind the client's delayed ACK is named on the reused request, though
+/// the kernel sees only TLS records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_head_and_body_in_two_writes_raise_delayed_ack_stall() {
+    let report = tracer_user::preflight::run();
+    if !report.can_trace() {
+        println!("skipped: {}", report.missing());
+        return;
+    }
+    let ca = TestCa::new();
+    let server = ca.split_server().await;
+    let url = format!("https://localhost:{}/", server.addr.port());
+    let ca_file = ca.ca_file.to_string_lossy().into_owned();
+    let args = [
+        "trace", &url, "-n", "2", "--cacert", &ca_file, "--format", "json",
+    ];
+    let (code, lines, text) = trace_json(args.map(String::from).to_vec()).await;
+    assert_eq!(code, Some(0), "{text}");
+    let stalls: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["type"] == "finding" && v["kind"] == "delayed-ack-stall")
+        .collect();
+    // Request 1 may stall too: the handshake used up TCP's quick ACKs.
+    let stalled: Vec<&Value> = stalls.iter().map(|s| &s["request"]).collect();
+    println!("stalled requests: {stalled:?}");
+    assert!(stalled.contains(&&Value::from(2)), "{text}");
+    for stall in &stalls {
+        let stall_us = stall["evidence"]["stall_us"].as_i64().expect("stall_us");
+        assert!((35_000..=250_000).contains(&stall_us), "{stall}");
+        let request = lines
+            .iter()
+            .find(|v| v["type"] == "request" && v["request"] == stall["request"])
+            .expect("its request line");
+        let transfer_us = request["phases_us"]["transfer"].as_i64().expect("transfer");
+        assert!(
+            transfer_us >= stall_us,
+            "the stall is in the transfer: {request}"
+        );
+    }
 }

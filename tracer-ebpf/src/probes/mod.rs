@@ -7,3 +7,4 @@ pub mod io;
 pub mod payload;
 pub mod state;
 pub mod syscall;
+pub mod tcp_signals;

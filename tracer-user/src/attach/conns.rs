@@ -12,6 +12,7 @@ use tracer_ebpf::IPPROTO_UDP;
 
 pub use super::model::{Connection, Effect, Request};
 use super::{
+    findings::Detector,
     http::{looks_like_tls, parse_request, parse_status},
     seed::{SeededSocket, same_addr},
 };
@@ -22,7 +23,7 @@ use crate::probes::{KernelDetail, KernelEvent, SocketCookie};
 /// buys little here: cookies come from a kernel counter, the traced process
 /// cannot pick them, and the worst it could do is slow its own tracer.
 #[derive(Default)]
-struct CookieHasher(u64);
+pub(super) struct CookieHasher(u64);
 
 impl Hasher for CookieHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -58,6 +59,7 @@ pub struct Tracker {
     pub reused_count: usize,
     by_cookie: HashMap<SocketCookie, usize, BuildHasherDefault<CookieHasher>>,
     seeded: Vec<SeededSocket>,
+    pub findings: Detector,
 }
 
 impl Tracker {
@@ -156,6 +158,14 @@ impl Tracker {
             }
             _ => {}
         }
+        // A status line answering a request the process wrote.
+        let response = fx
+            .request
+            .filter(|_| fx.http_line == Some(false))
+            .and_then(|r| self.requests.get(&r))
+            .filter(|r| r.outbound)
+            .map(|r| r.number);
+        self.findings.observe(ev, response);
         fx
     }
 

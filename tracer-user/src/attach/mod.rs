@@ -9,6 +9,7 @@
 //! [`output::Output`] until they exit, the duration ends, or SIGINT/SIGTERM.
 mod conns;
 mod fields;
+mod findings;
 mod http;
 mod model;
 mod output;

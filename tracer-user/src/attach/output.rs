@@ -14,7 +14,8 @@ use super::{
 };
 use crate::{
     probes::{KernelDetail, KernelEvent},
-    render::{FieldSink, JsonLine, KernelDetailText, count},
+    render::{self, FieldSink, JsonLine, KernelDetailText, count, finding_line},
+    timeline::Finding,
 };
 
 /// The line buffer is written out when it grows past this, so that a long
@@ -231,6 +232,17 @@ impl Output {
         }
     }
 
+    pub fn finding(&mut self, f: &Finding) {
+        match self.format {
+            Format::Text => {
+                let line = finding_line(f);
+                self.line(true, &line);
+            }
+            Format::Json => self.line(true, &render::finding_json(f).to_string()),
+            Format::Chrome => {}
+        }
+    }
+
     /// The end of the run; `lost` is what the kernel could not queue, by
     /// event name (only names that lost any).
     pub fn summary(&mut self, t: &Tracker, lost: &[(&str, u64)], ended: &str) {
@@ -244,6 +256,7 @@ impl Output {
             .collect::<Vec<_>>()
             .join(", ");
         let lost: u64 = lost.iter().map(|(_, n)| n).sum();
+        let (findings, found_text) = (t.findings.counts_json(), t.findings.counts_text());
         let (requests, reused) = (t.request_count, t.reused_count);
         let connections = t.tcp_connections().count();
         let verdict = match (reused, requests) {
@@ -261,7 +274,7 @@ impl Output {
         match self.format {
             Format::Text => {
                 self.line(true, &format!(
-                    "summary: {} on {}, {reused} reused, {lost} lost events{}; verdict {verdict}",
+                    "summary: {} on {}, {reused} reused, {lost} lost events{}{found_text}; verdict {verdict}",
                     count(requests, "request"),
                     count(connections, "connection"),
                     if by_kind.is_empty() { String::new() } else { format!(" ({by_kind})") },
@@ -303,7 +316,7 @@ impl Output {
                 let mut summary = json!({
                     "type": "summary", "pid": self.pid, "requests": requests, "connections": connections,
                     "reused": reused, "lost_events": lost, "lost_by_kind": lost_by_kind,
-                    "verdict": verdict, "ended": ended, "per_connection": per_conn,
+                    "verdict": verdict, "ended": ended, "per_connection": per_conn, "findings": findings,
                     "pids": self.procs.pids(), "per_process": self.procs.json(t),
                 });
                 // `pid` names the one traced process; with several, `pids` does.

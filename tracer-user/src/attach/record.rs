@@ -171,6 +171,10 @@ fn finish(r: &mut Recording<'_>, stream: &EventStream, ended: &str) {
         }
         tracker.forget(req);
     }
+    tracker.findings.finish();
+    for f in tracker.findings.take() {
+        out.finding(&f);
+    }
     let mut lost_by_kind = r.probes.lost_by_kind().unwrap_or_default();
     if stream.undecodable > 0 {
         lost_by_kind.push(("undecodable", stream.undecodable));
@@ -213,6 +217,9 @@ fn feed(stream: &mut EventStream, all: bool, tracker: &mut Tracker, out: &mut Ou
                 out.request(req, tracker);
             }
             tracker.forget(r);
+        }
+        for f in tracker.findings.take() {
+            out.finding(&f);
         }
     };
     if all {

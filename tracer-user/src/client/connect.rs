@@ -21,7 +21,7 @@ use super::attempt::{ConnectAttempt, Target};
 use super::errors::{BoxError, error_chain};
 use super::event::Hook;
 use super::pool::{ConnRegistry, Opened};
-use super::socket_cookie::cookie_of;
+use super::socket_cookie::SocketId;
 use super::trace::{Recorder, current_request};
 use crate::clock::monotonic_ns;
 
@@ -78,13 +78,15 @@ where
         };
         let task = tokio::task::try_id();
         Box::pin(async move {
-            if let Some(until_ns) = returning {
-                wait_until(until_ns).await;
+            if let Some(returning) = returning {
                 // hyper races this connect against its pool; when the kept
                 // connection came back first, hyper moved this future into
                 // a background task to finish unused. Dial nothing then.
-                if tokio::task::try_id() != task {
-                    return Err(SUPERSEDED.into());
+                while returning.may_come(monotonic_ns()) {
+                    tokio::time::sleep(POLL).await;
+                    if tokio::task::try_id() != task {
+                        return Err(SUPERSEDED.into());
+                    }
                 }
             }
             let attempt = ConnectAttempt::new(request, target);
@@ -108,12 +110,10 @@ where
 
 const SUPERSEDED: &str = "not dialled: a kept connection came back to the pool first";
 
-/// Sleeps until CLOCK_MONOTONIC reaches `until_ns`; the request's task stays
-/// free to take the pooled connection meanwhile.
-async fn wait_until(until_ns: u64) {
-    let left = until_ns.saturating_sub(monotonic_ns());
-    tokio::time::sleep(std::time::Duration::from_nanos(left)).await;
-}
+/// How often a connect that waits for a returning connection looks again
+/// (tokio's timer has millisecond steps; the request's task stays free to
+/// take the pooled connection in between).
+const POLL: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Turns one attempt into events; if the connector future is dropped
 /// unfinished (timeout, cancellation), reports that instead.
@@ -139,7 +139,7 @@ impl AttemptReport {
                 request: self.attempt.request,
                 ts_ns: end_ns,
                 target: self.attempt.target.clone(),
-                cookie: remote.and_then(|remote| cookie_of(local, remote)),
+                socket: remote.and_then(|remote| SocketId::find(local, remote)),
                 plain: self.attempt.plain_io_if_tls(),
             });
         }

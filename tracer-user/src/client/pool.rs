@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::attempt::Target;
 use super::plain_io::PlainIo;
+use super::socket_cookie::SocketId;
 
 /// How long after a response ends its kept connection may still be on its
 /// way back to hyper's pool: hyper returns it from a task of its own once
@@ -26,8 +27,8 @@ struct ConnRecord {
     opened_ns: u64,
     /// Where the connector was asked to go (None when it could not tell).
     target: Option<Target>,
-    /// From `getsockopt(SO_COOKIE)` on the connected socket.
-    cookie: Option<u64>,
+    /// The connected socket, with its `SO_COOKIE`.
+    socket: Option<SocketId>,
     /// The client's plaintext marks, on TLS.
     plain: Option<Arc<PlainIo>>,
     /// Responses it carried so far.
@@ -59,8 +60,23 @@ pub(crate) struct Opened {
     pub(crate) request: u32,
     pub(crate) ts_ns: u64,
     pub(crate) target: Option<Target>,
-    pub(crate) cookie: Option<u64>,
+    pub(crate) socket: Option<SocketId>,
     pub(crate) plain: Option<Arc<PlainIo>>,
+}
+
+/// A kept connection that may still be on its way back to the pool.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Returning {
+    until_ns: u64,
+    socket: Option<SocketId>,
+}
+
+impl Returning {
+    /// Worth waiting for at `now_ns`: within the grace, and (when its socket
+    /// is known) not closed by either side, for hyper drops it then.
+    pub(crate) fn may_come(&self, now_ns: u64) -> bool {
+        now_ns < self.until_ns && self.socket.is_none_or(|s| s.established())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -77,7 +93,7 @@ impl ConnRegistry {
             opened_by: conn.request,
             opened_ns: conn.ts_ns,
             target: conn.target,
-            cookie: conn.cookie,
+            socket: conn.socket,
             plain: conn.plain,
             responses: 0,
             active: 0,
@@ -89,14 +105,18 @@ impl ConnRegistry {
     /// The latest time until which a kept connection to `target` may still
     /// be on its way back to the pool, if one is: released by a response
     /// less than [`RETURN_GRACE_NS`] before `now_ns` and not taken since.
-    pub(crate) fn returning(&self, target: &Target, now_ns: u64) -> Option<u64> {
+    pub(crate) fn returning(&self, target: &Target, now_ns: u64) -> Option<Returning> {
         self.lock()
             .values()
             .filter(|r| r.active == 0 && r.responses > 0 && r.target.as_ref() == Some(target))
-            .filter_map(|r| r.idle_since_ns)
-            .map(|since| since + RETURN_GRACE_NS)
-            .filter(|&until| until > now_ns)
-            .max()
+            .filter_map(|r| {
+                let until_ns = r.idle_since_ns? + RETURN_GRACE_NS;
+                (until_ns > now_ns).then_some(Returning {
+                    until_ns,
+                    socket: r.socket,
+                })
+            })
+            .max_by_key(|r| r.until_ns)
     }
 
     /// A response of `request` arrived on the connection bound to `local`.
@@ -111,7 +131,7 @@ impl ConnRegistry {
             opened_by: request,
             opened_ns: first_poll_ns,
             target: None,
-            cookie: None,
+            socket: None,
             plain: None,
             responses: 0,
             active: 0,
@@ -125,7 +145,7 @@ impl ConnRegistry {
                 idle_time_ns: None,
                 got_conn_ns: record.opened_ns,
                 derived: false,
-                cookie: record.cookie,
+                cookie: record.socket.map(|s| s.cookie),
                 plain: record.plain.clone(),
             }
         } else {
@@ -142,7 +162,7 @@ impl ConnRegistry {
                 idle_time_ns: idle_since.map(|since| first_poll_ns.saturating_sub(since)),
                 got_conn_ns: first_poll_ns,
                 derived: true,
-                cookie: record.cookie,
+                cookie: record.socket.map(|s| s.cookie),
                 plain: record.plain.clone(),
             }
         };
@@ -194,7 +214,7 @@ mod tests {
             request,
             ts_ns,
             target: Some(target()),
-            cookie: Some(u64::from(port)),
+            socket: None,
             plain: None,
         });
     }
@@ -237,18 +257,19 @@ mod tests {
         let pool = ConnRegistry::default();
         opened(&pool, 5003, 1, 100);
         pool.claim(addr(5003), 1, 90);
-        assert_eq!(pool.returning(&target(), 150), None, "still in use");
+        assert!(pool.returning(&target(), 150).is_none(), "still in use");
         pool.released(addr(5003), 200, true);
-        assert_eq!(pool.returning(&target(), 300), Some(200 + RETURN_GRACE_NS));
-        assert_eq!(pool.returning(&target(), 200 + RETURN_GRACE_NS), None);
+        let returning = pool.returning(&target(), 300).expect("on its way back");
+        assert_eq!(returning.until_ns, 200 + RETURN_GRACE_NS);
+        assert!(returning.may_come(300) && !returning.may_come(returning.until_ns));
+        assert!(pool.returning(&target(), 200 + RETURN_GRACE_NS).is_none());
         let other = Target {
             host: "127.0.0.1".into(),
             port: 81,
         };
-        assert_eq!(pool.returning(&other, 300), None, "another destination");
+        assert!(pool.returning(&other, 300).is_none(), "another destination");
         let claim = pool.claim(addr(5003), 2, 400);
         assert!(claim.derived && claim.reused);
-        assert_eq!(claim.cookie, Some(5003));
-        assert_eq!(pool.returning(&target(), 450), None, "taken again");
+        assert!(pool.returning(&target(), 450).is_none(), "taken again");
     }
 }

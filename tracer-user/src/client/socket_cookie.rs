@@ -12,16 +12,55 @@ use std::os::fd::RawFd;
 
 type AddrFn = unsafe extern "C" fn(RawFd, *mut libc::sockaddr, *mut libc::socklen_t) -> i32;
 
-/// The cookie of this process's socket connected from `local` to `remote`.
-pub(crate) fn cookie_of(local: SocketAddr, remote: SocketAddr) -> Option<u64> {
-    let fds = std::fs::read_dir("/proc/self/fd").ok()?;
-    fds.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<RawFd>().ok())
-        .find(|&fd| {
-            address(fd, libc::getsockname) == Some(local)
-                && address(fd, libc::getpeername) == Some(remote)
-        })
-        .and_then(so_cookie)
+/// A connected socket of this process: its fd, and the cookie that tells it
+/// apart from whatever socket the fd number holds after it is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SocketId {
+    fd: RawFd,
+    pub(crate) cookie: u64,
 }
+
+impl SocketId {
+    /// This process's socket connected from `local` to `remote`.
+    pub(crate) fn find(local: SocketAddr, remote: SocketAddr) -> Option<SocketId> {
+        let fds = std::fs::read_dir("/proc/self/fd").ok()?;
+        let fd = fds
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<RawFd>().ok())
+            .find(|&fd| {
+                address(fd, libc::getsockname) == Some(local)
+                    && address(fd, libc::getpeername) == Some(remote)
+            })?;
+        Some(SocketId {
+            fd,
+            cookie: so_cookie(fd)?,
+        })
+    }
+
+    /// The socket is still open and the peer has not closed its side: no
+    /// FIN or RST came in (TCP state ESTABLISHED).
+    pub(crate) fn established(&self) -> bool {
+        if so_cookie(self.fd) != Some(self.cookie) {
+            return false; // closed; the fd may hold another socket now
+        }
+        // SAFETY: an all-zero tcp_info is a valid value.
+        let mut info: libc::tcp_info = unsafe { zeroed() };
+        let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
+        // SAFETY: info and len describe a buffer of the right size.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&raw mut info).cast(),
+                &mut len,
+            )
+        };
+        rc == 0 && info.tcpi_state == TCP_ESTABLISHED
+    }
+}
+
+/// `TCP_ESTABLISHED` of the kernel's `tcp_states.h`.
+const TCP_ESTABLISHED: u8 = 1;
 
 fn address(fd: RawFd, query: AddrFn) -> Option<SocketAddr> {
     // SAFETY: an all-zero sockaddr_storage is a valid value.
@@ -72,7 +111,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_the_cookie_of_a_connected_loopback_socket() {
+    fn finds_a_connected_loopback_socket_and_sees_it_closed() {
         use std::os::fd::AsRawFd;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let client =
@@ -80,13 +119,23 @@ mod tests {
         let (server, _) = listener.accept().expect("accept");
         let local = client.local_addr().expect("local");
         let remote = client.peer_addr().expect("peer");
-        let cookie = cookie_of(local, remote).expect("a cookie for the client socket");
-        assert_eq!(Some(cookie), so_cookie(client.as_raw_fd()));
+        let id = SocketId::find(local, remote).expect("the client socket");
+        assert_eq!(Some(id.cookie), so_cookie(client.as_raw_fd()));
         assert_ne!(
-            Some(cookie),
+            Some(id.cookie),
             so_cookie(server.as_raw_fd()),
             "not the peer's"
         );
-        assert_eq!(cookie_of(local, local), None, "no socket has that pair");
+        assert_eq!(
+            SocketId::find(local, local),
+            None,
+            "no socket has that pair"
+        );
+        assert!(id.established());
+        drop(server); // its FIN: the client's side goes to CLOSE_WAIT
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!id.established(), "the peer closed");
+        drop(client);
+        assert!(!id.established(), "closed");
     }
 }

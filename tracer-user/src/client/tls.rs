@@ -26,10 +26,11 @@ pub(crate) fn client_config(opts: &ClientOptions) -> Result<ClientConfig, Client
         CertCheck::accept_any(Arc::clone(&provider))
     } else {
         let mut extra = RootCertStore::empty();
+        let mut pinned = Vec::new();
         if let Some(path) = &opts.cacert {
-            add_pem_roots(&mut extra, path)?;
+            pinned = add_pem_roots(&mut extra, path)?;
         }
-        let check = CertCheck::roots(extra, Arc::clone(&provider));
+        let check = CertCheck::roots(extra, pinned, Arc::clone(&provider));
         if opts.preload_roots {
             check.preload();
         }
@@ -52,7 +53,11 @@ pub(crate) fn client_config(opts: &ClientOptions) -> Result<ClientConfig, Client
     Ok(config)
 }
 
-fn add_pem_roots(roots: &mut RootCertStore, path: &Path) -> Result<(), ClientError> {
+/// Adds the file's certificates to `roots` and returns them as read.
+fn add_pem_roots(
+    roots: &mut RootCertStore,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, ClientError> {
     let pem = std::fs::read(path).map_err(|source| ClientError::CaCertRead {
         path: path.to_path_buf(),
         source,
@@ -61,18 +66,20 @@ fn add_pem_roots(roots: &mut RootCertStore, path: &Path) -> Result<(), ClientErr
         path: path.to_path_buf(),
         reason,
     };
-    let mut added = 0;
+    let mut added = Vec::new();
     for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| invalid(e.to_string()))?;
-        roots.add(cert).map_err(|e| invalid(e.to_string()))?;
-        added += 1;
+        roots
+            .add(cert.clone())
+            .map_err(|e| invalid(e.to_string()))?;
+        added.push(cert);
     }
-    if added == 0 {
+    if added.is_empty() {
         return Err(ClientError::CaCertEmpty {
             path: path.to_path_buf(),
         });
     }
-    Ok(())
+    Ok(added)
 }
 
 /// Passes everything to rustls's own cache; the getters rustls calls while

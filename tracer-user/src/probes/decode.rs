@@ -8,7 +8,7 @@ use std::{
 use super::head::PayloadHead;
 use tracer_ebpf::{
     AF_INET6, CloseEvent, ConnectEvent, DIRECTION_SEND, DnsEvent, EventHeader, EventKind,
-    FourTuple, IoEvent, PAYLOAD_HEAD, PayloadEvent, SocketEvent, StateEvent,
+    FourTuple, IoEvent, PAYLOAD_HEAD, PayloadEvent, SocketEvent, StateEvent, TcpSignalEvent,
 };
 
 /// The kernel's socket identity (`bpf_get_socket_cookie`, `SO_COOKIE`).
@@ -58,6 +58,15 @@ pub enum KernelDetail {
         fd: i32,
     },
     Destroy,
+    /// TCP retransmitted a segment; `state` is the socket's then.
+    Retransmit {
+        state: u32,
+    },
+    /// A reset left (`sent`) or arrived on the socket.
+    Reset {
+        sent: bool,
+        state: u32,
+    },
     /// First sight of a socket we did not see connect.
     Socket {
         local: SocketAddr,
@@ -93,6 +102,8 @@ impl KernelDetail {
             KernelDetail::Send { .. } => "send",
             KernelDetail::Recv { .. } => "recv",
             KernelDetail::Close { .. } | KernelDetail::Destroy => "close",
+            KernelDetail::Retransmit { .. } => "retransmit",
+            KernelDetail::Reset { .. } => "reset",
             KernelDetail::Socket { .. } => "socket",
             KernelDetail::Payload { .. } => "payload",
             KernelDetail::DnsStart { .. } => "dns_start",
@@ -186,6 +197,13 @@ pub fn decode(bytes: &[u8]) -> Result<(KernelEvent, Option<KernelEvent>), Decode
             fd: read::<CloseEvent>(bytes)?.fd,
         },
         EventKind::Destroy => KernelDetail::Destroy,
+        EventKind::Retransmit => KernelDetail::Retransmit {
+            state: read::<TcpSignalEvent>(bytes)?.state,
+        },
+        EventKind::ResetSent | EventKind::ResetReceived => KernelDetail::Reset {
+            sent: kind == EventKind::ResetSent,
+            state: read::<TcpSignalEvent>(bytes)?.state,
+        },
         EventKind::Socket => {
             let e: SocketEvent = read(bytes)?;
             KernelDetail::Socket {

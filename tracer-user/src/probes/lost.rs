@@ -55,5 +55,7 @@ fn kind_name(kind: EventKind) -> &'static str {
         EventKind::Payload => "payload",
         EventKind::DnsStart => "dns_start",
         EventKind::DnsDone => "dns_done",
+        EventKind::Retransmit => "retransmit",
+        EventKind::ResetSent | EventKind::ResetReceived => "reset",
     }
 }

@@ -61,6 +61,27 @@ pub const PROGRAMS: &[ProgramSpec] = &[
         "socket freed",
         false,
     ),
+    btf(
+        "tracer_retransmit",
+        "tcp",
+        "tcp_retransmit_skb",
+        "retransmits (finding)",
+        false,
+    ),
+    btf(
+        "tracer_reset_sent",
+        "tcp",
+        "tcp_send_reset",
+        "resets sent (finding)",
+        false,
+    ),
+    btf(
+        "tracer_reset_received",
+        "tcp",
+        "tcp_receive_reset",
+        "resets received (finding)",
+        false,
+    ),
 ];
 
 /// Loads and attaches every program of [`PROGRAMS`] but those in `skip`

@@ -5,7 +5,7 @@ use super::{FieldSink, KernelDetailText};
 use crate::{
     client::Hook,
     probes::KernelDetail,
-    timeline::{EventBody, RequestTimeline, TimelineEvent, Trace},
+    timeline::{EventBody, Evidence, Finding, RequestTimeline, TimelineEvent, Trace},
 };
 
 pub fn json_lines(trace: &Trace) -> String {
@@ -20,11 +20,22 @@ pub fn json_lines(trace: &Trace) -> String {
         }
         line(request(t));
     }
+    for f in &trace.findings {
+        line(finding(f));
+    }
     let s = &trace.summary;
+    let findings: Map<String, Value> = s
+        .findings
+        .iter()
+        .map(|(k, n)| ((*k).to_string(), json!(n)))
+        .collect();
     line(json!({
         "type": "summary",
         "requests": s.requests,
         "connections": s.connections,
+        "connections_opened": s.connections_opened,
+        "connections_unused": s.connections_unused,
+        "findings": findings,
         "reused": s.reused,
         "failed": s.failed,
         "lost_events": s.lost_events,
@@ -32,6 +43,30 @@ pub fn json_lines(trace: &Trace) -> String {
         "verdict": s.verdict.as_str(),
     }));
     out
+}
+
+/// `{"type":"finding","kind":..,"request":..,"socket_cookie":..,"evidence":{..},"hint":..}`.
+pub fn finding(f: &Finding) -> Value {
+    let evidence: Map<String, Value> = f
+        .evidence
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Evidence::Int(n) => json!(n),
+                Evidence::Text(s) => json!(s),
+            };
+            ((*k).to_string(), v)
+        })
+        .collect();
+    json!({
+        "type": "finding",
+        "kind": f.kind.as_str(),
+        "request": f.request,
+        "socket_cookie": f.cookie,
+        "evidence": evidence,
+        "detail": f.text,
+        "hint": f.hint,
+    })
 }
 
 pub fn event(t: &RequestTimeline, e: &TimelineEvent) -> Value {
@@ -139,6 +174,11 @@ pub fn kernel_fields(m: &mut impl FieldSink, k: &KernelDetail, tid: u32) {
         }
         KernelDetail::Close { fd } => m.i64("fd", (*fd).into()),
         KernelDetail::Destroy => m.bool("freed", true),
+        KernelDetail::Retransmit { state } => m.str("state", tracer_ebpf::tcp_state::name(*state)),
+        KernelDetail::Reset { sent, state } => {
+            m.str("direction", if *sent { "sent" } else { "received" });
+            m.str("state", tracer_ebpf::tcp_state::name(*state));
+        }
         KernelDetail::Socket {
             local,
             remote,

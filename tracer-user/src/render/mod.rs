@@ -9,9 +9,9 @@ mod text;
 
 pub use check::check_table;
 pub use chrome::chrome;
-pub use json::{json_lines, kernel_fields};
+pub use json::{finding as finding_json, json_lines, kernel_fields};
 pub use json_line::{FieldSink, JsonLine};
-pub use text::{TextStyle, count, text};
+pub use text::{TextStyle, count, finding_line, text};
 
 use std::fmt;
 
@@ -68,6 +68,13 @@ impl fmt::Display for KernelDetailText<'_> {
             }
             KernelDetail::Close { fd } => write!(f, "fd={fd}"),
             KernelDetail::Destroy => f.write_str("socket freed"),
+            KernelDetail::Retransmit { state } => {
+                write!(f, "segment sent again ({})", tcp_state::name(*state))
+            }
+            KernelDetail::Reset { sent, state } => {
+                let way = if *sent { "sent" } else { "received" };
+                write!(f, "{way} ({})", tcp_state::name(*state))
+            }
             KernelDetail::Socket {
                 local,
                 remote,

@@ -74,6 +74,13 @@ pub fn kernel_fields(m: &mut Fields, k: &KernelDetail, tid: u32) {
         KernelDetail::Destroy => {
             m.put("freed", json!(true));
         }
+        KernelDetail::Retransmit { state } => {
+            m.put("state", json!(tracer_ebpf::tcp_state::name(*state)));
+        }
+        KernelDetail::Reset { sent, state } => {
+            m.put("direction", json!(if *sent { "sent" } else { "received" }));
+            m.put("state", json!(tracer_ebpf::tcp_state::name(*state)));
+        }
         KernelDetail::Socket {
             local,
             remote,
@@ -137,6 +144,8 @@ pub fn kernel_detail_strategy() -> impl Strategy<Value = KernelDetail> {
             .prop_map(|(bytes, protocol)| KernelDetail::Recv { bytes, protocol }),
         any::<i32>().prop_map(|fd| KernelDetail::Close { fd }),
         Just(KernelDetail::Destroy),
+        (0u32..16).prop_map(|state| KernelDetail::Retransmit { state }),
+        (any::<bool>(), 0u32..16).prop_map(|(sent, state)| KernelDetail::Reset { sent, state }),
         (
             any::<bool>(),
             any::<u32>(),

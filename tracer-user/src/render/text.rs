@@ -1,9 +1,12 @@
 //! The merged timeline for people, like the Go example's output.
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 
 use super::{kernel_detail, ms};
+use crate::probes::KernelDetail;
 use crate::timeline::{
-    DerivedStep, EventBody, RequestTimeline, Source, TimelineEvent, Trace, Verdict,
+    DerivedStep, EventBody, Finding, OpenedConnection, RequestTimeline, Source, TimelineEvent,
+    Trace, Verdict, handshake_text,
 };
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -134,17 +137,47 @@ fn verdict(out: &mut String, trace: &Trace, style: TextStyle) {
     }
     for t in &trace.requests {
         let v = &t.verdict;
-        let addrs = match (t.info.local_addr, t.info.remote_addr) {
-            (Some(l), Some(r)) => format!("{l} -> {r}"),
-            _ => "no connection".into(),
+        let addrs = match socket_tuple(t) {
+            Some((l, r)) => format!("{l} -> {r}"),
+            None => "no connection".into(),
         };
         let cookie = t
             .cookie
             .map(|c| format!("cookie {c}, "))
             .unwrap_or_default();
+        // Connects in this request's window that no request rode.
+        let others: Vec<&OpenedConnection> = trace
+            .connections
+            .iter()
+            .filter(|c| c.during == t.info.number && c.unused())
+            .collect();
         let line = if let Some(from) = v.reused_from {
+            // Any other connect since the socket's first request: then "no
+            // connect" would be false, however unrelated that connect was.
+            let since = trace
+                .requests
+                .iter()
+                .find(|r| r.info.number == from)
+                .map_or(0, |r| r.info.start_ns);
+            let between: Vec<String> = trace
+                .connections
+                .iter()
+                .filter(|c| {
+                    Some(c.cookie) != t.cookie && c.ts_ns >= since && c.ts_ns <= t.info.end_ns
+                })
+                .map(|c| c.cookie.to_string())
+                .collect();
+            let proof = if between.is_empty() {
+                "no connect, no SYN in between".to_string()
+            } else {
+                format!(
+                    "its socket had no new handshake since, but another connect (cookie {}) \
+                     happened in between",
+                    between.join(", ")
+                )
+            };
             format!(
-                "request {} reused the connection of request {from} ({cookie}{addrs}): no connect, no SYN in between",
+                "request {} reused the connection of request {from} ({cookie}{addrs}): {proof}",
                 t.info.number
             )
         } else if v.reused {
@@ -165,14 +198,11 @@ fn verdict(out: &mut String, trace: &Trace, style: TextStyle) {
         } else {
             format!("request {} got no connection", t.info.number)
         };
-        let _ = writeln!(out, "verdict: {line}");
-        if let Some(d) = &v.disagreement {
-            let _ = writeln!(
-                out,
-                "{}",
-                style.paint("33", &format!("finding: request {}: {d}", t.info.number))
-            );
-        }
+        let also: String = others.iter().map(|c| unused_clause(c)).collect();
+        let _ = writeln!(out, "verdict: {line}{also}");
+    }
+    for f in &trace.findings {
+        let _ = writeln!(out, "{}", style.paint("33", &finding_line(f)));
     }
     let s = &trace.summary;
     let word = match s.verdict {
@@ -191,14 +221,67 @@ fn verdict(out: &mut String, trace: &Trace, style: TextStyle) {
     } else {
         "0 lost events".to_string()
     };
+    let opened = match (s.connections_opened, s.connections_unused) {
+        (Some(opened), Some(unused)) => {
+            format!(", {} opened ({unused} unused)", count(opened, "connection"))
+        }
+        _ => String::new(),
+    };
+    let found: usize = s.findings.iter().map(|(_, n)| n).sum();
+    let findings = if found == 0 {
+        String::new()
+    } else {
+        let kinds: Vec<String> = s.findings.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        format!(", {} ({})", count(found, "finding"), kinds.join(", "))
+    };
     let _ = writeln!(
         out,
-        "summary: {}, {}, {} reused, {} failed, {lost}: {word}",
+        "summary: {}, {}, {} reused, {} failed, {lost}{opened}{findings}: {word}",
         count(s.requests, "request"),
         count(s.connections, "connection"),
         s.reused,
         s.failed
     );
+}
+
+/// "; a new connection (cookie 62, ...) was also opened during its GetConn
+/// and never used".
+fn unused_clause(c: &OpenedConnection) -> String {
+    let local = c.local.map(|l| format!("{l} -> ")).unwrap_or_default();
+    let what = if c.ret == 0 {
+        "a new connection"
+    } else {
+        "a connect"
+    };
+    let ended = if c.ret == 0 {
+        "never used".to_string()
+    } else {
+        handshake_text(c.ret)
+    };
+    format!(
+        "; {what} (cookie {}, {local}{}) was also opened {} and {ended}",
+        c.cookie,
+        c.remote,
+        c.when.own()
+    )
+}
+
+/// `finding: KIND: request N, cookie C: what the kernel saw; hint: ...`.
+pub fn finding_line(f: &Finding) -> String {
+    let mut at = Vec::new();
+    if let Some(n) = f.request {
+        at.push(format!("request {n}"));
+    }
+    if let Some(c) = f.cookie {
+        at.push(format!("cookie {c}"));
+    }
+    format!(
+        "finding: {}: {}: {}; hint: {}",
+        f.kind.as_str(),
+        at.join(", "),
+        f.text,
+        f.hint
+    )
 }
 
 /// "1 request", "2 requests".
@@ -208,4 +291,18 @@ pub fn count(n: usize, noun: &str) -> String {
     } else {
         format!("{n} {noun}s")
     }
+}
+
+/// The request's socket: as the client saw it, or as the kernel did for a
+/// request that failed before the client learnt its addresses.
+fn socket_tuple(t: &RequestTimeline) -> Option<(SocketAddr, SocketAddr)> {
+    if let (Some(l), Some(r)) = (t.info.local_addr, t.info.remote_addr) {
+        return Some((l, r));
+    }
+    t.events.iter().find_map(|e| match &e.body {
+        EventBody::Kernel(KernelDetail::State { local, remote, .. }) if e.cookie == t.cookie => {
+            Some((*local, *remote))
+        }
+        _ => None,
+    })
 }

@@ -9,6 +9,8 @@
 //! connects) go to the request whose time window they fall in.
 use std::{collections::HashMap, net::SocketAddr};
 
+use tracer_ebpf::IPPROTO_TCP;
+
 use super::{
     DerivedStep, EventBody, RequestInfo, RequestTimeline, Source, TimelineEvent, Trace, phases,
     verdict,
@@ -49,10 +51,26 @@ fn find_cookie(
             .find(|(_, a)| **a == (local, remote))
             .map(|(c, _)| *c);
     }
-    // No response: the socket of the request's last connect, if any.
-    window.iter().rev().find_map(|e| match e.what {
-        KernelDetail::Connect { .. } if e.cookie != 0 => Some(e.cookie),
-        _ => None,
+    // No response: the socket of the request's last connect, if any; else
+    // the TCP socket its bytes left on before it failed (a pooled
+    // connection the server had just closed: hyper wrote the request, then
+    // read EOF).
+    let in_request = |e: &&&KernelEvent| e.cookie != 0 && e.ts_ns <= info.end_ns;
+    let connected = window
+        .iter()
+        .filter(in_request)
+        .rev()
+        .find_map(|e| match e.what {
+            KernelDetail::Connect { .. } => Some(e.cookie),
+            _ => None,
+        });
+    connected.or_else(|| {
+        window.iter().filter(in_request).find_map(|e| match e.what {
+            KernelDetail::Send { bytes, protocol } if bytes > 0 && protocol == IPPROTO_TCP => {
+                Some(e.cookie)
+            }
+            _ => None,
+        })
     })
 }
 

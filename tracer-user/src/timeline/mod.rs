@@ -1,11 +1,15 @@
 //! Join client hooks and kernel events per request, on one clock, and
 //! decide from the kernel's evidence whether each request reused a socket.
+mod connections;
+mod findings;
 mod join;
 mod phases;
 mod verdict;
 
 use std::net::SocketAddr;
 
+pub use connections::{OpenedConnection, OpenedWhen, handshake_text};
+pub use findings::{Evidence, Finding, FindingKind};
 pub use join::build;
 pub use phases::Phases;
 pub use verdict::{ReuseVerdict, Summary, Verdict};
@@ -107,6 +111,9 @@ pub struct RequestTimeline {
 pub struct Trace {
     pub requests: Vec<RequestTimeline>,
     pub summary: Summary,
+    /// Every TCP connect the kernel saw from the process (empty without it).
+    pub connections: Vec<OpenedConnection>,
+    pub findings: Vec<Finding>,
     /// Whether kernel events were recorded at all (`--no-ebpf` or not).
     pub kernel: bool,
 }

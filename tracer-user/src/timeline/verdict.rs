@@ -2,7 +2,9 @@
 //! socket cookie as an earlier request, and no connect or SYN for it since.
 use std::collections::HashSet;
 
-use super::{EventBody, RequestTimeline, Trace, phases};
+use super::{
+    EventBody, Finding, OpenedConnection, RequestTimeline, Trace, connections, findings, phases,
+};
 use crate::probes::KernelDetail;
 use tracer_ebpf::tcp_state;
 
@@ -38,7 +40,14 @@ impl Verdict {
 #[derive(Clone, Debug)]
 pub struct Summary {
     pub requests: usize,
+    /// Connections that requests rode.
     pub connections: usize,
+    /// Every TCP connect the kernel saw from the process; None without it.
+    pub connections_opened: Option<usize>,
+    /// Those that no request rode.
+    pub connections_unused: Option<usize>,
+    /// Findings by kind, in the kinds' order.
+    pub findings: Vec<(&'static str, usize)>,
     pub reused: usize,
     pub failed: usize,
     pub lost_events: u64,
@@ -92,15 +101,33 @@ pub(super) fn finish(
         t.verdict = v;
         t.phases = phases::measure(t);
     }
-    let summary = summarize(&timelines, kernel_on, lost_events);
+    let opened = if kernel_on {
+        connections::opened(&timelines)
+    } else {
+        Vec::new()
+    };
+    let found = if kernel_on {
+        findings::find(&timelines, &opened)
+    } else {
+        Vec::new()
+    };
+    let summary = summarize(&timelines, kernel_on, lost_events, &opened, &found);
     Trace {
         requests: timelines,
         summary,
+        connections: opened,
+        findings: found,
         kernel: kernel_on,
     }
 }
 
-fn summarize(timelines: &[RequestTimeline], kernel_on: bool, lost_events: u64) -> Summary {
+fn summarize(
+    timelines: &[RequestTimeline],
+    kernel_on: bool,
+    lost_events: u64,
+    opened: &[OpenedConnection],
+    found: &[Finding],
+) -> Summary {
     let connections: HashSet<String> = timelines
         .iter()
         .filter_map(|t| match (kernel_on, t.cookie, t.info.local_addr) {
@@ -119,9 +146,21 @@ fn summarize(timelines: &[RequestTimeline], kernel_on: bool, lost_events: u64) -
     } else {
         Verdict::Mixed
     };
+    let mut kinds: Vec<_> = found.iter().map(|f| f.kind).collect();
+    kinds.sort();
+    let mut by_kind: Vec<(&'static str, usize)> = Vec::new();
+    for k in kinds {
+        match by_kind.last_mut() {
+            Some((name, n)) if *name == k.as_str() => *n += 1,
+            _ => by_kind.push((k.as_str(), 1)),
+        }
+    }
     Summary {
         requests: timelines.len(),
         connections: connections.len(),
+        connections_opened: kernel_on.then_some(opened.len()),
+        connections_unused: kernel_on.then(|| opened.iter().filter(|c| c.unused()).count()),
+        findings: by_kind,
         reused,
         failed,
         lost_events,

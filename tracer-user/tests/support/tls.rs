@@ -59,31 +59,107 @@ impl TestCa {
 
     /// [`TestCa::server`] that waits `delay` before each answer.
     pub async fn slow_server(&self, alpn: &[&str], delay: Duration) -> TestServer {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key.clone()));
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![self.leaf.clone()], key)
-            .expect("server certificate");
-        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-        let acceptor = TlsAcceptor::from(Arc::new(config));
-        TestServer::start(move |tcp| {
-            let acceptor = acceptor.clone();
-            async move {
-                // A client that refuses the certificate ends here.
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-                    serve_h2_after(tls, delay).await;
-                } else {
-                    let log = RequestLog::default();
-                    let _ = serve_http1_after(tls, Http1Mode::KeepAlive, &log, delay).await;
-                }
-            }
-        })
+        let (cert, key) = (self.leaf.clone(), self.leaf_key.clone());
+        tls_server(cert, key, alpn, Http1Mode::KeepAlive, delay).await
+    }
+
+    /// An HTTP/1.1 TLS server that writes head and body apart, Nagle on.
+    pub async fn split_server(&self) -> TestServer {
+        let (cert, key) = (self.leaf.clone(), self.leaf_key.clone());
+        tls_server(
+            cert,
+            key,
+            &["http/1.1"],
+            Http1Mode::SplitHeadBody,
+            Duration::ZERO,
+        )
         .await
     }
+}
+
+/// A self-signed server certificate as `openssl req -x509` makes it: its
+/// own issuer, marked CA (OpenSSL's default `v3_ca` extensions).
+pub struct SelfSigned {
+    /// The certificate in a PEM file, for `--cacert`.
+    pub file: PathBuf,
+    cert: CertificateDer<'static>,
+    key: Vec<u8>,
+}
+
+impl Drop for SelfSigned {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+impl SelfSigned {
+    /// Valid from `from` to `until` (years), for `names`.
+    pub fn new(names: &[&str], from: i32, until: i32) -> SelfSigned {
+        static FILES: AtomicUsize = AtomicUsize::new(0);
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.not_before = rcgen::date_time_ymd(from, 1, 1);
+        params.not_after = rcgen::date_time_ymd(until, 1, 1);
+        let key = KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("self-signed certificate");
+        let n = FILES.fetch_add(1, Ordering::SeqCst);
+        let file =
+            std::env::temp_dir().join(format!("tracer-test-self-{}-{n}.pem", std::process::id()));
+        std::fs::write(&file, cert.pem()).expect("write PEM");
+        SelfSigned {
+            file,
+            cert: cert.der().clone(),
+            key: key.serialize_der(),
+        }
+    }
+
+    pub async fn server(&self, alpn: &[&str]) -> TestServer {
+        tls_server(
+            self.cert.clone(),
+            self.key.clone(),
+            alpn,
+            Http1Mode::KeepAlive,
+            Duration::ZERO,
+        )
+        .await
+    }
+}
+
+/// A loopback TLS server showing `cert` (its key `key`, PKCS#8 DER).
+pub async fn tls_server(
+    cert: CertificateDer<'static>,
+    key: Vec<u8>,
+    alpn: &[&str],
+    mode: Http1Mode,
+    delay: Duration,
+) -> TestServer {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .expect("server certificate");
+    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    TestServer::start(move |tcp| {
+        let acceptor = acceptor.clone();
+        async move {
+            // Python's http.server leaves Nagle on; the others answer in one write.
+            let _ = tcp.set_nodelay(mode != Http1Mode::SplitHeadBody);
+            // A client that refuses the certificate ends here.
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                serve_h2_after(tls, delay).await;
+            } else {
+                let log = RequestLog::default();
+                let _ = serve_http1_after(tls, mode, &log, delay).await;
+            }
+        }
+    })
+    .await
 }
