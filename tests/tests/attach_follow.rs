@@ -128,3 +128,41 @@ fn prefork_workers_before_and_after_the_attach_are_reported() {
         let _ = server.wait_exit(Duration::from_secs(5));
     }
 }
+
+/// A child that has exited but was not reaped (a zombie) is in /proc, so
+/// --follow-forks takes it in, yet its exit is over: the kernel will never
+/// drop it. The attach must still end when the parent exits.
+#[test]
+fn a_zombie_child_does_not_keep_the_attach_alive() {
+    if !can_trace_or_skip() {
+        return;
+    }
+    if Command::new("python3").arg("--version").output().is_err() {
+        println!("skipped: python3 not installed");
+        return;
+    }
+    let script = "import os, sys, time\n\
+                  pid = os.fork()\n\
+                  if pid == 0:\n    os._exit(0)\n\
+                  time.sleep(0.3)\n\
+                  os.write(1, b'zombie %d\\n' % pid)\n\
+                  sys.stdin.readline()\n";
+    let mut parent = Proc::spawn(Command::new("python3").args(["-c", script])).unwrap();
+    let zombie = wait_field(&parent, "zombie ");
+    let mut tracer = attach_with(parent.pid(), "json", &["--follow-forks"]);
+    assert!(
+        tracer
+            .stderr()
+            .contains(&format!("process {zombie} (child of")),
+        "the zombie was taken in: {}",
+        tracer.stderr()
+    );
+    parent.send_line("exit").unwrap();
+    let started = Instant::now();
+    let lines = json_lines(&tracer.exit_0_stdout());
+    assert_eq!(of_type(&lines, "summary").len(), 1);
+    println!(
+        "saw: the attach ended {:?} after the parent was told to exit",
+        started.elapsed()
+    );
+}

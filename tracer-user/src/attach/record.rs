@@ -100,11 +100,7 @@ pub async fn record(mut r: Recording<'_>, exited: impl Future<Output = String>) 
             break (end, ended_words(end, who_exited.as_deref()));
         }
         if let Some(who) = &who_exited {
-            let left = if r.follow {
-                r.probes.traced_now().len()
-            } else {
-                0
-            };
+            let left = if r.follow { still_traced(r.probes) } else { 0 };
             if left == 0 {
                 break (End::Exited, who.clone());
             }
@@ -148,6 +144,22 @@ fn ended_words(end: End, who: Option<&str>) -> String {
         End::RingFailed => "reading the ring buffer failed".to_string(),
         End::Setup => "setting up failed".to_string(),
     }
+}
+
+/// How many traced processes still run. A process that exited before
+/// userspace put it in the set (found in /proc a moment too late) left no
+/// exit for the kernel to see: it is taken out here, or the end would wait
+/// for it forever.
+fn still_traced(probes: &mut Probes) -> usize {
+    let mut left = 0;
+    for pid in probes.traced_now() {
+        if super::target::alive(pid) {
+            left += 1;
+        } else {
+            probes.untrace(pid);
+        }
+    }
+    left
 }
 
 /// Names the processes the fork program took in since the last look.

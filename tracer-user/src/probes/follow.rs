@@ -77,6 +77,11 @@ impl Probes {
         self.tgids.keys().filter_map(Result::ok).collect()
     }
 
+    /// Stops tracing `tgid` (a process that is gone).
+    pub fn untrace(&mut self, tgid: u32) {
+        let _ = self.tgids.remove(&tgid);
+    }
+
     /// Processes the fork program took in since the last call, as
     /// (child, parent) pairs; they are removed from the kernel's table.
     pub fn take_followed(&mut self) -> Vec<(u32, u32)> {
