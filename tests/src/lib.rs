@@ -2,6 +2,7 @@
 //! counts, socket cookies, and kernel event collection.
 pub mod http;
 pub mod process;
+pub mod run_cmd;
 
 use std::{
     io::{Read, Write},

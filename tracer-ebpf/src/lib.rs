@@ -219,6 +219,9 @@ pub mod lost_slot {
     /// Payload heads (attach) that did not fit; the plain I/O event was then
     /// tried, and counted under its own kind if it did not fit either.
     pub const HEADS: u32 = 0;
+    /// Children of a followed process that the full `TRACED_TGIDS` could
+    /// not take (they run untraced).
+    pub const FOLLOW: u32 = 15;
     /// Size of the array: every kind fits below it.
     pub const SLOTS: u32 = 16;
 }
@@ -229,6 +232,21 @@ pub mod tgid_flags {
     pub const TRACED: u8 = 1;
     /// Also copy payload heads out (attach mode: request reconstruction).
     pub const CAPTURE_HEADS: u8 = 2;
+    /// Take in the processes it forks (with the same flags), from their
+    /// first instruction, and drop them from the set when they exit.
+    pub const FOLLOW: u8 = 4;
+}
+
+/// Slots of the `TASK_OFFSETS` array (byte offsets from the kernel's BTF)
+/// that the fork and exit programs read; 0 = unknown.
+pub mod task_offset {
+    /// `task_struct.tgid`.
+    pub const TGID: u32 = 0;
+    /// `task_struct.signal` (a pointer).
+    pub const SIGNAL: u32 = 1;
+    /// `signal_struct.live` (an atomic int: threads not yet exited).
+    pub const SIGNAL_LIVE: u32 = 2;
+    pub const SLOTS: u32 = 3;
 }
 
 /// Offsets into `struct sock` that differ between kernels. Userspace reads
@@ -275,6 +293,12 @@ pub mod names {
     /// (every command today): an array load instead of a hash lookup on the
     /// path that every process of the machine takes. 0 = use the set.
     pub const TRACED_ONE: &str = "TRACED_ONE";
+    /// Array of `task_struct` offsets by [`super::task_offset`] slot.
+    pub const TASK_OFFSETS: &str = "TASK_OFFSETS";
+    /// Hash of processes taken in by a fork: child tgid -> parent tgid.
+    pub const FOLLOWED: &str = "FOLLOWED";
+    /// Hash of followed processes that exited: tgid -> `comm` (16 bytes).
+    pub const EXIT_COMM: &str = "EXIT_COMM";
     /// The global holding [`super::SockOffsets`].
     pub const SOCK_OFFSETS: &str = "SOCK_OFFSETS";
     /// The global that makes the send/recv programs return at once (the

@@ -56,6 +56,7 @@ pub async fn run(format: Format, no_ebpf: bool) -> i32 {
         return exit::FAILED;
     };
     let args = TraceArgs {
+        output: None,
         url: format!("http://{addr}{TWO_WRITES}"),
         count: 3,
         interval: 0,

@@ -14,6 +14,7 @@ pub mod preflight;
 pub mod privilege;
 pub mod probes;
 pub mod render;
+pub mod run;
 pub mod secrets;
 pub mod timeline;
 pub mod trace;

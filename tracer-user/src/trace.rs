@@ -35,6 +35,17 @@ pub async fn run(args: &TraceArgs) -> i32 {
             return exit::USAGE;
         }
     };
+    // Before any probe: a path that cannot be written is a usage error.
+    let mut sink = match &args.output {
+        Some(path) => match crate::attach::open_output(path) {
+            Ok(f) => Some(f),
+            Err(msg) => {
+                eprintln!("tracer: {msg}");
+                return exit::USAGE;
+            }
+        },
+        None => None,
+    };
     let mut kernel = if args.no_ebpf {
         None
     } else {
@@ -70,7 +81,7 @@ pub async fn run(args: &TraceArgs) -> i32 {
 
     let shown = crate::secrets::shown(&spec, args.show_secrets);
     let trace = build(&shown, outcomes, kernel_events, !args.no_ebpf, lost);
-    print(&trace, args.format);
+    print(&trace, args.format, sink.as_mut());
     // Detaching waits on the kernel (tens of ms per tp_btf link): print first.
     drop(kernel);
     crate::expect::exit_code(&trace, args.expect, interrupted)
@@ -266,14 +277,27 @@ fn build(
     timeline::build(infos, client, kernel, kernel_on, lost)
 }
 
-fn print(trace: &Trace, format: Format) {
+/// To stdout, or to `-o FILE` (without colours).
+fn print(trace: &Trace, format: Format, file: Option<&mut Box<dyn std::io::Write + Send>>) {
     use std::io::Write as _;
+    let style = match file {
+        Some(_) => render::TextStyle { color: false },
+        None => render::TextStyle::detect(),
+    };
     let text = match format {
-        Format::Text => render::text(trace, render::TextStyle::detect()),
+        Format::Text => render::text(trace, style),
         Format::Json => render::json_lines(trace),
         Format::Chrome => render::chrome(trace),
     };
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
+    match file {
+        Some(f) => {
+            let _ = f.write_all(text.as_bytes());
+            let _ = f.flush();
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(text.as_bytes());
+            let _ = stdout.flush();
+        }
+    }
 }

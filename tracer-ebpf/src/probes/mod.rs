@@ -2,6 +2,7 @@
 pub mod close;
 pub mod connect;
 pub mod dns;
+pub mod follow;
 pub mod io;
 pub mod payload;
 pub mod state;

@@ -91,6 +91,9 @@ impl Tracker {
         }
         let c = self.conn(ev.cookie);
         fx.connection = Some(c);
+        if self.connections[c].pid == 0 {
+            self.connections[c].pid = ev.tgid;
+        }
         match &ev.what {
             KernelDetail::Connect { remote, .. } => {
                 let conn = &mut self.connections[c];

@@ -1,87 +1,118 @@
-//! `tracer attach --pid PID`: trace a running process's connections and
-//! reconstruct its plaintext HTTP/1.x requests from the kernel's view alone.
+//! `tracer attach --pid PID[,PID...] | --name NAME`: trace running
+//! processes' connections and reconstruct their plaintext HTTP/1.x requests
+//! from the kernel's view alone.
 //!
-//! Stages: validate the PID, load the probes with payload heads on for that
-//! tgid only, seed the connections it already has from /proc, then stream
-//! kernel events through [`conns::Tracker`] into [`output::Output`] until
-//! the target exits, the duration ends, or SIGINT/SIGTERM.
+//! Stages: find the processes, load the probes with payload heads on for
+//! those tgids only (and, with `--follow-forks`, their descendants and every
+//! process they fork), seed the connections they already have from /proc,
+//! then stream kernel events through [`conns::Tracker`] into
+//! [`output::Output`] until they exit, the duration ends, or SIGINT/SIGTERM.
 mod conns;
 mod fields;
 mod findings;
 mod http;
 mod model;
 mod output;
+mod procs;
+mod record;
 mod seed;
 mod target;
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
-use tokio::signal::unix::{SignalKind, signal};
 use tracer_ebpf::{tcp_state, tgid_flags};
 
 pub use crate::render::Format;
 use crate::{
     clock::monotonic_ns,
     exit, preflight,
-    probes::{EventStream, KernelEvent, ProbeOptions, Probes},
+    probes::{ProbeOptions, Probes},
 };
-use conns::Tracker;
-use output::Output;
+pub(crate) use conns::Tracker;
+pub(crate) use output::Output;
+pub(crate) use record::{Recording, Totals, record};
 use target::{Target, TargetError};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct AttachArgs {
-    /// Process to trace (every thread of it).
-    #[arg(long)]
-    pub pid: i64,
-    /// Stop after this many seconds (default: until the process exits or Ctrl-C).
+    /// Processes to trace (every thread of each), comma-separated.
+    #[arg(long, value_delimiter = ',', required_unless_present = "name")]
+    pub pid: Vec<i64>,
+    /// Trace every process whose comm (first 15 bytes) or executable's
+    /// basename is NAME, found at start (never the tracer itself).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Stop after this many seconds (default: until the processes exit or Ctrl-C).
     #[arg(long, value_name = "S")]
     pub duration: Option<f64>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Write the trace to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also trace the processes they fork from now on, from their first
+    /// instruction, and the descendants they already have.
+    #[arg(long)]
+    pub follow_forks: bool,
     /// Bytes of all ring buffers together (testing the lost-event path).
     #[arg(long, hide = true)]
     pub ring_bytes: Option<u32>,
 }
 
-/// Why tracing stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum End {
-    Exited,
-    Duration,
-    Interrupted,
-    Terminated,
-    RingFailed,
-}
-
 /// Runs `tracer attach`; returns the process exit code.
 pub async fn run(args: &AttachArgs) -> i32 {
-    let target = match Target::find(args.pid) {
-        Ok(t) => t,
-        Err(e @ TargetError::Itself(_)) => {
-            eprintln!("tracer: {e}; give the pid of another process");
-            return exit::USAGE;
+    let mut targets = Vec::new();
+    for &pid in &args.pid {
+        match Target::find(pid) {
+            Ok(t) if targets.iter().any(|o: &Target| o.pid == t.pid) => {}
+            Ok(t) => targets.push(t),
+            Err(e @ TargetError::Itself(_)) => {
+                eprintln!("tracer: {e}; give the pid of another process");
+                return exit::USAGE;
+            }
+            Err(e) => {
+                eprintln!("tracer: {e}");
+                return exit::FAILED;
+            }
         }
-        Err(e) => {
-            eprintln!("tracer: {e}");
+    }
+    if let Some(name) = &args.name {
+        let found = Target::by_name(name);
+        if found.is_empty() {
+            eprintln!("tracer: no process named {name}");
             return exit::FAILED;
         }
-    };
+        for t in found {
+            if !targets.iter().any(|o| o.pid == t.pid) {
+                targets.push(t);
+            }
+        }
+    }
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0)
     {
         eprintln!("tracer: --duration must be a positive number of seconds");
         return exit::USAGE;
     }
+    let sink = match args.output.as_deref().map(open_output) {
+        Some(Ok(sink)) => Some(sink),
+        Some(Err(msg)) => {
+            eprintln!("tracer: {msg}");
+            return exit::USAGE;
+        }
+        None => None,
+    };
     let report = preflight::run();
     if !report.can_trace() {
         eprintln!("tracer: cannot trace here: {}", report.missing());
         return exit::NO_SUPPORT;
     }
-    if let Err(msg) = preflight::can_inspect(target.pid) {
-        eprintln!("tracer: {msg}");
-        return exit::NO_SUPPORT;
+    for t in &targets {
+        if let Err(msg) = preflight::can_inspect(t.pid) {
+            eprintln!("tracer: {msg}");
+            return exit::NO_SUPPORT;
+        }
     }
     let opts = ProbeOptions {
         ring_bytes: args.ring_bytes,
@@ -95,41 +126,74 @@ pub async fn run(args: &AttachArgs) -> i32 {
             return exit::NO_SUPPORT;
         }
     };
-    let mut out = Output::new(args.format, target.pid, monotonic_ns());
+    let first = targets.first().map_or(0, |t| t.pid);
+    let mut out = Output::new(args.format, first, monotonic_ns());
+    if let Some(sink) = sink {
+        out = out.to(sink);
+    }
+    if targets.len() > 1 || args.follow_forks {
+        out = out.name_processes();
+    }
     // Requests and bytes come from the send/recv hooks; without them (Linux
     // before 6.3) the summary says they are unknown instead of counting 0.
-    out.io_unknown = probes
-        .skipped
-        .iter()
-        .any(|(p, _)| *p == "tracer_send" || *p == "tracer_recv");
-    trace(args, &target, &mut probes, out).await
+    out.io_unknown = io_unknown(&probes);
+    trace(args, &targets, &mut probes, out).await
 }
 
-async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out: Output) -> i32 {
-    let mut stream = match probes.events() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("tracer: {e}");
-            return exit::NO_SUPPORT;
-        }
+/// Whether the send/recv programs were left out (their tracepoints are
+/// missing before Linux 6.3).
+pub(crate) fn io_unknown(probes: &Probes) -> bool {
+    probes
+        .skipped
+        .iter()
+        .any(|(p, _)| *p == "tracer_send" || *p == "tracer_recv")
+}
+
+/// The libc that process `pid` maps, for the getaddrinfo uprobe.
+pub(crate) fn libc_of(pid: u32) -> Option<PathBuf> {
+    Target {
+        pid,
+        name: String::new(),
+    }
+    .libc()
+}
+
+/// Resolves once process `pid` has exited.
+pub(crate) async fn wait_exited(pid: u32) {
+    Target {
+        pid,
+        name: String::new(),
+    }
+    .exited()
+    .await;
+}
+
+/// `-o FILE`: created or truncated, as a shell's `>` would.
+pub(crate) fn open_output(
+    path: &std::path::Path,
+) -> Result<Box<dyn std::io::Write + Send>, String> {
+    std::fs::File::create(path)
+        .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write + Send>)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+async fn trace(args: &AttachArgs, targets: &[Target], probes: &mut Probes, mut out: Output) -> i32 {
+    // One process alone: the uprobe fires for it only. Several, or their
+    // children: for every process, and the kernel's filter picks them out.
+    let scope = match targets {
+        [one] if !args.follow_forks => one.pid,
+        _ => 0,
     };
-    let (Ok(mut sigint), Ok(mut sigterm)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        eprintln!("tracer: cannot install signal handlers");
-        return exit::FAILED;
-    };
-    let dns = match target.libc() {
-        Some(libc) => match probes.attach_getaddrinfo(&libc, target.pid) {
+    let dns = match targets.iter().find_map(Target::libc) {
+        Some(libc) => match probes.attach_getaddrinfo(&libc, scope) {
             Ok(()) => format!("dns: getaddrinfo probed in {}", libc.display()),
             Err(e) => format!("dns: no getaddrinfo probe ({e}); DNS shows as UDP port 53 traffic"),
         },
         // Loading takes seconds on a slow machine (5 s in a qemu guest): a
         // short-lived target may be gone by now, and a zombie maps nothing.
-        None if target.gone() => format!(
-            "note: process {} exited before the probes were attached: nothing of it was traced",
-            target.pid
+        None if targets.iter().all(Target::gone) => format!(
+            "note: {} exited before the probes were attached: nothing of it was traced",
+            targets.iter().map(|t| format!("process {}", t.pid)).collect::<Vec<_>>().join(", ")
         ),
         None => "dns: the process maps no dynamic libc (static binary?): no getaddrinfo probe; DNS shows as UDP port 53 traffic".to_string(),
     };
@@ -143,20 +207,56 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
         out.note("note: no HTTP request reconstruction on this architecture (x86_64 only): connections and bytes only");
         0
     };
-    if let Err(e) = probes.trace_tgid_with(target.pid, tgid_flags::TRACED | heads) {
-        eprintln!("tracer: {e}");
-        return exit::NO_SUPPORT;
+    let follow = if args.follow_forks {
+        if let Err(e) = probes.follow_forks() {
+            eprintln!("tracer: cannot follow forks: {e}");
+            return exit::NO_SUPPORT;
+        }
+        tgid_flags::FOLLOW
+    } else {
+        0
+    };
+    let flags = tgid_flags::TRACED | heads | follow;
+    let mut seeded = Vec::new();
+    for target in targets {
+        if let Err(e) = probes.trace_tgid_with(target.pid, flags) {
+            eprintln!("tracer: {e}");
+            return exit::NO_SUPPORT;
+        }
+        out.procs.root(target.pid);
+        seeded.extend(seed::seed(target.pid));
     }
-    let seeded = seed::seed(target.pid);
-    // Probes, uprobe and tgid are in place and /proc is read: no privilege
+    if args.follow_forks {
+        for target in targets {
+            for (child, parent) in target::descendants(target.pid) {
+                if let Err(e) = probes.trace_tgid_with(child, flags) {
+                    out.note(&format!("note: child {child} not followed: {e}"));
+                } else if out.procs.forked(child, parent) {
+                    out.note(&format!(
+                        "process {child} (child of {parent}) existed at start: traced"
+                    ));
+                }
+            }
+        }
+    }
+    // Probes, uprobe and tgids are in place and /proc is read: no privilege
     // is needed from here on.
     if let Err(e) = crate::privilege::drop_all() {
         out.note(&format!("note: could not drop privileges: {e}"));
     }
+    let names: Vec<String> = targets
+        .iter()
+        .map(|t| format!("pid {} ({})", t.pid, t.name))
+        .collect();
+    let (which, last) = match (targets.len(), args.follow_forks) {
+        (1, false) => ("", "it exits"),
+        (1, true) => (" and its children", "the last of them exits"),
+        (_, false) => ("", "they exit"),
+        (_, true) => (" and their children", "the last of them exits"),
+    };
     out.note(&format!(
-        "attached to pid {} ({}); tracing until it exits{}",
-        target.pid,
-        target.name,
+        "attached to {}{which}; tracing until {last}{}",
+        names.join(", "),
         args.duration.map_or(" or Ctrl-C".to_string(), |d| format!(
             ", {d} s pass, or Ctrl-C"
         ))
@@ -179,104 +279,21 @@ async fn trace(args: &AttachArgs, target: &Target, probes: &mut Probes, mut out:
             tcp_state::name(s.state)
         ));
     }
-    let mut tracker = Tracker::new(seeded);
-    let deadline = args.duration.map(Duration::from_secs_f64);
-    let sleep = async {
-        match deadline {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
+    let recording = Recording {
+        probes,
+        out,
+        tracker: Tracker::new(seeded),
+        follow: args.follow_forks,
+        duration: args.duration.map(Duration::from_secs_f64),
+    };
+    let exited = async move {
+        for target in targets {
+            target.exited().await;
+        }
+        match targets {
+            [one] => format!("process {} exited", one.pid),
+            _ => "every process exited".to_string(),
         }
     };
-    tokio::pin!(sleep);
-    let exited = target.exited();
-    tokio::pin!(exited);
-    let end = loop {
-        let end = tokio::select! {
-            r = stream.ready() => r.err().map(|_| End::RingFailed),
-            () = &mut exited => Some(End::Exited),
-            () = &mut sleep => Some(End::Duration),
-            _ = sigint.recv() => Some(End::Interrupted),
-            _ = sigterm.recv() => Some(End::Terminated),
-        };
-        feed(&mut stream, false, target.pid, &mut tracker, &mut out);
-        if let Some(end) = end {
-            break end;
-        }
-    };
-    if end == End::Exited {
-        // Sockets are freed while the process dies: collect those events too.
-        let _ = tokio::time::timeout(Duration::from_millis(200), async {
-            loop {
-                let _ = stream.ready().await;
-                feed(&mut stream, false, target.pid, &mut tracker, &mut out);
-            }
-        })
-        .await;
-    }
-    feed(&mut stream, true, target.pid, &mut tracker, &mut out);
-    for r in tracker.finish_all() {
-        if let Some(req) = tracker.request(r) {
-            out.request(req, &tracker);
-        }
-        tracker.forget(r);
-    }
-    tracker.findings.finish();
-    for f in tracker.findings.take() {
-        out.finding(&f);
-    }
-    let mut lost_by_kind = probes.lost_by_kind().unwrap_or_default();
-    if stream.undecodable > 0 {
-        lost_by_kind.push(("undecodable", stream.undecodable));
-    }
-    if let Ok(heads) = probes.lost_heads()
-        && heads > 0
-    {
-        out.note(&format!(
-            "note: {heads} payload heads lost (ring buffer full): some requests may be missing"
-        ));
-    }
-    if stream.late() > 0 {
-        out.note(&format!(
-            "note: {} events reached the reader after newer ones and are printed out of time order",
-            stream.late()
-        ));
-    }
-    let (ended, code) = match end {
-        End::Exited => (format!("process {} exited", target.pid), exit::SUCCESS),
-        End::Duration => ("duration ended".to_string(), exit::SUCCESS),
-        End::Interrupted => ("interrupted (SIGINT)".to_string(), exit::SIGINT),
-        End::Terminated => ("terminated (SIGTERM)".to_string(), exit::SIGTERM),
-        End::RingFailed => ("reading the ring buffer failed".to_string(), exit::FAILED),
-    };
-    out.summary(&tracker, &lost_by_kind, &ended);
-    out.note(&ended);
-    code
-}
-
-/// Runs the events read so far through the tracker and prints them; `all`
-/// at the end of the run, else those the stream can order already.
-fn feed(stream: &mut EventStream, all: bool, pid: u32, tracker: &mut Tracker, out: &mut Output) {
-    let handle = |ev: &KernelEvent| {
-        // The kernel filters by tgid already; this guards against a stale entry.
-        if ev.tgid != pid {
-            return;
-        }
-        let fx = tracker.handle(ev);
-        out.event(ev, &fx, tracker);
-        for &r in &fx.finished {
-            if let Some(req) = tracker.request(r) {
-                out.request(req, tracker);
-            }
-            tracker.forget(r);
-        }
-        for f in tracker.findings.take() {
-            out.finding(&f);
-        }
-    };
-    if all {
-        stream.for_each_remaining(handle);
-    } else {
-        stream.for_each_ready(handle);
-    }
-    out.flush();
+    record(recording, exited).await.0.code()
 }

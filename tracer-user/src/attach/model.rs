@@ -8,6 +8,8 @@ pub struct Connection {
     /// 1-based, in order of first sight.
     pub number: usize,
     pub cookie: SocketCookie,
+    /// The process (tgid) the kernel attributed the socket to first.
+    pub pid: u32,
     pub local: Option<SocketAddr>,
     pub remote: Option<SocketAddr>,
     pub udp: bool,

@@ -2,10 +2,7 @@
 //! the contract, or one Chrome trace-event document at the end. Notes for
 //! people go to stdout in text mode and to stderr otherwise, so that
 //! machine output stays parseable.
-use std::{
-    fmt,
-    io::{Stdout, Write},
-};
+use std::{fmt, io::Write};
 
 use serde_json::{Value, json};
 
@@ -13,6 +10,7 @@ use super::{
     Format,
     conns::{Connection, Effect, Request, Tracker},
     fields::{event_fields, request_fields, us},
+    procs::Processes,
 };
 use crate::{
     probes::{KernelDetail, KernelEvent},
@@ -34,7 +32,12 @@ pub struct Output {
     /// straight into it, and go out once per batch of events rather than
     /// one write(2) each (at high event rates the writes cost the most).
     buf: Vec<u8>,
-    stdout: Stdout,
+    /// Where lines go: stdout, or run's stderr, or `-o FILE`.
+    sink: Box<dyn Write + Send>,
+    /// The traced processes, for the summary.
+    pub procs: Processes,
+    /// Name the process in text event and request lines (several traced).
+    name_processes: bool,
     /// No send/recv events reach us (their tracepoints are missing): the
     /// summary's requests, reuse and bytes are unknown, not 0.
     pub io_unknown: bool,
@@ -48,9 +51,23 @@ impl Output {
             start_ns,
             chrome: Vec::new(),
             buf: Vec::with_capacity(2 * WRITE_AT),
-            stdout: std::io::stdout(),
+            sink: Box::new(std::io::stdout()),
+            procs: Processes::default(),
+            name_processes: false,
             io_unknown: false,
         }
+    }
+
+    /// Writes the lines to `sink` instead of stdout.
+    pub fn to(mut self, sink: Box<dyn Write + Send>) -> Self {
+        self.sink = sink;
+        self
+    }
+
+    /// Names each line's process: several processes are traced.
+    pub fn name_processes(mut self) -> Self {
+        self.name_processes = true;
+        self
     }
 
     fn line(&mut self, to_stdout: bool, text: &str) {
@@ -58,6 +75,8 @@ impl Output {
             self.buf.extend_from_slice(text.as_bytes());
             self.end_line();
         } else {
+            // Lines already buffered go first: run's trace may share stderr.
+            self.flush();
             eprintln!("{text}");
         }
     }
@@ -71,7 +90,7 @@ impl Output {
     }
 
     fn write_out(&mut self) {
-        let _ = self.stdout.lock().write_all(&self.buf);
+        let _ = self.sink.write_all(&self.buf);
         self.buf.clear();
     }
 
@@ -80,7 +99,7 @@ impl Output {
         if !self.buf.is_empty() {
             self.write_out();
         }
-        let _ = self.stdout.lock().flush();
+        let _ = self.sink.flush();
     }
 
     /// A message for people, shown at once.
@@ -138,7 +157,7 @@ impl Output {
                 event_fields(&mut m, ev, conn, self.start_ns);
                 self.chrome.push(json!({
                     "name": ev.name(), "ph": "i", "s": "t", "ts": us(ev.ts_ns),
-                    "pid": self.pid, "tid": conn.map_or(0, |c| c.number), "args": m,
+                    "pid": ev.tgid, "tid": conn.map_or(0, |c| c.number), "args": m,
                 }));
             }
         }
@@ -158,6 +177,9 @@ impl Output {
         }
         if ev.tid != 0 {
             let _ = write!(b, "  tid={}", ev.tid);
+        }
+        if self.name_processes {
+            let _ = write!(b, "  pid={}", ev.tgid);
         }
         self.end_line();
     }
@@ -192,11 +214,14 @@ impl Output {
                     r.bytes_sent,
                     r.bytes_received
                 );
+                if self.name_processes {
+                    let _ = write!(b, "  pid {}", c.pid);
+                }
                 self.end_line();
             }
             Format::Json => {
                 let mut line = JsonLine::new(&mut self.buf);
-                request_fields(&mut line, r, c, self.pid);
+                request_fields(&mut line, r, c, if c.pid != 0 { c.pid } else { self.pid });
                 line.end();
                 self.end_line();
             }
@@ -204,7 +229,7 @@ impl Output {
                 let total = r.last_byte_ns.unwrap_or(r.start_ns).max(r.start_ns) - r.start_ns;
                 self.chrome.push(json!({
                     "name": format!("{} {}", r.method, r.target), "ph": "X", "ts": us(r.start_ns),
-                    "dur": us(total).max(1), "pid": self.pid, "tid": c.number,
+                    "dur": us(total).max(1), "pid": c.pid, "tid": c.number,
                     "args": { "request": r.number, "status": r.status, "reused": r.reused },
                 }));
             }
@@ -273,7 +298,10 @@ impl Output {
                         (None, true) => "connected and closed".to_string(),
                         (None, false) => "connected, still open".to_string(),
                     };
-                    self.line(true, &format!("  conn {}  cookie={}  {addrs}  {how}", c.number, c.cookie));
+                    self.line(
+                        true,
+                        &format!("  conn {}  cookie={}  {addrs}  {how}", c.number, c.cookie),
+                    );
                 }
             }
             Format::Text => {
@@ -299,18 +327,39 @@ impl Output {
                     if c.encrypted {
                         notes.push("encrypted (TLS): timing and bytes only".to_string());
                     }
+                    let pid = if self.name_processes {
+                        format!("  pid {}", c.pid)
+                    } else {
+                        String::new()
+                    };
                     self.line(true, &format!(
-                        "  conn {}  cookie={}  {addrs}  {} requests, {} B out, {} B in{}{}",
+                        "  conn {}  cookie={}  {addrs}  {} requests, {} B out, {} B in{pid}{}{}",
                         c.number, c.cookie, c.requests, c.bytes_sent, c.bytes_received,
                         if notes.is_empty() { "" } else { "  " }, notes.join(", ")
                     ));
                 }
+                if self.name_processes {
+                    for line in self.procs.text_lines(t) {
+                        self.line(true, &line);
+                    }
+                }
             }
-            Format::Json => self.line(true, &json!({
-                "type": "summary", "pid": self.pid, "requests": known(json!(requests)),
-                "connections": connections, "reused": known(json!(reused)), "lost_events": lost, "lost_by_kind": lost_by_kind,
-                "verdict": verdict, "ended": ended, "per_connection": per_conn, "findings": findings,
-            }).to_string()),
+            Format::Json => {
+                let mut summary = json!({
+                    "type": "summary", "pid": self.pid, "requests": known(json!(requests)),
+                    "connections": connections, "reused": known(json!(reused)), "lost_events": lost,
+                    "lost_by_kind": lost_by_kind, "verdict": verdict, "ended": ended,
+                    "per_connection": per_conn, "findings": findings,
+                    "pids": self.procs.pids(), "per_process": self.procs.json(t),
+                });
+                // `pid` names the one traced process; with several, `pids` does.
+                if self.procs.len() > 1
+                    && let Some(m) = summary.as_object_mut()
+                {
+                    m.remove("pid");
+                }
+                self.line(true, &summary.to_string());
+            }
             Format::Chrome => {
                 let mut events = std::mem::take(&mut self.chrome);
                 for c in t.tcp_connections() {

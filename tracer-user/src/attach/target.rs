@@ -60,6 +60,30 @@ impl Target {
         Ok(Self { pid: pid32, name })
     }
 
+    /// Every process whose comm (the kernel keeps 15 bytes) or
+    /// executable's basename is `name`, but the tracer and kernel threads.
+    pub fn by_name(name: &str) -> Vec<Self> {
+        let short: String = name.chars().take(15).collect();
+        let me = std::process::id();
+        let Ok(dir) = fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let mut pids: Vec<u32> = dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&pid| pid != me)
+            .collect();
+        pids.sort_unstable();
+        pids.into_iter()
+            .filter(|&pid| {
+                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
+                comm.trim_end_matches('\n') == short
+                    || exe.is_some_and(|e| e.file_name().is_some_and(|f| f == name))
+            })
+            .filter_map(|pid| Self::find(i64::from(pid)).ok())
+            .collect()
+    }
+
     /// The target's libc as a path we can open (through /proc/PID/root, so
     /// a process in a container resolves its own file), if it maps one.
     pub fn libc(&self) -> Option<PathBuf> {
@@ -113,7 +137,37 @@ impl Target {
     }
 }
 
-fn alive(pid: u32) -> bool {
+/// The processes below `root` now, as (pid, parent) pairs, parents first.
+pub fn descendants(root: u32) -> Vec<(u32, u32)> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parents: Vec<(u32, u32)> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, parent_of(pid)?)))
+        .collect();
+    let mut found: Vec<(u32, u32)> = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, _) in parents.iter().filter(|&&(_, pp)| pp == parent) {
+            if pid != root && !found.iter().any(|&(p, _)| p == pid) {
+                found.push((pid, parent));
+                frontier.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// The ppid field of /proc/PID/stat (the 4th, after the comm).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether `pid` runs (a zombie has exited).
+pub fn alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat
             .rfind(')')
@@ -168,6 +222,35 @@ mod tests {
             Target::find(huge).err(),
             Some(TargetError::NoSuchProcess(huge))
         );
+    }
+
+    #[test]
+    fn by_name_finds_others_never_itself() {
+        let me = std::process::id();
+        let comm = fs::read_to_string("/proc/self/comm").unwrap_or_default();
+        let mut twin = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("spawn sleep");
+        let mine = Target::by_name(comm.trim_end());
+        let sleeps = Target::by_name("sleep");
+        let _ = twin.kill();
+        let _ = twin.wait();
+        assert!(mine.iter().all(|t| t.pid != me), "matched itself");
+        assert!(sleeps.iter().any(|t| t.pid == twin.id()), "sleep not found");
+    }
+
+    #[test]
+    fn a_child_is_a_descendant() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("spawn sleep");
+        let me = std::process::id();
+        let found = descendants(me);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found.contains(&(child.id(), me)), "{found:?}");
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub enum Command {
     /// Trace a running process's connections and HTTP requests from the
     /// kernel side, until it exits, --duration ends, or Ctrl-C.
     Attach(crate::attach::AttachArgs),
+    /// Run a command, traced from its first instruction with the processes
+    /// it forks, until they exit: `tracer run [OPTIONS] -- CMD ARGS...`.
+    Run(crate::run::RunArgs),
     /// Trace three requests against a loopback server started for the demo.
     Demo(DemoArgs),
     /// Say what this machine supports for tracing, and what is missing.
@@ -74,6 +77,7 @@ pub fn main() -> i32 {
         match cli.command {
             Command::Trace(args) => crate::trace::run(&args).await,
             Command::Attach(args) => crate::attach::run(&args).await,
+            Command::Run(args) => crate::run::run(&args).await,
             Command::Demo(args) => crate::demo::run(args.format, args.no_ebpf).await,
             Command::Check => check(),
             Command::DemoServer => crate::demo::serve().await,

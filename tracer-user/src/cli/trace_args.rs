@@ -77,6 +77,9 @@ pub struct TraceArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Write the trace to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Exit 3 unless connections were reused (or new) as expected.
     #[arg(long, value_enum)]
     pub expect: Option<Expect>,

@@ -2,6 +2,7 @@
 //! out the stream of decoded kernel events and the lost-event count.
 pub mod btf;
 pub mod decode;
+mod follow;
 mod head;
 mod lost;
 mod merge;

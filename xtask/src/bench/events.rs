@@ -83,6 +83,7 @@ pub fn traced_run(
     let how = AttachHow {
         ring_bytes,
         floor: false,
+        also: None,
     };
     let mut tracer = attach(bins, pp.pid(), &out, how)?;
     let load = go_pingpong(&mut pp, secs)?;

@@ -1,6 +1,6 @@
 //! Workloads 1 and 2: a keep-alive HTTP/1.1 server under a load loop, run
-//! untraced, with `tracer attach` on the server, and with `tracer attach` on
-//! an idle `sleep`. Rounds rotate the order of the three so drift cancels.
+//! untraced, with `tracer attach` on the server, with `tracer attach` on an
+//! idle `sleep`, and on two of them. Rounds rotate the order so drift cancels.
 use std::{process::Command, time::Duration};
 
 use anyhow::{Context as _, Result};
@@ -24,14 +24,49 @@ pub enum Mode {
     /// As `Idle`, with send/recv programs that return at once: what the
     /// kernel's dispatch of those tracepoints costs, the floor of `Idle`.
     Floor,
+    /// The tracer attached to two idle processes: every other process's
+    /// hooks look the set of traced tgids up (as with `run` once its
+    /// command forks, or `attach --pid A,B`) instead of one array slot.
+    IdleSet,
 }
 
 /// Each round runs every mode; rounds rotate the order so drift cancels.
-const ORDERS: [[Mode; 4]; 4] = [
-    [Mode::Untraced, Mode::Server, Mode::Idle, Mode::Floor],
-    [Mode::Server, Mode::Idle, Mode::Floor, Mode::Untraced],
-    [Mode::Idle, Mode::Floor, Mode::Untraced, Mode::Server],
-    [Mode::Floor, Mode::Untraced, Mode::Server, Mode::Idle],
+const ORDERS: [[Mode; 5]; 5] = [
+    [
+        Mode::Untraced,
+        Mode::Server,
+        Mode::Idle,
+        Mode::Floor,
+        Mode::IdleSet,
+    ],
+    [
+        Mode::Server,
+        Mode::Idle,
+        Mode::Floor,
+        Mode::IdleSet,
+        Mode::Untraced,
+    ],
+    [
+        Mode::Idle,
+        Mode::Floor,
+        Mode::IdleSet,
+        Mode::Untraced,
+        Mode::Server,
+    ],
+    [
+        Mode::Floor,
+        Mode::IdleSet,
+        Mode::Untraced,
+        Mode::Server,
+        Mode::Idle,
+    ],
+    [
+        Mode::IdleSet,
+        Mode::Untraced,
+        Mode::Server,
+        Mode::Idle,
+        Mode::Floor,
+    ],
 ];
 
 /// One round of load: what bench-load printed.
@@ -65,15 +100,17 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
         .context("bench-server: no address")?
         .to_string();
     let idle = Proc::spawn("sleep", Command::new("sleep").arg("300"), None)?;
+    let idle2 = Proc::spawn("sleep", Command::new("sleep").arg("300"), None)?;
     let mut results: Vec<Round> = Vec::new();
     for round in 0..plan.rounds {
         for mode in ORDERS[round % ORDERS.len()] {
             let target = match mode {
                 Mode::Untraced => None,
                 Mode::Server => Some(server.pid()),
-                Mode::Idle | Mode::Floor => Some(idle.pid()),
+                Mode::Idle | Mode::Floor | Mode::IdleSet => Some(idle.pid()),
             };
-            let r = one_round(plan, bins, &addr, mode, target, false)?;
+            let also = (mode == Mode::IdleSet).then(|| idle2.pid());
+            let r = one_round(plan, bins, &addr, mode, target, also, false)?;
             eprintln!(
                 "bench: server round {} {mode:?}: {:.0} req/s p50 {:.1} us p99 {:.1} us, tracer CPU {:?} s",
                 round + 1,
@@ -88,11 +125,12 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
     // Not counted in the ratios (bpf_stats costs time itself): where the
     // kernel time goes for processes the tracer does not trace.
     let stats = BpfStats::enable().ok().map(|guard| {
-        let r = one_round(plan, bins, &addr, Mode::Idle, Some(idle.pid()), true);
+        let r = one_round(plan, bins, &addr, Mode::Idle, Some(idle.pid()), None, true);
         drop(guard);
         r
     });
     drop(idle);
+    drop(idle2);
     drop(server);
     server_report::summarise(plan, &results, report);
     match stats {
@@ -111,12 +149,14 @@ fn one_round(
     addr: &str,
     mode: Mode,
     target: Option<u32>,
+    also: Option<u32>,
     with_stats: bool,
 ) -> Result<Round> {
     let out = bins.scratch("server-attach.jsonl");
     let how = AttachHow {
         ring_bytes: None,
         floor: mode == Mode::Floor,
+        also,
     };
     let mut tracer = target.map(|pid| attach(bins, pid, &out, how)).transpose()?;
     let secs = plan.load_secs.to_string();

@@ -83,6 +83,15 @@ pub fn summarise(plan: &Plan, results: &[Round], report: &mut Report) {
         "",
         Verdict::Info,
     );
+    let set = rps(Mode::IdleSet);
+    let r_set = ratio(set, base);
+    report.row(
+        "2",
+        "  attach on two idle processes: req/s ratio (set lookup, not the one-slot path)",
+        format!("{r_set:.3} ({set:.0} / {base:.0}); one process: {r2:.3}"),
+        "",
+        Verdict::Info,
+    );
     let rounds: Vec<Value> = results
         .iter()
         .map(|r| {
@@ -97,8 +106,9 @@ pub fn summarise(plan: &Plan, results: &[Round], report: &mut Report) {
         json!({
             "conns": plan.conns, "load_secs": plan.load_secs, "rounds": rounds,
             "median_rps": {"untraced": base, "attach_server": server, "attach_idle": idle,
-                           "floor": floor},
+                           "floor": floor, "attach_idle_set": set},
             "ratio_attach_server": r1, "ratio_attach_idle": r2, "ratio_floor": r_floor,
+            "ratio_attach_idle_set": r_set,
         }),
     );
 }

@@ -66,12 +66,19 @@ pub struct AttachHow {
     pub ring_bytes: Option<u32>,
     /// `TRACER_BENCH_FLOOR=1`: the send/recv programs return at once.
     pub floor: bool,
+    /// A second process to trace: two tgids make the programs look the set
+    /// up instead of the one-slot fast path.
+    pub also: Option<u32>,
 }
 
 /// `tracer attach --pid PID --format json > out`, running once it says so.
 pub fn attach(bins: &Bins, pid: u32, out: &Path, how: AttachHow) -> Result<Proc> {
     let mut cmd = Command::new(&bins.tracer);
-    cmd.args(["attach", "--pid", &pid.to_string(), "--format", "json"]);
+    let pids = match how.also {
+        Some(also) => format!("{pid},{also}"),
+        None => pid.to_string(),
+    };
+    cmd.args(["attach", "--pid", &pids, "--format", "json"]);
     if how.floor {
         cmd.env("TRACER_BENCH_FLOOR", "1");
     }

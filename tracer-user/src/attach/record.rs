@@ -1,0 +1,243 @@
+//! The recording loop that `attach` and `run` share: stream kernel events
+//! through the [`Tracker`] into the [`Output`] until the traced processes
+//! are gone, the duration ends, or SIGINT/SIGTERM; then the summary.
+use std::{future::Future, time::Duration};
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::{conns::Tracker, output::Output};
+use crate::{
+    exit,
+    probes::{EventStream, KernelEvent, Probes},
+};
+
+/// Why tracing stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    Exited,
+    Duration,
+    Interrupted,
+    Terminated,
+    RingFailed,
+    /// The rings or the signal handlers could not be set up.
+    Setup,
+}
+
+impl End {
+    /// The tracer's own exit code for this end (run adds its command's).
+    pub fn code(self) -> i32 {
+        match self {
+            End::Exited | End::Duration => exit::SUCCESS,
+            End::Interrupted => exit::SIGINT,
+            End::Terminated => exit::SIGTERM,
+            End::RingFailed => exit::FAILED,
+            End::Setup => exit::NO_SUPPORT,
+        }
+    }
+}
+
+/// What was recorded, for `--expect`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Totals {
+    pub requests: usize,
+    pub reused: usize,
+}
+
+pub struct Recording<'a> {
+    pub probes: &'a mut Probes,
+    pub out: Output,
+    pub tracker: Tracker,
+    /// Children are followed: the end waits for them too, and the
+    /// processes a fork took in are named as they come.
+    pub follow: bool,
+    pub duration: Option<Duration>,
+}
+
+/// Records until `exited` resolves (with the words that say who exited)
+/// and, when following, every process it started has exited too.
+pub async fn record(mut r: Recording<'_>, exited: impl Future<Output = String>) -> (End, Totals) {
+    let mut stream = match r.probes.events() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tracer: {e}");
+            return (End::Setup, Totals::default());
+        }
+    };
+    let (Ok(mut sigint), Ok(mut sigterm)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        eprintln!("tracer: cannot install signal handlers");
+        return (End::RingFailed, Totals::default());
+    };
+    let duration = r.duration;
+    let sleep = async move {
+        match duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep);
+    tokio::pin!(exited);
+    let mut who_exited: Option<String> = None;
+    let mut waiting_noted = false;
+    let (end, ended) = loop {
+        let end = tokio::select! {
+            res = stream.ready() => res.err().map(|_| End::RingFailed),
+            who = &mut exited, if who_exited.is_none() => {
+                who_exited = Some(who);
+                None
+            }
+            () = &mut sleep => Some(End::Duration),
+            _ = sigint.recv() => Some(End::Interrupted),
+            _ = sigterm.recv() => Some(End::Terminated),
+        };
+        feed(&mut stream, false, &mut r.tracker, &mut r.out);
+        if r.follow {
+            adopt(r.probes, &mut r.out);
+        }
+        if let Some(end) = end {
+            break (end, ended_words(end, who_exited.as_deref()));
+        }
+        if let Some(who) = &who_exited {
+            let left = if r.follow { still_traced(r.probes) } else { 0 };
+            if left == 0 {
+                break (End::Exited, who.clone());
+            }
+            if !waiting_noted {
+                waiting_noted = true;
+                r.out.note(&format!(
+                    "{who}; still tracing {left} {} it started (Ctrl-C to stop)",
+                    if left == 1 { "process" } else { "processes" }
+                ));
+            }
+        }
+    };
+    if end == End::Exited {
+        // Sockets are freed while the process dies: collect those events too.
+        let _ = tokio::time::timeout(Duration::from_millis(200), async {
+            loop {
+                let _ = stream.ready().await;
+                feed(&mut stream, false, &mut r.tracker, &mut r.out);
+            }
+        })
+        .await;
+    }
+    feed(&mut stream, true, &mut r.tracker, &mut r.out);
+    if r.follow {
+        adopt(r.probes, &mut r.out);
+    }
+    finish(&mut r, &stream, &ended);
+    let totals = Totals {
+        requests: r.tracker.request_count,
+        reused: r.tracker.reused_count,
+    };
+    (end, totals)
+}
+
+fn ended_words(end: End, who: Option<&str>) -> String {
+    match end {
+        End::Exited => who.unwrap_or("exited").to_string(),
+        End::Duration => "duration ended".to_string(),
+        End::Interrupted => "interrupted (SIGINT)".to_string(),
+        End::Terminated => "terminated (SIGTERM)".to_string(),
+        End::RingFailed => "reading the ring buffer failed".to_string(),
+        End::Setup => "setting up failed".to_string(),
+    }
+}
+
+/// How many traced processes still run. A process that exited before
+/// userspace put it in the set (found in /proc a moment too late) left no
+/// exit for the kernel to see: it is taken out here, or the end would wait
+/// for it forever.
+fn still_traced(probes: &mut Probes) -> usize {
+    let mut left = 0;
+    for pid in probes.traced_now() {
+        if super::target::alive(pid) {
+            left += 1;
+        } else {
+            probes.untrace(pid);
+        }
+    }
+    left
+}
+
+/// Names the processes the fork program took in since the last look.
+fn adopt(probes: &mut Probes, out: &mut Output) {
+    for (child, parent) in probes.take_followed() {
+        if out.procs.forked(child, parent) {
+            out.note(&format!("process {child} started by {parent}: traced"));
+        }
+    }
+    for (pid, comm) in probes.take_exited() {
+        out.procs.exited(pid, comm);
+    }
+}
+
+/// Prints what is still open, the notes about losses, and the summary.
+fn finish(r: &mut Recording<'_>, stream: &EventStream, ended: &str) {
+    let (tracker, out) = (&mut r.tracker, &mut r.out);
+    for req in tracker.finish_all() {
+        if let Some(q) = tracker.request(req) {
+            out.request(q, tracker);
+        }
+        tracker.forget(req);
+    }
+    tracker.findings.finish();
+    for f in tracker.findings.take() {
+        out.finding(&f);
+    }
+    let mut lost_by_kind = r.probes.lost_by_kind().unwrap_or_default();
+    if stream.undecodable > 0 {
+        lost_by_kind.push(("undecodable", stream.undecodable));
+    }
+    if let Ok(heads) = r.probes.lost_heads()
+        && heads > 0
+    {
+        out.note(&format!(
+            "note: {heads} payload heads lost (ring buffer full): some requests may be missing"
+        ));
+    }
+    if r.follow {
+        let unfollowed = r.probes.lost_follows();
+        if unfollowed > 0 {
+            out.note(&format!(
+                "note: {unfollowed} child processes not followed: the kernel's set of traced processes was full"
+            ));
+        }
+    }
+    if stream.late() > 0 {
+        out.note(&format!(
+            "note: {} events reached the reader after newer ones and are printed out of time order",
+            stream.late()
+        ));
+    }
+    out.summary(tracker, &lost_by_kind, ended);
+    out.note(ended);
+}
+
+/// Runs the events read so far through the tracker and prints them; `all`
+/// at the end of the run, else those the stream can order already.
+fn feed(stream: &mut EventStream, all: bool, tracker: &mut Tracker, out: &mut Output) {
+    // The kernel's filter decides what is traced: every event here is ours.
+    let handle = |ev: &KernelEvent| {
+        out.procs.saw(ev.tgid);
+        let fx = tracker.handle(ev);
+        out.event(ev, &fx, tracker);
+        for &r in &fx.finished {
+            if let Some(req) = tracker.request(r) {
+                out.request(req, tracker);
+            }
+            tracker.forget(r);
+        }
+        for f in tracker.findings.take() {
+            out.finding(&f);
+        }
+    };
+    if all {
+        stream.for_each_remaining(handle);
+    } else {
+        stream.for_each_ready(handle);
+    }
+    out.flush();
+}
