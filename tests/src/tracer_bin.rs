@@ -25,8 +25,14 @@ pub struct Run {
 
 /// Runs `tracer ARGS` to completion (every test server is bounded).
 pub fn tracer(args: &[&str]) -> Run {
+    tracer_env(args, &[])
+}
+
+/// [`tracer`] with extra environment variables.
+pub fn tracer_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(tracer_bin())
         .args(args)
+        .envs(env.iter().copied())
         .env("NO_COLOR", "1")
         .output()
         .expect("tracer runs");
@@ -34,5 +40,12 @@ pub fn tracer(args: &[&str]) -> Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Run {
+    /// Its stdout as JSON Lines (`--format json`).
+    pub fn json(&self) -> Vec<serde_json::Value> {
+        crate::process::json_lines(&self.stdout)
     }
 }

@@ -3,27 +3,9 @@
 use serde_json::Value;
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
-    tracer_bin::{Run, tracer},
+    process::{can_trace_or_skip as kernel_or_skip, of_type},
+    tracer_bin::{Run, tracer, tracer_env},
 };
-
-fn kernel_or_skip() -> bool {
-    let report = tracer_user::preflight::run();
-    if !report.can_trace() {
-        println!("skipped: {}", report.missing());
-    }
-    report.can_trace()
-}
-
-fn json(run: &Run) -> Vec<Value> {
-    run.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
-fn of_type<'a>(lines: &'a [Value], ty: &str) -> Vec<&'a Value> {
-    lines.iter().filter(|v| v["type"] == ty).collect()
-}
 
 fn findings<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
     lines
@@ -36,7 +18,7 @@ fn trace_json(url: &str, extra: &[&str]) -> (Run, Vec<Value>) {
     let mut args = vec!["trace", url, "--format", "json"];
     args.extend_from_slice(extra);
     let run = tracer(&args);
-    let lines = json(&run);
+    let lines = run.json();
     (run, lines)
 }
 
@@ -50,12 +32,12 @@ fn a_connection_no_request_rode_is_counted_named_and_fails_expect_reuse() {
     }
     let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
     let spare = [("TRACER_TEST_SPARE_CONNECT", "2")];
-    let run = tracer_bin_env(
+    let run = tracer_env(
         &["trace", &server.url(), "-n", "3", "--format", "json"],
         &spare,
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let lines = json(&run);
+    let lines = run.json();
     let summary = of_type(&lines, "summary")[0];
     println!("saw: {summary}; server accepted {}", server.accepted());
     assert_eq!(server.accepted(), 2, "the server saw the spare connection");
@@ -76,7 +58,7 @@ fn a_connection_no_request_rode_is_counted_named_and_fails_expect_reuse() {
     assert_eq!(found[0]["evidence"]["handshake"], "established");
     assert_eq!(found[0]["evidence"]["sent_bytes"], 0);
 
-    let text = tracer_bin_env(&["trace", &server.url(), "-n", "3"], &spare);
+    let text = tracer_env(&["trace", &server.url(), "-n", "3"], &spare);
     let verdict = |n: u32| {
         let line = text
             .stdout
@@ -105,7 +87,7 @@ fn a_connection_no_request_rode_is_counted_named_and_fails_expect_reuse() {
         text.stdout
     );
 
-    let expect = tracer_bin_env(
+    let expect = tracer_env(
         &["trace", &server.url(), "-n", "3", "--expect", "reuse"],
         &spare,
     );
@@ -128,7 +110,7 @@ fn a_spare_connect_before_request_1_has_its_own_is_reported_but_keeps_expect_reu
     }
     let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
     let spare = [("TRACER_TEST_SPARE_CONNECT", "1")];
-    let run = tracer_bin_env(
+    let run = tracer_env(
         &[
             "trace",
             &server.url(),
@@ -143,7 +125,7 @@ fn a_spare_connect_before_request_1_has_its_own_is_reported_but_keeps_expect_reu
     );
     println!("saw: exit {}, {}", run.code, run.stderr.trim());
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let lines = json(&run);
+    let lines = run.json();
     let summary = of_type(&lines, "summary")[0];
     assert_eq!(
         (summary["connections_opened"].as_u64(), server.accepted()),
@@ -287,19 +269,5 @@ fn keep_alive_and_close_servers_raise_no_server_closed_idle() {
             "{}",
             run.stdout
         );
-    }
-}
-
-fn tracer_bin_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out = std::process::Command::new(tracer_tests::tracer_bin::tracer_bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("tracer runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }

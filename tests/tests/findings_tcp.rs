@@ -7,23 +7,9 @@ use std::process::Command;
 use serde_json::Value;
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
+    process::{can_trace_or_skip as kernel_or_skip, json_lines as json},
     tracer_bin::{tracer, tracer_bin},
 };
-
-fn kernel_or_skip() -> bool {
-    let report = tracer_user::preflight::run();
-    if !report.can_trace() {
-        println!("skipped: {}", report.missing());
-    }
-    report.can_trace()
-}
-
-fn json(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
 
 fn of<'a>(lines: &'a [Value], ty: &str, kind: &str) -> Vec<&'a Value> {
     lines

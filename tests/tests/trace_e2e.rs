@@ -3,27 +3,9 @@
 use serde_json::Value;
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
-    tracer_bin::{Run, tracer},
+    process::{can_trace_or_skip as kernel_or_skip, of_type},
+    tracer_bin::tracer,
 };
-
-fn kernel_or_skip() -> bool {
-    let report = tracer_user::preflight::run();
-    if !report.can_trace() {
-        println!("skipped: {}", report.missing());
-    }
-    report.can_trace()
-}
-
-fn lines(run: &Run) -> Vec<Value> {
-    run.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
-fn of_type<'a>(lines: &'a [Value], ty: &str) -> Vec<&'a Value> {
-    lines.iter().filter(|v| v["type"] == ty).collect()
-}
 
 fn kernel_events<'a>(lines: &'a [Value], name: &str) -> Vec<&'a Value> {
     lines
@@ -40,7 +22,7 @@ fn keep_alive_three_requests_ride_one_socket() {
     let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
     let run = tracer(&["trace", &server.url(), "-n", "3", "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let lines = lines(&run);
+    let lines = run.json();
     let summary = of_type(&lines, "summary")[0];
     assert_eq!(summary["verdict"], "reused");
     assert_eq!(summary["connections"], 1);
@@ -89,7 +71,7 @@ fn one_connection_per_request(behaviour: Behaviour) {
     let server = TestServer::start("127.0.0.1:0", behaviour).unwrap();
     let run = tracer(&["trace", &server.url(), "-n", "2", "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let lines = lines(&run);
+    let lines = run.json();
     assert_eq!(of_type(&lines, "summary")[0]["verdict"], "new");
     let requests = of_type(&lines, "request");
     assert_ne!(requests[0]["socket_cookie"], requests[1]["socket_cookie"]);
@@ -169,7 +151,7 @@ fn ipv6_keep_alive_is_confirmed_too() {
         "reuse",
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let lines = lines(&run);
+    let lines = run.json();
     let requests = of_type(&lines, "request");
     assert!(
         requests[1]["remote_addr"]
@@ -187,7 +169,7 @@ fn json_and_chrome_carry_the_contract() {
     }
     let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
     let run = tracer(&["trace", &server.url(), "-n", "2", "--format", "json"]);
-    let lines = lines(&run);
+    let lines = run.json();
     for e in of_type(&lines, "event") {
         for key in [
             "request",
@@ -283,7 +265,7 @@ fn reset_mid_response_prints_the_timeline_and_exits_1() {
     let server = TestServer::start("127.0.0.1:0", Behaviour::ResetMidResponse).unwrap();
     let run = tracer(&["trace", &server.url(), "--format", "json"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let lines = lines(&run);
+    let lines = run.json();
     let request = of_type(&lines, "request")[0];
     assert!(request["error"].is_string(), "{request}");
     assert!(

@@ -103,26 +103,11 @@ pub async fn run(args: &AttachArgs) -> i32 {
         }
         None => None,
     };
-    let report = preflight::run();
-    if !report.can_trace() {
-        eprintln!("tracer: cannot trace here: {}", report.missing());
-        return exit::NO_SUPPORT;
-    }
-    for t in &targets {
-        if let Err(msg) = preflight::can_inspect(t.pid) {
-            eprintln!("tracer: {msg}");
-            return exit::NO_SUPPORT;
-        }
-    }
-    let opts = ProbeOptions {
-        ring_bytes: args.ring_bytes,
-        skip: report.skip_programs.clone(),
-        sock_offsets: report.sock_offsets,
-    };
-    let mut probes = match Probes::load(&opts) {
+    let pids: Vec<u32> = targets.iter().map(|t| t.pid).collect();
+    let mut probes = match load_probes(args.ring_bytes, &pids) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("tracer: {e}");
+        Err(msg) => {
+            eprintln!("tracer: {msg}");
             return exit::NO_SUPPORT;
         }
     };
@@ -138,6 +123,24 @@ pub async fn run(args: &AttachArgs) -> i32 {
     // before 6.3) the summary says they are unknown instead of counting 0.
     out.io_unknown = io_unknown(&probes);
     trace(args, &targets, &mut probes, out).await
+}
+
+/// Preflight, a look into each of `pids`, then the probes loaded; the
+/// error says what is missing (exit 4).
+pub(crate) fn load_probes(ring_bytes: Option<u32>, pids: &[u32]) -> Result<Probes, String> {
+    let report = preflight::run();
+    if !report.can_trace() {
+        return Err(format!("cannot trace here: {}", report.missing()));
+    }
+    for &pid in pids {
+        preflight::can_inspect(pid)?;
+    }
+    let opts = ProbeOptions {
+        ring_bytes,
+        skip: report.skip_programs.clone(),
+        sock_offsets: report.sock_offsets,
+    };
+    Probes::load(&opts).map_err(|e| e.to_string())
 }
 
 /// Whether the send/recv programs were left out (their tracepoints are

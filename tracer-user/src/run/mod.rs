@@ -16,7 +16,6 @@ use crate::{
     cli::Expect,
     clock::monotonic_ns,
     exit, preflight,
-    probes::{ProbeOptions, Probes},
 };
 
 #[derive(clap::Args, Debug, Clone)]
@@ -72,20 +71,10 @@ pub async fn run(args: &RunArgs) -> i32 {
         },
         None => Box::new(std::io::stderr()),
     };
-    let report = preflight::run();
-    if !report.can_trace() {
-        eprintln!("tracer: cannot trace here: {}", report.missing());
-        return exit::NO_SUPPORT;
-    }
-    let opts = ProbeOptions {
-        ring_bytes: args.ring_bytes,
-        skip: report.skip_programs.clone(),
-        sock_offsets: report.sock_offsets,
-    };
-    let mut probes = match Probes::load(&opts) {
+    let mut probes = match attach::load_probes(args.ring_bytes, &[]) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("tracer: {e}");
+        Err(msg) => {
+            eprintln!("tracer: {msg}");
             return exit::NO_SUPPORT;
         }
     };

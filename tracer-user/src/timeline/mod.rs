@@ -119,4 +119,6 @@ pub struct Trace {
 }
 
 #[cfg(test)]
+mod test_events;
+#[cfg(test)]
 mod tests;

@@ -1,44 +1,12 @@
 //! The join and the verdict on hand-made event streams: cases the loopback
 //! tests cannot provoke on purpose (a client that lies, a racing connect).
-use std::net::SocketAddr;
-
-use super::{RequestInfo, Verdict, build};
+use super::{Verdict, build};
+use crate::timeline::test_events::{SERVER, addr, kernel, request};
 use crate::{
     client::{ClientEvent, Hook},
     probes::{KernelDetail, KernelEvent},
 };
 use tracer_ebpf::tcp_state::{CLOSE, ESTABLISHED, SYN_SENT};
-
-const SERVER: &str = "127.0.0.1:8080";
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().expect("address")
-}
-
-fn request(number: u32, start_ns: u64, local: &str, client_reused: bool) -> RequestInfo {
-    RequestInfo {
-        number,
-        method: "GET".into(),
-        url: format!("http://{SERVER}/"),
-        status: Some(200),
-        local_addr: Some(addr(local)),
-        remote_addr: Some(addr(SERVER)),
-        client_reused: Some(client_reused),
-        start_ns,
-        end_ns: start_ns + 900,
-        ..RequestInfo::default()
-    }
-}
-
-fn kernel(ts_ns: u64, cookie: u64, what: KernelDetail) -> KernelEvent {
-    KernelEvent {
-        ts_ns,
-        tgid: 1,
-        tid: 1,
-        cookie,
-        what,
-    }
-}
 
 /// SYN, connect (stamped at the SYN), ESTABLISHED for `cookie` at `ts`, as
 /// the state hook writes them.

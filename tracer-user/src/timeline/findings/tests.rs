@@ -1,46 +1,14 @@
 //! Connection accounting and findings on hand-made event streams: the
 //! pool's race during GetConn and a happy-eyeballs loser, which loopback
 //! tests cannot provoke on purpose.
-use std::net::SocketAddr;
-
+use crate::timeline::test_events::{SERVER, addr, kernel, request};
 use crate::{
     client::{ClientEvent, Hook},
     probes::{KernelDetail, KernelEvent},
     render::{TextStyle, text},
-    timeline::{FindingKind, OpenedWhen, RequestInfo, build},
+    timeline::{FindingKind, OpenedWhen, build},
 };
 use tracer_ebpf::tcp_state::{CLOSE, CLOSE_WAIT, ESTABLISHED, SYN_SENT};
-
-const SERVER: &str = "127.0.0.1:8080";
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().expect("address")
-}
-
-fn request(number: u32, start_ns: u64, local: &str, reused: bool) -> RequestInfo {
-    RequestInfo {
-        number,
-        method: "GET".into(),
-        url: format!("http://{SERVER}/"),
-        status: Some(200),
-        local_addr: Some(addr(local)),
-        remote_addr: Some(addr(SERVER)),
-        client_reused: Some(reused),
-        start_ns,
-        end_ns: start_ns + 900,
-        ..RequestInfo::default()
-    }
-}
-
-fn kernel(ts_ns: u64, cookie: u64, what: KernelDetail) -> KernelEvent {
-    KernelEvent {
-        ts_ns,
-        tgid: 1,
-        tid: 1,
-        cookie,
-        what,
-    }
-}
 
 /// A connect of `cookie` at `ts` that ended with `ret`.
 fn connect(ts: u64, cookie: u64, local: &str, ret: i32) -> Vec<KernelEvent> {
