@@ -235,7 +235,9 @@ fn got_conn_before_first_send(t: &mut RequestTimeline) {
     let Some(first_send) = first_send else { return };
     for e in &mut t.events {
         if e.derived && matches!(e.body, EventBody::Client(Hook::GotConn { .. })) {
-            e.ts_ns = e.ts_ns.min(first_send);
+            // 1 ns before: events of one instant keep their push order,
+            // and the send was pushed first.
+            e.ts_ns = e.ts_ns.min(first_send.saturating_sub(1));
         }
     }
 }

@@ -186,3 +186,24 @@ fn without_the_kernel_the_client_decides_and_nothing_is_confirmed() {
     assert!(t.requests[1].verdict.reused && !t.requests[1].verdict.kernel_confirmed);
     assert_eq!(t.summary.verdict, Verdict::Reused);
 }
+
+#[test]
+fn a_derived_got_conn_stamped_after_the_first_send_is_shown_before_it() {
+    let mut k = new_socket(100, 7, "127.0.0.1:5000");
+    k.extend(exchange(200, 7));
+    k.extend(exchange(1200, 7));
+    let reqs = vec![
+        request(1, 0, "127.0.0.1:5000", false),
+        request(2, 1000, "127.0.0.1:5000", true),
+    ];
+    // The first poll ended 30 ns after hyper's task had already sent.
+    let client = vec![got_conn(1, 180, false), got_conn(2, 1230, true)];
+    let t = build(reqs, client, k, true, 0);
+    let second: Vec<(&str, u64)> = t.requests[1]
+        .events
+        .iter()
+        .map(|e| (e.name(), e.ts_ns))
+        .take(2)
+        .collect();
+    assert_eq!(second, [("GotConn", 1199), ("send", 1200)]);
+}
