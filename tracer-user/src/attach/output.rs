@@ -2,6 +2,7 @@
 //! the contract, or one Chrome trace-event document at the end. Notes for
 //! people go to stdout in text mode and to stderr otherwise, so that
 //! machine output stays parseable.
+use std::net::SocketAddr;
 use std::{fmt, io::Write};
 
 use serde_json::{Value, json};
@@ -288,11 +289,7 @@ impl Output {
                     if by_kind.is_empty() { String::new() } else { format!(" ({by_kind})") },
                 ));
                 for c in t.tcp_connections() {
-                    let addrs = match (c.local, c.remote) {
-                        (Some(l), Some(r)) => format!("{l} -> {r}"),
-                        (_, Some(r)) => format!("-> {r}"),
-                        _ => "addresses unknown".to_string(),
-                    };
+                    let addrs = conn_addrs(c.local, c.remote);
                     let how = match (c.preexisting_fd, c.closed) {
                         (Some(fd), _) => format!("existed before attach (fd {fd})"),
                         (None, true) => "connected and closed".to_string(),
@@ -312,11 +309,7 @@ impl Output {
                     if by_kind.is_empty() { String::new() } else { format!(" ({by_kind})") },
                 ));
                 for c in t.tcp_connections() {
-                    let addrs = match (c.local, c.remote) {
-                        (Some(l), Some(r)) => format!("{l} -> {r}"),
-                        (_, Some(r)) => format!("-> {r}"),
-                        _ => "addresses unknown".to_string(),
-                    };
+                    let addrs = conn_addrs(c.local, c.remote);
                     let mut notes = Vec::new();
                     if let Some(fd) = c.preexisting_fd {
                         notes.push(format!("existed before attach (fd {fd})"));
@@ -373,6 +366,15 @@ impl Output {
                 self.line(true, &doc.to_string());
             }
         }
+    }
+}
+
+/// A connection's addresses for the summary lines.
+fn conn_addrs(local: Option<SocketAddr>, remote: Option<SocketAddr>) -> String {
+    match (local, remote) {
+        (Some(l), Some(r)) => format!("{l} -> {r}"),
+        (_, Some(r)) => format!("-> {r}"),
+        _ => "addresses unknown".to_string(),
     }
 }
 
