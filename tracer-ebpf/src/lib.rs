@@ -72,7 +72,7 @@ pub struct EventHeader {
     pub cpu: u32,
     /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC in ns.
     pub ts_ns: u64,
-    /// Process that owns the socket (not always `current`: see KERNEL.md).
+    /// Process that owns the socket (not always `current`: see ARCHITECTURE.md).
     pub tgid: u32,
     /// Thread that ran the syscall, or 0 in softirq context.
     pub tid: u32,

@@ -1,7 +1,7 @@
 //! tracer's kernel side: which hook serves which need, and why.
 //!
 //! The kernel this runs on in CI has no kprobes and refuses fentry (see
-//! KERNEL.md), so every hook is a tracepoint: a stable ABI that also exists
+//! ARCHITECTURE.md), so every hook is a tracepoint: a stable ABI that also exists
 //! on the usual runner kernels. None is a syscall tracepoint: enabling any
 //! one makes the kernel send every syscall of every process on the machine
 //! down the slow entry/exit path (SYSCALL_WORK_SYSCALL_TRACEPOINT), however

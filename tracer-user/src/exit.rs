@@ -1,4 +1,4 @@
-//! Exit codes: part of the contract (DESIGN.md, README).
+//! Exit codes: part of the contract (README, "Exit codes").
 
 /// Everything asked for worked.
 pub const SUCCESS: i32 = 0;

@@ -1,5 +1,5 @@
 //! `trace`'s exit code: a failed request, a signal, or an `--expect` that
-//! did not hold (DESIGN.md's exit codes).
+//! did not hold (the README's exit codes).
 use crate::{cli::Expect, exit, timeline::Trace};
 
 pub fn exit_code(trace: &Trace, expect: Option<Expect>, interrupted: Option<i32>) -> i32 {

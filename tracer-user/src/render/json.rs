@@ -1,4 +1,4 @@
-//! JSON Lines, the contract of DESIGN.md: `event`, `request`, `summary`.
+//! JSON Lines, the README's contract: `event`, `request`, `finding`, `summary`.
 use serde_json::{Map, Value, json};
 
 use super::{FieldSink, KernelDetailText};
