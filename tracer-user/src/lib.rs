@@ -10,6 +10,9 @@ pub mod clock;
 pub mod demo;
 pub mod exit;
 pub mod expect;
+/// Test and bench knobs: only the knob binaries turn them on.
+#[doc(hidden)]
+pub mod knobs;
 pub mod preflight;
 pub mod privilege;
 pub mod probes;

@@ -79,6 +79,8 @@ fn strict() -> bool {
 fn test(kernel: Option<PathBuf>, no_guest: bool, args: &[String]) -> Result<()> {
     setup::run()?;
     let executables = build_tests()?;
+    // knobs_ignored checks the binary users get, so it is built as they build it.
+    build_release_tracer()?;
     // Tests load eBPF programs: they run as root, and serially, because the
     // kernel's tracepoints and the loopback ports are shared by all of them.
     let mut cmd = shell::cargo();
@@ -206,8 +208,9 @@ fn build_tests() -> Result<Vec<(String, PathBuf)>> {
         .collect())
 }
 
-fn run(args: &[String]) -> Result<()> {
-    setup::run()?;
+/// Builds `target/release/tracer` the one way users get it: no features
+/// beyond the defaults, so no test or bench knobs.
+fn build_release_tracer() -> Result<PathBuf> {
     let mut build = shell::cargo();
     build.args([
         "build",
@@ -218,7 +221,12 @@ fn run(args: &[String]) -> Result<()> {
         "tracer",
     ]);
     shell::status(&mut build, "building tracer")?;
-    let bin = shell::workspace_root()?.join("target/release/tracer");
+    Ok(shell::workspace_root()?.join("target/release/tracer"))
+}
+
+fn run(args: &[String]) -> Result<()> {
+    setup::run()?;
+    let bin = build_release_tracer()?;
     let mut cmd = shell::as_root(&bin);
     cmd.args(args);
     let status = cmd.status()?;

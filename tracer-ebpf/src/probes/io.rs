@@ -16,9 +16,10 @@ use crate::probes::payload::emit_with_head;
 /// read burst with one; they carry no data and would double the event rate.
 const EAGAIN: i32 = -11;
 
-/// 1 makes both I/O programs return at once (`TRACER_BENCH_FLOOR`, set by
-/// userspace before load): the bench measures what the kernel's dispatch of
-/// these tracepoints costs every process, apart from what the programs do.
+/// 1 makes both I/O programs return at once (`TRACER_BENCH_FLOOR`, read by
+/// `tracer-bench-knobs` only, set by userspace before load): the bench
+/// measures what the kernel's dispatch of these tracepoints costs every
+/// process, apart from what the programs do.
 /// A constant of the loaded object, so the verifier drops the dead branch.
 #[unsafe(no_mangle)]
 static BENCH_FLOOR: u32 = 0;
