@@ -120,8 +120,8 @@ fn run_tests(
     shell::status_lines(&mut cmd, "the tests", |line| skips.observe(line))?;
     if strict() && !skips.skips.is_empty() && can_trace() {
         anyhow::bail!(
-            "{STRICT_ENV}=1 and `tracer check` says this machine can trace, yet {} test(s) \
-             said skipped (listed above)",
+            "strict mode ({STRICT_ENV}=1 or {STRICT_ENV_ALIAS}=1) and `tracer check` says this \
+             machine can trace, yet {} test(s) said skipped (listed above)",
             skips.skips.len(),
         );
     }
