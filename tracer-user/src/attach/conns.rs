@@ -10,9 +10,11 @@ use std::{
 
 use tracer_ebpf::IPPROTO_UDP;
 
+use super::model::HeadIo;
 pub use super::model::{Connection, Effect, Request};
 use super::{
     findings::Detector,
+    framing::{Body, response_body},
     http::{looks_like_tls, parse_request, parse_status},
     seed::{SeededSocket, same_addr},
 };
@@ -123,38 +125,19 @@ impl Tracker {
                 conn.udp = *protocol == IPPROTO_UDP;
                 conn.preexisting_fd = fd;
             }
-            KernelDetail::Send { bytes, .. } if *bytes > 0 => {
-                let n = *bytes as u64;
-                let conn = &mut self.connections[c];
-                conn.bytes_sent += n;
-                fx.request = conn.open.last().copied();
-                conn.last_io = Some((fx.request, true, n));
-                if let Some(req) = fx.request.and_then(|r| self.requests.get_mut(&r)) {
-                    req.bytes_sent += n;
-                }
+            KernelDetail::Send { bytes, .. } | KernelDetail::Recv { bytes, .. } if *bytes > 0 => {
+                let send = matches!(ev.what, KernelDetail::Send { .. });
+                self.io(c, ev.ts_ns, send, *bytes as u64, &mut fx);
             }
-            KernelDetail::Recv { bytes, .. } if *bytes > 0 => {
-                let n = *bytes as u64;
-                let conn = &mut self.connections[c];
-                conn.bytes_received += n;
-                let waiting = conn.awaiting.front().copied();
-                fx.request = waiting
-                    .filter(|r| self.requests.get(r).is_some_and(|q| q.outbound))
-                    .or(conn.open.last().copied());
-                conn.last_io = Some((fx.request, false, n));
-                if let Some(req) = fx.request.and_then(|r| self.requests.get_mut(&r)) {
-                    req.bytes_received += n;
-                    if req.outbound {
-                        req.first_byte_ns.get_or_insert(ev.ts_ns);
-                        req.last_byte_ns = Some(ev.ts_ns);
-                    }
-                }
+            KernelDetail::Payload { send, len, head } => {
+                self.payload(c, ev, *send, u64::from(*len), head, &mut fx)
             }
-            KernelDetail::Payload { send, head, .. } => self.payload(c, ev, *send, head, &mut fx),
             KernelDetail::Close { .. } | KernelDetail::Destroy => {
                 self.connections[c].closed = true;
-                fx.finished = std::mem::take(&mut self.connections[c].open);
-                self.connections[c].awaiting.clear();
+                let conn = &mut self.connections[c];
+                fx.finished = std::mem::take(&mut conn.open);
+                conn.awaiting.clear();
+                (conn.responding, conn.head_io) = (None, None);
             }
             _ => {}
         }
@@ -169,30 +152,96 @@ impl Tracker {
         fx
     }
 
-    fn payload(&mut self, c: usize, ev: &KernelEvent, send: bool, head: &[u8], fx: &mut Effect) {
+    /// Whether request `r` is answered by I/O in direction `send`.
+    fn answered_by(&self, r: usize, send: bool) -> bool {
+        self.requests.get(&r).is_some_and(|q| q.outbound != send)
+    }
+
+    /// The request that a send or recv on connection `c` with no parsed
+    /// head belongs to: the response under way, else the oldest request
+    /// waiting for one in that direction, else the newest request.
+    fn owner(&self, c: usize, send: bool) -> Option<usize> {
+        let conn = &self.connections[c];
+        let answered = |r: &usize| self.answered_by(*r, send);
+        conn.responding
+            .filter(answered)
+            .or_else(|| conn.awaiting.front().copied().filter(answered))
+            .or_else(|| conn.open.last().copied())
+    }
+
+    /// A send or recv that moved `n` bytes: counted to its request, which
+    /// ends here when its response is complete.
+    fn io(&mut self, c: usize, ts_ns: u64, send: bool, n: u64, fx: &mut Effect) {
+        let conn = &mut self.connections[c];
+        if send {
+            conn.bytes_sent += n;
+        } else {
+            conn.bytes_received += n;
+        }
+        let paired = conn.head_io.take_if(|h| h.ts_ns == ts_ns && h.send == send);
+        let (r, completes) = match paired {
+            Some(h) => (h.request, h.completes),
+            None => {
+                let r = self.owner(c, send);
+                // No head came with these bytes (lost, or no user buffer):
+                // a Content-Length still counts down; chunks are out of sight.
+                let body = r.is_some_and(|r| {
+                    Some(r) == self.connections[c].responding && self.answered_by(r, send)
+                });
+                let conn = &mut self.connections[c];
+                if body {
+                    conn.body.advance(&[], n);
+                }
+                (r, body && conn.body.complete())
+            }
+        };
+        fx.request = r;
+        let Some(req) = r.and_then(|r| self.requests.get_mut(&r)) else {
+            return;
+        };
+        if send {
+            req.bytes_sent += n;
+        } else {
+            req.bytes_received += n;
+        }
+        if req.outbound != send {
+            // A 1xx is not the response's first byte: the final one is.
+            if req.interim.is_none() || req.status.is_some() {
+                req.first_byte_ns.get_or_insert(ts_ns);
+            }
+            req.last_byte_ns = Some(ts_ns);
+        }
+        if completes && let Some(r) = r {
+            let conn = &mut self.connections[c];
+            conn.open.retain(|&o| o != r);
+            conn.awaiting.retain(|&o| o != r);
+            (conn.responding, conn.body) = (None, Body::Unknown);
+            fx.finished.push(r);
+        }
+    }
+
+    fn payload(
+        &mut self,
+        c: usize,
+        ev: &KernelEvent,
+        send: bool,
+        len: u64,
+        head: &[u8],
+        fx: &mut Effect,
+    ) {
         if looks_like_tls(head) {
             self.connections[c].encrypted = true;
             return;
         }
+        let mut head_io = HeadIo {
+            ts_ns: ev.ts_ns,
+            send,
+            request: None,
+            completes: false,
+        };
         if let Some(line) = parse_request(head) {
             // Older requests that already have their answer end here.
             self.finish(c, fx, |_| true);
-            // The send or recv just before carried this request line.
-            let mut moved = 0;
-            if let Some((prev, dir, n)) = self.connections[c].last_io.take()
-                && dir == send
-            {
-                moved = n;
-                // Gone when it was printed already: nothing to take back.
-                if let Some(p) = prev.and_then(|p| self.requests.get_mut(&p)) {
-                    let field = if send {
-                        &mut p.bytes_sent
-                    } else {
-                        &mut p.bytes_received
-                    };
-                    *field = field.saturating_sub(n);
-                }
-            }
             let conn = &mut self.connections[c];
             let r = self.request_count;
             self.request_count += 1;
@@ -211,41 +260,60 @@ impl Tracker {
                     version: line.version,
                     outbound: send,
                     status: None,
+                    interim: None,
                     start_ns: ev.ts_ns,
                     first_byte_ns: None,
                     last_byte_ns: None,
-                    bytes_sent: if send { moved } else { 0 },
-                    bytes_received: if send { 0 } else { moved },
+                    bytes_sent: 0,
+                    bytes_received: 0,
                     reused,
                 },
             );
             conn.awaiting.push_back(r);
             conn.open.push(r);
+            head_io.request = Some(r);
+            conn.head_io = Some(head_io);
             fx.request = Some(r);
             fx.http_line = Some(true);
             return;
         }
-        let Some(status) = parse_status(head) else {
-            return;
-        };
-        let conn = &mut self.connections[c];
-        let Some(r) = conn.awaiting.pop_front() else {
-            return;
-        };
-        let Some(req) = self.requests.get_mut(&r) else {
-            return;
-        };
-        if req.outbound == send {
-            // A status line in the same direction as the request: not its answer.
-            conn.awaiting.push_front(r);
+        let waiting = self.connections[c].awaiting.front().copied();
+        if let Some(status) = parse_status(head)
+            && let Some(r) = waiting.filter(|&r| self.answered_by(r, send))
+            && let Some(req) = self.requests.get_mut(&r)
+        {
+            let conn = &mut self.connections[c];
+            conn.responding = Some(r);
+            head_io.request = Some(r);
+            fx.request = Some(r);
+            // 101 switches protocols: final. Other 1xx come before the answer.
+            if (100..200).contains(&status.code) && status.code != 101 {
+                req.interim = Some(status.code);
+                fx.interim = Some(status.code);
+                conn.head_io = Some(head_io);
+                return;
+            }
+            conn.awaiting.pop_front();
+            req.status = Some(status.code);
+            req.first_byte_ns.get_or_insert(ev.ts_ns);
+            conn.body = response_body(head, len, req.method, status.code);
+            head_io.completes = conn.body.complete();
+            conn.head_io = Some(head_io);
+            fx.http_line = Some(false);
+            // Pipelining: an answer to a newer request ends the older answered ones.
+            self.finish(c, fx, |o| o < r);
             return;
         }
-        req.status = Some(status.code);
-        req.first_byte_ns.get_or_insert(ev.ts_ns);
-        fx.request = Some(r);
-        fx.http_line = Some(false);
-        // Pipelining: an answer to a newer request ends the older answered ones.
-        self.finish(c, fx, |o| o < r);
+        // More of the response under way.
+        let conn = &mut self.connections[c];
+        if let Some(r) = conn.responding
+            && self.requests.get(&r).is_some_and(|q| q.outbound != send)
+        {
+            conn.body.advance(head, len);
+            head_io.request = Some(r);
+            head_io.completes = conn.body.complete();
+            conn.head_io = Some(head_io);
+        }
     }
 
     /// Ends the open requests of connection `c` that have their answer and
@@ -312,7 +380,7 @@ mod tests {
             len: bytes as u32,
             head: PayloadHead::new(head),
         };
-        [at(moved), at(head)]
+        [at(head), at(moved)]
     }
 
     /// A long attach keeps the requests it has not printed, not all it saw:

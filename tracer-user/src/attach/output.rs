@@ -138,6 +138,15 @@ impl Output {
                     }
                     (false, None) => {}
                 }
+            } else if let (Some(r), Some(code)) = (req, fx.interim)
+                && self.format == Format::Text
+            {
+                let n = r.number;
+                self.text_line(
+                    ev,
+                    conn,
+                    format_args!("response {n} status {code} (interim)"),
+                );
             }
             return;
         }
