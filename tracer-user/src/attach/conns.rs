@@ -10,12 +10,12 @@ use std::{
 
 use tracer_ebpf::IPPROTO_UDP;
 
-use super::model::HeadIo;
 pub use super::model::{Connection, Effect, Request};
+use super::model::{HeadIo, SplitHead};
 use super::{
     findings::Detector,
     framing::{Body, response_body},
-    http::{looks_like_tls, parse_request, parse_status},
+    http::{looks_like_tls, parse_request, parse_status, request_start},
     seed::{SeededSocket, same_addr},
 };
 use crate::probes::{KernelDetail, KernelEvent, SocketCookie};
@@ -137,7 +137,7 @@ impl Tracker {
                 let conn = &mut self.connections[c];
                 fx.finished = std::mem::take(&mut conn.open);
                 conn.awaiting.clear();
-                (conn.responding, conn.head_io) = (None, None);
+                (conn.responding, conn.head_io, conn.split_head) = (None, None, None);
             }
             _ => {}
         }
@@ -239,7 +239,35 @@ impl Tracker {
             request: None,
             completes: false,
         };
-        if let Some(line) = parse_request(head) {
+        // A request head split across sends: the held start goes before
+        // this head, and the request starts with it.
+        let conn = &mut self.connections[c];
+        let held = conn.split_head.take().filter(|h| h.send == send);
+        let (mut start_ns, mut carried, joined) = (ev.ts_ns, 0, held.map(|h| (h.ts_ns, h.bytes)));
+        let whole = if let Some((ts_ns, mut bytes)) = joined {
+            (start_ns, carried) = (ts_ns, bytes.len() as u64);
+            bytes.extend_from_slice(head);
+            bytes
+        } else {
+            Vec::new()
+        };
+        let joined = if whole.is_empty() { head } else { &whole[..] };
+        if joined.len() as u64 == len + carried && joined.len() < 1024 && request_start(joined) {
+            // Every byte of the I/O is here and the request line goes on
+            // in the next one: its bytes are the connection's until then.
+            conn.split_head = Some(SplitHead {
+                send,
+                ts_ns: start_ns,
+                bytes: joined.to_vec(),
+            });
+            conn.head_io = Some(head_io);
+            return;
+        }
+        if let Some(line) = parse_request(joined).or_else(|| {
+            carried = 0;
+            start_ns = ev.ts_ns;
+            parse_request(head)
+        }) {
             // Older requests that already have their answer end here.
             self.finish(c, fx, |_| true);
             let conn = &mut self.connections[c];
@@ -261,11 +289,11 @@ impl Tracker {
                     outbound: send,
                     status: None,
                     interim: None,
-                    start_ns: ev.ts_ns,
+                    start_ns,
                     first_byte_ns: None,
                     last_byte_ns: None,
-                    bytes_sent: 0,
-                    bytes_received: 0,
+                    bytes_sent: if send { carried } else { 0 },
+                    bytes_received: if send { 0 } else { carried },
                     reused,
                 },
             );

@@ -33,6 +33,17 @@ pub struct Connection {
     /// The payload head just read, for the send or recv that carried it
     /// (the kernel hands the head first, the I/O right after).
     pub(super) head_io: Option<HeadIo>,
+    /// The start of a request line whose send ended before the line did.
+    pub(super) split_head: Option<SplitHead>,
+}
+
+/// Sends (or recvs) seen whole that hold only the start of a request line.
+#[derive(Clone, Debug)]
+pub(super) struct SplitHead {
+    pub send: bool,
+    /// When the first of them moved: the request's start.
+    pub ts_ns: u64,
+    pub bytes: Vec<u8>,
 }
 
 /// How the send or recv whose head was just parsed is accounted.
