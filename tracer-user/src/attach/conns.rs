@@ -1,8 +1,9 @@
 //! Per-connection bookkeeping and HTTP/1.x request reconstruction from
-//! kernel events alone. A request starts at the write that carries its
-//! request line; its first byte is the first read after it; it ends when a
-//! newer request on the connection is answered or starts, or at close.
-//! Pipelined requests wait in a queue for their status lines, in order.
+//! kernel events alone (the HTTP side is in `messages`). A request starts
+//! at the write that carries its request line and ends when its response
+//! is complete, or, when its framing is unknown, when a newer request on
+//! the connection is answered or starts, or at close. Pipelined requests
+//! wait in a queue for their status lines, in order.
 use std::{
     collections::HashMap,
     hash::{BuildHasherDefault, Hasher},
@@ -11,14 +12,13 @@ use std::{
 use tracer_ebpf::IPPROTO_UDP;
 
 pub use super::model::{Connection, Effect, Request};
-use super::model::{HeadIo, SplitHead};
 use super::{
     findings::Detector,
-    framing::{Body, response_body},
-    http::{looks_like_tls, parse_request, parse_status, request_start},
     seed::{SeededSocket, same_addr},
 };
 use crate::probes::{KernelDetail, KernelEvent, SocketCookie};
+
+mod messages;
 
 /// One multiply per lookup (FxHash's). Every event looks its cookie up, and
 /// SipHash was a tenth of the tracker's time; its resistance to chosen keys
@@ -62,6 +62,9 @@ pub struct Tracker {
     by_cookie: HashMap<SocketCookie, usize, BuildHasherDefault<CookieHasher>>,
     seeded: Vec<SeededSocket>,
     pub findings: Detector,
+    /// Messages known to start in an I/O past its captured head (or past
+    /// the eighth in one head): counted, never parsed.
+    pub unparsed: usize,
 }
 
 impl Tracker {
@@ -150,198 +153,6 @@ impl Tracker {
             .map(|r| r.number);
         self.findings.observe(ev, response);
         fx
-    }
-
-    /// Whether request `r` is answered by I/O in direction `send`.
-    fn answered_by(&self, r: usize, send: bool) -> bool {
-        self.requests.get(&r).is_some_and(|q| q.outbound != send)
-    }
-
-    /// The request that a send or recv on connection `c` with no parsed
-    /// head belongs to: the response under way, else the oldest request
-    /// waiting for one in that direction, else the newest request.
-    fn owner(&self, c: usize, send: bool) -> Option<usize> {
-        let conn = &self.connections[c];
-        let answered = |r: &usize| self.answered_by(*r, send);
-        conn.responding
-            .filter(answered)
-            .or_else(|| conn.awaiting.front().copied().filter(answered))
-            .or_else(|| conn.open.last().copied())
-    }
-
-    /// A send or recv that moved `n` bytes: counted to its request, which
-    /// ends here when its response is complete.
-    fn io(&mut self, c: usize, ts_ns: u64, send: bool, n: u64, fx: &mut Effect) {
-        let conn = &mut self.connections[c];
-        if send {
-            conn.bytes_sent += n;
-        } else {
-            conn.bytes_received += n;
-        }
-        let paired = conn.head_io.take_if(|h| h.ts_ns == ts_ns && h.send == send);
-        let (r, completes) = match paired {
-            Some(h) => (h.request, h.completes),
-            None => {
-                let r = self.owner(c, send);
-                // No head came with these bytes (lost, or no user buffer):
-                // a Content-Length still counts down; chunks are out of sight.
-                let body = r.is_some_and(|r| {
-                    Some(r) == self.connections[c].responding && self.answered_by(r, send)
-                });
-                let conn = &mut self.connections[c];
-                if body {
-                    conn.body.advance(&[], n);
-                }
-                (r, body && conn.body.complete())
-            }
-        };
-        fx.request = r;
-        let Some(req) = r.and_then(|r| self.requests.get_mut(&r)) else {
-            return;
-        };
-        if send {
-            req.bytes_sent += n;
-        } else {
-            req.bytes_received += n;
-        }
-        if req.outbound != send {
-            // A 1xx is not the response's first byte: the final one is.
-            if req.interim.is_none() || req.status.is_some() {
-                req.first_byte_ns.get_or_insert(ts_ns);
-            }
-            req.last_byte_ns = Some(ts_ns);
-        }
-        if completes && let Some(r) = r {
-            let conn = &mut self.connections[c];
-            conn.open.retain(|&o| o != r);
-            conn.awaiting.retain(|&o| o != r);
-            (conn.responding, conn.body) = (None, Body::Unknown);
-            fx.finished.push(r);
-        }
-    }
-
-    fn payload(
-        &mut self,
-        c: usize,
-        ev: &KernelEvent,
-        send: bool,
-        len: u64,
-        head: &[u8],
-        fx: &mut Effect,
-    ) {
-        if looks_like_tls(head) {
-            self.connections[c].encrypted = true;
-            return;
-        }
-        let mut head_io = HeadIo {
-            ts_ns: ev.ts_ns,
-            send,
-            request: None,
-            completes: false,
-        };
-        // A request head split across sends: the held start goes before
-        // this head, and the request starts with it.
-        let conn = &mut self.connections[c];
-        let held = conn.split_head.take().filter(|h| h.send == send);
-        let (mut start_ns, mut carried, joined) = (ev.ts_ns, 0, held.map(|h| (h.ts_ns, h.bytes)));
-        let whole = if let Some((ts_ns, mut bytes)) = joined {
-            (start_ns, carried) = (ts_ns, bytes.len() as u64);
-            bytes.extend_from_slice(head);
-            bytes
-        } else {
-            Vec::new()
-        };
-        let joined = if whole.is_empty() { head } else { &whole[..] };
-        if joined.len() as u64 == len + carried && joined.len() < 1024 && request_start(joined) {
-            // Every byte of the I/O is here and the request line goes on
-            // in the next one: its bytes are the connection's until then.
-            conn.split_head = Some(SplitHead {
-                send,
-                ts_ns: start_ns,
-                bytes: joined.to_vec(),
-            });
-            conn.head_io = Some(head_io);
-            return;
-        }
-        if let Some(line) = parse_request(joined).or_else(|| {
-            carried = 0;
-            start_ns = ev.ts_ns;
-            parse_request(head)
-        }) {
-            // Older requests that already have their answer end here.
-            self.finish(c, fx, |_| true);
-            let conn = &mut self.connections[c];
-            let r = self.request_count;
-            self.request_count += 1;
-            conn.requests += 1;
-            let reused = conn.requests > 1 || conn.preexisting_fd.is_some();
-            self.reused_count += usize::from(reused);
-            self.requests.insert(
-                r,
-                Request {
-                    number: r + 1,
-                    connection: c,
-                    cookie: conn.cookie,
-                    method: line.method,
-                    target: line.target,
-                    host: line.host,
-                    version: line.version,
-                    outbound: send,
-                    status: None,
-                    interim: None,
-                    start_ns,
-                    first_byte_ns: None,
-                    last_byte_ns: None,
-                    bytes_sent: if send { carried } else { 0 },
-                    bytes_received: if send { 0 } else { carried },
-                    reused,
-                },
-            );
-            conn.awaiting.push_back(r);
-            conn.open.push(r);
-            head_io.request = Some(r);
-            conn.head_io = Some(head_io);
-            fx.request = Some(r);
-            fx.http_line = Some(true);
-            return;
-        }
-        let waiting = self.connections[c].awaiting.front().copied();
-        if let Some(status) = parse_status(head)
-            && let Some(r) = waiting.filter(|&r| self.answered_by(r, send))
-            && let Some(req) = self.requests.get_mut(&r)
-        {
-            let conn = &mut self.connections[c];
-            conn.responding = Some(r);
-            head_io.request = Some(r);
-            fx.request = Some(r);
-            // 101 switches protocols: final. Other 1xx come before the answer.
-            if (100..200).contains(&status.code) && status.code != 101 {
-                req.interim = Some(status.code);
-                fx.interim = Some(status.code);
-                conn.head_io = Some(head_io);
-                return;
-            }
-            conn.awaiting.pop_front();
-            req.status = Some(status.code);
-            req.first_byte_ns.get_or_insert(ev.ts_ns);
-            conn.body = response_body(head, len, req.method, status.code);
-            head_io.completes = conn.body.complete();
-            conn.head_io = Some(head_io);
-            fx.http_line = Some(false);
-            // Pipelining: an answer to a newer request ends the older answered ones.
-            self.finish(c, fx, |o| o < r);
-            return;
-        }
-        // More of the response under way.
-        let conn = &mut self.connections[c];
-        if let Some(r) = conn.responding
-            && self.requests.get(&r).is_some_and(|q| q.outbound != send)
-        {
-            conn.body.advance(head, len);
-            head_io.request = Some(r);
-            head_io.completes = conn.body.complete();
-            conn.head_io = Some(head_io);
-        }
     }
 
     /// Ends the open requests of connection `c` that have their answer and

@@ -46,15 +46,53 @@ pub(super) struct SplitHead {
     pub bytes: Vec<u8>,
 }
 
-/// How the send or recv whose head was just parsed is accounted.
+/// How the send or recv whose head was just parsed is accounted: the
+/// messages that start in it, in order, and the bytes each takes.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct HeadIo {
     pub ts_ns: u64,
     pub send: bool,
-    /// The request its bytes belong to.
+    pub shares: [Share; 8],
+    pub len: usize,
+}
+
+/// Bytes of one I/O that belong to one message.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Share {
+    /// Its request; None for a message that could not be parsed.
     pub request: Option<usize>,
+    pub bytes: u64,
     /// Its last byte completes that request's response.
     pub completes: bool,
+}
+
+impl HeadIo {
+    pub fn new(ts_ns: u64, send: bool) -> Self {
+        Self {
+            ts_ns,
+            send,
+            shares: [Share::default(); 8],
+            len: 0,
+        }
+    }
+
+    /// False when full: the caller counts the rest as unparsed.
+    pub fn push(&mut self, request: Option<usize>, bytes: u64, completes: bool) -> bool {
+        let Some(s) = self.shares.get_mut(self.len) else {
+            return false;
+        };
+        *s = Share {
+            request,
+            bytes,
+            completes,
+        };
+        self.len += 1;
+        true
+    }
+
+    pub fn has(&self, r: usize) -> bool {
+        self.shares[..self.len].iter().any(|s| s.request == Some(r))
+    }
 }
 
 #[derive(Clone, Debug)]
