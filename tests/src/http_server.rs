@@ -35,6 +35,9 @@ pub enum Behaviour {
     /// Answers as keep-alive (no `Connection: close`), then closes at once,
     /// as Python's `http.server` does with `close_connection = True`.
     CloseUnannounced,
+    /// HTTP/1.1 keep-alive, a chunked body: the head and two chunks in one
+    /// write, 20 ms of sleep, then a third chunk and the last one.
+    Chunked,
 }
 
 pub struct TestServer {
@@ -117,7 +120,7 @@ fn serve(conn: TcpStream, behaviour: Behaviour, sizes: &Mutex<Vec<usize>>) {
     let mut reader = BufReader::new(conn);
     let mut writer = writer;
     loop {
-        let (mut size, mut content_length) = (0usize, 0usize);
+        let (mut size, mut content_length, mut expect) = (0usize, 0usize, false);
         loop {
             let mut line = String::new();
             match reader.read_line(&mut line) {
@@ -127,11 +130,16 @@ fn serve(conn: TcpStream, behaviour: Behaviour, sizes: &Mutex<Vec<usize>>) {
             if line == "\r\n" {
                 break;
             }
-            if let Some((k, v)) = line.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                content_length = v.trim().parse().unwrap_or(0);
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    content_length = v.trim().parse().unwrap_or(0);
+                }
+                expect |= k.eq_ignore_ascii_case("expect") && v.trim() == "100-continue";
             }
+        }
+        // As a server should: go ahead, then read the body.
+        if expect && writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err() {
+            return;
         }
         let mut body = vec![0u8; content_length];
         if reader.read_exact(&mut body).is_err() {
@@ -153,6 +161,15 @@ fn serve(conn: TcpStream, behaviour: Behaviour, sizes: &Mutex<Vec<usize>>) {
             | Behaviour::CloseUnannounced => {
                 format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n")
             }
+            Behaviour::Chunked => {
+                let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+                let first = format!("{head}5\r\nhello\r\n1;x=y\r\n \r\n");
+                if writer.write_all(first.as_bytes()).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                "6\r\nworld!\r\n0\r\n\r\n".to_string()
+            }
             Behaviour::Close => {
                 format!("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {len}\r\n\r\n")
             }
@@ -168,7 +185,9 @@ fn serve(conn: TcpStream, behaviour: Behaviour, sizes: &Mutex<Vec<usize>>) {
             }
             bytes.clear();
         }
-        bytes.extend_from_slice(&body);
+        if behaviour != Behaviour::Chunked {
+            bytes.extend_from_slice(&body);
+        }
         if behaviour == Behaviour::SlowChunks {
             let second = bytes.split_off(bytes.len() - SLOW_BODY / 2);
             if writer.write_all(&bytes).is_err() {
@@ -184,6 +203,7 @@ fn serve(conn: TcpStream, behaviour: Behaviour, sizes: &Mutex<Vec<usize>>) {
             Behaviour::KeepAlive
             | Behaviour::SplitHeadBody
             | Behaviour::SlowChunks
+            | Behaviour::Chunked
             | Behaviour::IdleClose(_) => continue,
             Behaviour::Close | Behaviour::Http10 | Behaviour::CloseUnannounced => return,
             Behaviour::ResetMidResponse => {

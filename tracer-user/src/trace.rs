@@ -21,6 +21,9 @@ use crate::{
     timeline::{self, RequestInfo, Trace},
 };
 
+/// Appended to a certificate failure: how to get past it here.
+const CERT_HINT: &str = " (trust its CA with --cacert FILE, or skip the check with --insecure)";
+
 /// How long trailing kernel events (FIN, close, destroy) may take to arrive
 /// after the client is dropped, at most.
 const DRAIN: Duration = Duration::from_millis(50);
@@ -251,7 +254,10 @@ fn build(
             url: spec.url.to_string(),
             headers: spec.headers.clone(),
             status: o.status,
-            error: o.error,
+            error: o.error.map(|e| match o.certificate_error {
+                true => format!("{e}{CERT_HINT}"),
+                false => e,
+            }),
             local_addr: o.local_addr,
             remote_addr: o.remote_addr,
             socket_cookie: o.socket_cookie,

@@ -172,3 +172,25 @@ async fn tls_head_and_body_in_two_writes_raise_delayed_ack_stall() {
         );
     }
 }
+
+/// The command line says how to get past a certificate it cannot trust.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_fails_with_how_to_trust_it() {
+    let ca = TestCa::new();
+    let server = ca.server(&["http/1.1"]).await;
+    let url = format!("https://localhost:{}/", server.addr.port());
+    let args = ["trace", &url, "--no-ebpf", "--format", "json"];
+    let (code, lines, text) = trace_json(args.map(String::from).to_vec()).await;
+    assert_eq!(code, Some(1), "{text}");
+    let request = lines
+        .iter()
+        .find(|v| v["type"] == "request")
+        .expect("the request line");
+    let error = request["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("certificate")
+            && error.contains("--cacert FILE")
+            && error.contains("--insecure"),
+        "{request}"
+    );
+}

@@ -16,6 +16,10 @@ use crate::probes::payload::emit_with_head;
 /// read burst with one; they carry no data and would double the event rate.
 const EAGAIN: i32 = -11;
 
+/// A recv with MSG_PEEK leaves the bytes queued: the recv that takes them
+/// comes later and is the one counted, or every peeked byte counts twice.
+const MSG_PEEK: i32 = 2;
+
 /// 1 makes both I/O programs return at once (`TRACER_BENCH_FLOOR`, read by
 /// `tracer-bench-knobs` only, set by userspace before load): the bench
 /// measures what the kernel's dispatch of these tracepoints costs every
@@ -58,6 +62,10 @@ fn on_io(ctx: &BtfTracePointContext, kind: EventKind) {
     let sk: *const u8 = ctx.arg(0);
     let bytes: i32 = ctx.arg(1);
     if bytes == EAGAIN {
+        return;
+    }
+    let msg_flags: i32 = ctx.arg(2);
+    if kind == EventKind::Recv && msg_flags & MSG_PEEK != 0 {
         return;
     }
     let family = family_of(sk);

@@ -1,8 +1,9 @@
 //! Per-connection bookkeeping and HTTP/1.x request reconstruction from
-//! kernel events alone. A request starts at the write that carries its
-//! request line; its first byte is the first read after it; it ends when a
-//! newer request on the connection is answered or starts, or at close.
-//! Pipelined requests wait in a queue for their status lines, in order.
+//! kernel events alone (the HTTP side is in `messages`). A request starts
+//! at the write that carries its request line and ends when its response
+//! is complete, or, when its framing is unknown, when a newer request on
+//! the connection is answered or starts, or at close. Pipelined requests
+//! wait in a queue for their status lines, in order.
 use std::{
     collections::HashMap,
     hash::{BuildHasherDefault, Hasher},
@@ -13,10 +14,11 @@ use tracer_ebpf::IPPROTO_UDP;
 pub use super::model::{Connection, Effect, Request};
 use super::{
     findings::Detector,
-    http::{looks_like_tls, parse_request, parse_status},
     seed::{SeededSocket, same_addr},
 };
 use crate::probes::{KernelDetail, KernelEvent, SocketCookie};
+
+mod messages;
 
 /// One multiply per lookup (FxHash's). Every event looks its cookie up, and
 /// SipHash was a tenth of the tracker's time; its resistance to chosen keys
@@ -60,6 +62,9 @@ pub struct Tracker {
     by_cookie: HashMap<SocketCookie, usize, BuildHasherDefault<CookieHasher>>,
     seeded: Vec<SeededSocket>,
     pub findings: Detector,
+    /// Messages known to start in an I/O past its captured head (or past
+    /// the eighth in one head): counted, never parsed.
+    pub unparsed: usize,
 }
 
 impl Tracker {
@@ -123,38 +128,19 @@ impl Tracker {
                 conn.udp = *protocol == IPPROTO_UDP;
                 conn.preexisting_fd = fd;
             }
-            KernelDetail::Send { bytes, .. } if *bytes > 0 => {
-                let n = *bytes as u64;
-                let conn = &mut self.connections[c];
-                conn.bytes_sent += n;
-                fx.request = conn.open.last().copied();
-                conn.last_io = Some((fx.request, true, n));
-                if let Some(req) = fx.request.and_then(|r| self.requests.get_mut(&r)) {
-                    req.bytes_sent += n;
-                }
+            KernelDetail::Send { bytes, .. } | KernelDetail::Recv { bytes, .. } if *bytes > 0 => {
+                let send = matches!(ev.what, KernelDetail::Send { .. });
+                self.io(c, ev.ts_ns, send, *bytes as u64, &mut fx);
             }
-            KernelDetail::Recv { bytes, .. } if *bytes > 0 => {
-                let n = *bytes as u64;
-                let conn = &mut self.connections[c];
-                conn.bytes_received += n;
-                let waiting = conn.awaiting.front().copied();
-                fx.request = waiting
-                    .filter(|r| self.requests.get(r).is_some_and(|q| q.outbound))
-                    .or(conn.open.last().copied());
-                conn.last_io = Some((fx.request, false, n));
-                if let Some(req) = fx.request.and_then(|r| self.requests.get_mut(&r)) {
-                    req.bytes_received += n;
-                    if req.outbound {
-                        req.first_byte_ns.get_or_insert(ev.ts_ns);
-                        req.last_byte_ns = Some(ev.ts_ns);
-                    }
-                }
+            KernelDetail::Payload { send, len, head } => {
+                self.payload(c, ev, *send, u64::from(*len), head, &mut fx)
             }
-            KernelDetail::Payload { send, head, .. } => self.payload(c, ev, *send, head, &mut fx),
             KernelDetail::Close { .. } | KernelDetail::Destroy => {
                 self.connections[c].closed = true;
-                fx.finished = std::mem::take(&mut self.connections[c].open);
-                self.connections[c].awaiting.clear();
+                let conn = &mut self.connections[c];
+                fx.finished = std::mem::take(&mut conn.open);
+                conn.awaiting.clear();
+                (conn.responding, conn.head_io, conn.split_head) = (None, None, None);
             }
             _ => {}
         }
@@ -167,85 +153,6 @@ impl Tracker {
             .map(|r| r.number);
         self.findings.observe(ev, response);
         fx
-    }
-
-    fn payload(&mut self, c: usize, ev: &KernelEvent, send: bool, head: &[u8], fx: &mut Effect) {
-        if looks_like_tls(head) {
-            self.connections[c].encrypted = true;
-            return;
-        }
-        if let Some(line) = parse_request(head) {
-            // Older requests that already have their answer end here.
-            self.finish(c, fx, |_| true);
-            // The send or recv just before carried this request line.
-            let mut moved = 0;
-            if let Some((prev, dir, n)) = self.connections[c].last_io.take()
-                && dir == send
-            {
-                moved = n;
-                // Gone when it was printed already: nothing to take back.
-                if let Some(p) = prev.and_then(|p| self.requests.get_mut(&p)) {
-                    let field = if send {
-                        &mut p.bytes_sent
-                    } else {
-                        &mut p.bytes_received
-                    };
-                    *field = field.saturating_sub(n);
-                }
-            }
-            let conn = &mut self.connections[c];
-            let r = self.request_count;
-            self.request_count += 1;
-            conn.requests += 1;
-            let reused = conn.requests > 1 || conn.preexisting_fd.is_some();
-            self.reused_count += usize::from(reused);
-            self.requests.insert(
-                r,
-                Request {
-                    number: r + 1,
-                    connection: c,
-                    cookie: conn.cookie,
-                    method: line.method,
-                    target: line.target,
-                    host: line.host,
-                    version: line.version,
-                    outbound: send,
-                    status: None,
-                    start_ns: ev.ts_ns,
-                    first_byte_ns: None,
-                    last_byte_ns: None,
-                    bytes_sent: if send { moved } else { 0 },
-                    bytes_received: if send { 0 } else { moved },
-                    reused,
-                },
-            );
-            conn.awaiting.push_back(r);
-            conn.open.push(r);
-            fx.request = Some(r);
-            fx.http_line = Some(true);
-            return;
-        }
-        let Some(status) = parse_status(head) else {
-            return;
-        };
-        let conn = &mut self.connections[c];
-        let Some(r) = conn.awaiting.pop_front() else {
-            return;
-        };
-        let Some(req) = self.requests.get_mut(&r) else {
-            return;
-        };
-        if req.outbound == send {
-            // A status line in the same direction as the request: not its answer.
-            conn.awaiting.push_front(r);
-            return;
-        }
-        req.status = Some(status.code);
-        req.first_byte_ns.get_or_insert(ev.ts_ns);
-        fx.request = Some(r);
-        fx.http_line = Some(false);
-        // Pipelining: an answer to a newer request ends the older answered ones.
-        self.finish(c, fx, |o| o < r);
     }
 
     /// Ends the open requests of connection `c` that have their answer and
@@ -312,7 +219,7 @@ mod tests {
             len: bytes as u32,
             head: PayloadHead::new(head),
         };
-        [at(moved), at(head)]
+        [at(head), at(moved)]
     }
 
     /// A long attach keeps the requests it has not printed, not all it saw:

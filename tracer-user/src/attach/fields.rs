@@ -138,6 +138,7 @@ mod tests {
                     version,
                     outbound,
                     status,
+                    interim: None,
                     start_ns,
                     first_byte_ns,
                     last_byte_ns,

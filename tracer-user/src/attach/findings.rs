@@ -84,7 +84,8 @@ impl Detector {
             }
             KernelDetail::Recv { bytes, .. } if *bytes > 0 => {
                 s.moved = true;
-                if let Some((head_ns, head, request)) = s.head_alone.take() {
+                // Not the read whose head this is (the head comes first).
+                if let Some((head_ns, head, request)) = s.head_alone.take_if(|h| h.0 != ev.ts_ns) {
                     found = stall(ev, head_ns, head, *bytes, request);
                 }
                 s.last_recv_ns = Some(ev.ts_ns);

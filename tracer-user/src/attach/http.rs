@@ -76,6 +76,22 @@ pub fn parse_request(head: &[u8]) -> Option<RequestLine> {
     })
 }
 
+/// Whether `head` is the start of a request line and no more: no line
+/// end yet, and a method (or its start) first. A send seen whole that is
+/// only this is half of a request head split across sends.
+pub fn request_start(head: &[u8]) -> bool {
+    if head.is_empty() || head.contains(&b'\n') {
+        return false;
+    }
+    let sp = head.iter().position(|&b| b == b' ');
+    let method = &head[..sp.unwrap_or(head.len())];
+    let known = METHODS.iter().any(|m| match sp {
+        Some(_) => m.as_bytes() == method,
+        None => m.as_bytes().starts_with(method),
+    });
+    known && (sp.is_none() || head.len() == method.len() + 1 || parse_request(head).is_some())
+}
+
 pub fn parse_status(head: &[u8]) -> Option<StatusLine> {
     let (line, _) = first_line(head);
     if !line.starts_with(b"HTTP/1.") || line.len() < 12 || line[8] != b' ' {
@@ -154,6 +170,30 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(head)
             );
+        }
+    }
+
+    #[test]
+    fn starts_of_request_lines() {
+        for yes in [
+            &b"G"[..],
+            b"GE",
+            b"GET",
+            b"GET ",
+            b"GET /pa",
+            b"POST /a HTTP/1.",
+        ] {
+            assert!(request_start(yes), "{:?}", String::from_utf8_lossy(yes));
+        }
+        for no in [
+            &b""[..],
+            b"GET / HTTP/1.1\r\n",
+            b"GETX",
+            b"{\"a\":1}",
+            b"get /",
+            b"GET x",
+        ] {
+            assert!(!request_start(no), "{:?}", String::from_utf8_lossy(no));
         }
     }
 

@@ -10,6 +10,7 @@
 mod conns;
 mod fields;
 mod findings;
+mod framing;
 mod http;
 mod model;
 mod output;

@@ -1,6 +1,7 @@
 //! What attach knows about each connection and each reconstructed request.
 use std::{collections::VecDeque, net::SocketAddr};
 
+use super::framing::Body;
 use crate::probes::SocketCookie;
 
 #[derive(Clone, Debug, Default)]
@@ -25,9 +26,73 @@ pub struct Connection {
     pub(super) awaiting: VecDeque<usize>,
     /// Started and not finished, oldest first.
     pub(super) open: Vec<usize>,
-    /// The last send or recv: (request it was counted to, send?, bytes), so
-    /// that a request line found in its payload can take the bytes back.
-    pub(super) last_io: Option<(Option<usize>, bool, u64)>,
+    /// The request whose response is under way (its status line was seen),
+    /// and what is left of that response's body.
+    pub(super) responding: Option<usize>,
+    pub(super) body: Body,
+    /// The payload head just read, for the send or recv that carried it
+    /// (the kernel hands the head first, the I/O right after).
+    pub(super) head_io: Option<HeadIo>,
+    /// The start of a request line whose send ended before the line did.
+    pub(super) split_head: Option<SplitHead>,
+}
+
+/// Sends (or recvs) seen whole that hold only the start of a request line.
+#[derive(Clone, Debug)]
+pub(super) struct SplitHead {
+    pub send: bool,
+    /// When the first of them moved: the request's start.
+    pub ts_ns: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// How the send or recv whose head was just parsed is accounted: the
+/// messages that start in it, in order, and the bytes each takes.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct HeadIo {
+    pub ts_ns: u64,
+    pub send: bool,
+    pub shares: [Share; 8],
+    pub len: usize,
+}
+
+/// Bytes of one I/O that belong to one message.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Share {
+    /// Its request; None for a message that could not be parsed.
+    pub request: Option<usize>,
+    pub bytes: u64,
+    /// Its last byte completes that request's response.
+    pub completes: bool,
+}
+
+impl HeadIo {
+    pub fn new(ts_ns: u64, send: bool) -> Self {
+        Self {
+            ts_ns,
+            send,
+            shares: [Share::default(); 8],
+            len: 0,
+        }
+    }
+
+    /// False when full: the caller counts the rest as unparsed.
+    pub fn push(&mut self, request: Option<usize>, bytes: u64, completes: bool) -> bool {
+        let Some(s) = self.shares.get_mut(self.len) else {
+            return false;
+        };
+        *s = Share {
+            request,
+            bytes,
+            completes,
+        };
+        self.len += 1;
+        true
+    }
+
+    pub fn has(&self, r: usize) -> bool {
+        self.shares[..self.len].iter().any(|s| s.request == Some(r))
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -41,7 +106,10 @@ pub struct Request {
     pub version: String,
     /// Whether the traced process wrote the request (it is the client).
     pub outbound: bool,
+    /// The final status (1xx answers are not final).
     pub status: Option<u16>,
+    /// The last informational (1xx) status before it, e.g. 100 Continue.
+    pub interim: Option<u16>,
     pub start_ns: u64,
     pub first_byte_ns: Option<u64>,
     pub last_byte_ns: Option<u64>,
@@ -56,8 +124,10 @@ pub struct Effect {
     pub connection: Option<usize>,
     /// The request the event belongs to.
     pub request: Option<usize>,
-    /// A request line (true) or status line (false) was just recognised.
+    /// A request line (true) or final status line (false) was just recognised.
     pub http_line: Option<bool>,
+    /// An informational (1xx) status line was just recognised.
+    pub interim: Option<u16>,
     /// Requests that ended with this event (indices into `requests`).
     pub finished: Vec<usize>,
 }

@@ -138,6 +138,15 @@ impl Output {
                     }
                     (false, None) => {}
                 }
+            } else if let (Some(r), Some(code)) = (req, fx.interim)
+                && self.format == Format::Text
+            {
+                let n = r.number;
+                self.text_line(
+                    ev,
+                    conn,
+                    format_args!("response {n} status {code} (interim)"),
+                );
             }
             return;
         }
@@ -264,6 +273,11 @@ impl Output {
         let (findings, found_text) = (t.findings.counts_json(), t.findings.counts_text());
         let (requests, reused) = (t.request_count, t.reused_count);
         let connections = t.tcp_connections().count();
+        // Messages seen to start where no head was captured: not requests.
+        let unparsed = match t.unparsed {
+            0 => String::new(),
+            n => format!(", {n} unparsed"),
+        };
         let verdict = match (reused, requests) {
             _ if self.io_unknown => "unknown",
             (0, _) => "new",
@@ -303,7 +317,7 @@ impl Output {
             }
             Format::Text => {
                 self.line(true, &format!(
-                    "summary: {} on {}, {reused} reused, {lost} lost events{}{found_text}; verdict {verdict}",
+                    "summary: {} on {}, {reused} reused{unparsed}, {lost} lost events{}{found_text}; verdict {verdict}",
                     count(requests, "request"),
                     count(connections, "connection"),
                     if by_kind.is_empty() { String::new() } else { format!(" ({by_kind})") },
@@ -341,6 +355,7 @@ impl Output {
                 let mut summary = json!({
                     "type": "summary", "pid": self.pid, "requests": known(json!(requests)),
                     "connections": connections, "reused": known(json!(reused)), "lost_events": lost,
+                    "unparsed": t.unparsed,
                     "lost_by_kind": lost_by_kind, "verdict": verdict, "ended": ended,
                     "per_connection": per_conn, "findings": findings,
                     "pids": self.procs.pids(), "per_process": self.procs.json(t),

@@ -20,6 +20,7 @@ pub struct ClientEvent {
 /// What happened. Go's hook names where Go has one; the client's own
 /// `GotResponseHeaders`, `BodyDone` and `RequestError` otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Hook {
     /// The request starts looking for a connection to `host_port`.
     GetConn {

@@ -53,7 +53,9 @@ use std::time::Duration;
 
 pub use errors::ClientError;
 pub use event::{ClientEvent, Hook};
-pub use run::{RequestOutcome, TracedClient, TracedClientBuilder, instrumented_client};
+pub use run::{
+    RequestOutcome, TracedClient, TracedClientBuilder, TracedResponse, instrumented_client,
+};
 pub use trace::{ClientTrace, with_request};
 
 /// Which HTTP versions the client may speak.

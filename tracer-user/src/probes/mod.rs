@@ -8,7 +8,7 @@ mod lost;
 mod merge;
 mod programs;
 pub mod rings;
-#[cfg(test)]
+#[cfg(all(test, feature = "ebpf"))]
 mod stack_depth;
 mod stream;
 
@@ -26,7 +26,11 @@ use thiserror::Error;
 use tracer_ebpf::names;
 
 /// The compiled programs, built by build.rs for bpfel.
+#[cfg(feature = "ebpf")]
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer-ebpf"));
+/// Built without the `ebpf` feature: no programs to load.
+#[cfg(not(feature = "ebpf"))]
+static OBJECT: &[u8] = &[];
 
 #[derive(Debug, Error)]
 pub enum ProbeError {
@@ -49,6 +53,8 @@ pub enum ProbeError {
     Ring(std::io::Error),
     #[error("reading kernel BTF failed: {0}")]
     Btf(String),
+    #[error("this build has no eBPF object (built without the `ebpf` feature)")]
+    NoObject,
 }
 
 /// Why a program failed, in one line: for a load the verifier refused, its
@@ -128,6 +134,9 @@ pub struct Probes {
 
 impl Probes {
     pub fn load(opts: &ProbeOptions) -> Result<Self, ProbeError> {
+        if OBJECT.is_empty() {
+            return Err(ProbeError::NoObject);
+        }
         let btf = aya::Btf::from_sys_fs().map_err(|e| ProbeError::Btf(e.to_string()))?;
         let offsets = match opts.sock_offsets {
             Some(o) => o,

@@ -146,10 +146,13 @@ impl EventStream {
             match decode(&item) {
                 Ok((ev, head)) => {
                     last = ev.ts_ns;
-                    self.reorder.push(ev);
+                    // The head first (the sort keeps their order): attach
+                    // reads a request line before it counts the bytes that
+                    // carried it, so the send belongs to that request.
                     if let Some(head) = head {
                         self.reorder.push(head);
                     }
+                    self.reorder.push(ev);
                 }
                 Err(_) => self.undecodable += 1,
             }

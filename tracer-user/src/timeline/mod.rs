@@ -8,7 +8,9 @@ mod verdict;
 
 use std::net::SocketAddr;
 
-pub use connections::{OpenedConnection, OpenedWhen, handshake_text};
+#[cfg(test)]
+pub use connections::OpenedWhen;
+pub use connections::{OpenedConnection, handshake_text};
 pub use findings::{Evidence, Finding, FindingKind};
 pub use join::build;
 pub use phases::Phases;
