@@ -4,7 +4,7 @@ use serde_json::Value;
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
     process::{can_trace_or_skip as kernel_or_skip, of_type},
-    tracer_bin::{Run, tracer, tracer_env},
+    tracer_bin::{Run, tracer, tracer_with_test_knobs},
 };
 
 fn findings<'a>(lines: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -32,7 +32,7 @@ fn a_connection_no_request_rode_is_counted_named_and_fails_expect_reuse() {
     }
     let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
     let spare = [("TRACER_TEST_SPARE_CONNECT", "2")];
-    let run = tracer_env(
+    let run = tracer_with_test_knobs(
         &["trace", &server.url(), "-n", "3", "--format", "json"],
         &spare,
     );
@@ -58,7 +58,7 @@ fn a_connection_no_request_rode_is_counted_named_and_fails_expect_reuse() {
     assert_eq!(found[0]["evidence"]["handshake"], "established");
     assert_eq!(found[0]["evidence"]["sent_bytes"], 0);
 
-    let text = tracer_env(&["trace", &server.url(), "-n", "3"], &spare);
+    let text = tracer_with_test_knobs(&["trace", &server.url(), "-n", "3"], &spare);
     let verdict = |n: u32| {
         let line = text
             .stdout
@@ -87,7 +87,7 @@ fn a_connection_no_request_rode_is_counted_named_and_fails_expect_reuse() {
         text.stdout
     );
 
-    let expect = tracer_env(
+    let expect = tracer_with_test_knobs(
         &["trace", &server.url(), "-n", "3", "--expect", "reuse"],
         &spare,
     );
@@ -110,7 +110,7 @@ fn a_spare_connect_before_request_1_has_its_own_is_reported_but_keeps_expect_reu
     }
     let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
     let spare = [("TRACER_TEST_SPARE_CONNECT", "1")];
-    let run = tracer_env(
+    let run = tracer_with_test_knobs(
         &[
             "trace",
             &server.url(),

@@ -1,26 +1,17 @@
 //! Kernel and environment: tracefs missing (not needed, never mounted), a
 //! tracepoint missing (degraded, said plainly, or exit 4 when it is
 //! required), kernel BTF missing (exit 4 naming CONFIG_DEBUG_INFO_BTF).
+//! What this machine has is hidden by the test knobs of `tracer-test-knobs`.
 use std::process::Command;
 
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
     process::{Proc, can_trace_or_skip, json_lines, of_type},
-    tracer_bin::{Run, tracer, tracer_bin},
+    tracer_bin::{Run, tracer, tracer_with_test_knobs},
 };
 
 fn tracer_with_env(env: (&str, &str), args: &[&str]) -> Run {
-    let out = Command::new(tracer_bin())
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env(env.0, env.1)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    tracer_with_test_knobs(args, &[env])
 }
 
 const TRACEFS: &str = "/sys/kernel/tracing";

@@ -1,12 +1,13 @@
 //! A ring buffer too small for the traffic loses events, and the loss is
 //! counted in the summary of every format, never silent. The reader is held
-//! back by a test-only variable so the overflow does not depend on timing.
+//! back by a test knob (`tracer-test-knobs`) so the overflow does not depend
+//! on timing.
 use std::process::Command;
 
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
     process::{can_trace_or_skip, json_lines, of_type, pingpong_under_attach},
-    tracer_bin::tracer_bin,
+    tracer_bin::tracer_test_knobs_bin,
 };
 
 const PINGPONG: &str = env!("CARGO_BIN_EXE_bench-pingpong");
@@ -15,7 +16,7 @@ fn overflowing_trace(format: &str) -> (i32, String, String) {
     let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
     // 4096 bytes (one page, the smallest ring) hold about 100 events; 60
     // requests make several hundred while the reader waits.
-    let out = Command::new(tracer_bin())
+    let out = Command::new(tracer_test_knobs_bin())
         .args([
             "trace",
             &server.url(),

@@ -42,6 +42,9 @@ mod clock;
 mod demo;
 mod exit;
 mod expect;
+/// Test and bench knobs: only the knob binaries turn them on.
+#[doc(hidden)]
+pub mod knobs;
 #[doc(hidden)]
 pub mod preflight;
 mod privilege;

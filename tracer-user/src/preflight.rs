@@ -9,7 +9,10 @@
 //! the root-only `/sys/kernel/tracing` is needed.
 use std::fs;
 
-use crate::probes::{PROGRAMS, btf};
+use crate::{
+    knobs,
+    probes::{PROGRAMS, btf},
+};
 
 const CAP_SYS_PTRACE: u32 = 19;
 const CAP_SYS_ADMIN: u32 = 21;
@@ -155,14 +158,10 @@ fn kernel(r: &mut Report) {
     );
 }
 
-/// Test-only: read kernel BTF from this path instead (e.g. a missing one).
-const BTF_PATH_ENV: &str = "TRACER_TEST_BTF_PATH";
-
 /// The BTF check; returns the parsed BTF, whatever the offsets gave, for
 /// the tracepoint check.
 fn btf_check(r: &mut Report) -> Option<btf::Btf> {
-    let path =
-        std::env::var(BTF_PATH_ENV).unwrap_or_else(|_| "/sys/kernel/btf/vmlinux".to_string());
+    let path = knobs::btf_path().unwrap_or_else(|| "/sys/kernel/btf/vmlinux".to_string());
     let parsed = match fs::read(&path).map(btf::Btf::parse) {
         Err(e) => {
             r.push(
@@ -216,13 +215,10 @@ pub fn skipped_note(program: &str, why: &str) -> String {
     }
 }
 
-/// Test-only: pretend these tracepoints do not exist (comma-separated names).
-const HIDE_ENV: &str = "TRACER_TEST_HIDE_TRACEPOINTS";
-
 /// Each program's tracepoint, looked up in kernel BTF: the `btf_trace_*`
 /// typedef that its `tp_btf` load resolves (see [`btf::Btf::has_raw_tracepoint`]).
 fn tracepoints(r: &mut Report, btf: Option<&btf::Btf>) {
-    let hidden = std::env::var(HIDE_ENV).unwrap_or_default();
+    let hidden = knobs::hidden_tracepoints();
     for spec in PROGRAMS {
         let (group, name) = spec.hook.group_and_name();
         let label = format!("tracepoint {group}:{name}");
@@ -234,7 +230,7 @@ fn tracepoints(r: &mut Report, btf: Option<&btf::Btf>) {
             );
             continue;
         };
-        let present = !hidden.split(',').any(|h| h == name) && btf.has_raw_tracepoint(name);
+        let present = !hidden.iter().any(|h| h == name) && btf.has_raw_tracepoint(name);
         if present {
             r.push(label, Status::Ok, spec.serves);
         } else if spec.required {

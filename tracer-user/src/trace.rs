@@ -15,7 +15,7 @@ use crate::{
     cli::TraceArgs,
     client::{ClientEvent, RequestOutcome, RequestSpec, TracedClient},
     clock::monotonic_ns,
-    exit, preflight,
+    exit, knobs, preflight,
     probes::{EventStream, KernelEvent, ProbeOptions, Probes},
     render::{self, Format},
     timeline::{self, RequestInfo, Trace},
@@ -133,9 +133,6 @@ struct Reader {
 }
 
 /// Reads the ring buffer while the requests run, so it never fills up.
-/// Test-only: milliseconds the ring-buffer reader waits before it starts.
-const READER_DELAY_ENV: &str = "TRACER_TEST_READER_DELAY_MS";
-
 fn spawn_reader(stream: Option<EventStream>) -> Reader {
     let (stop, mut stop_rx) = oneshot::channel::<()>();
     let last_batch_ns = Arc::new(AtomicU64::new(0));
@@ -145,12 +142,7 @@ fn spawn_reader(stream: Option<EventStream>) -> Reader {
             return (None, Vec::new());
         };
         let mut events = Vec::new();
-        // Test-only: start reading late, so that a small ring buffer
-        // overflows and the lost-event count can be checked.
-        if let Some(ms) = std::env::var(READER_DELAY_ENV)
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
+        if let Some(ms) = knobs::reader_delay_ms() {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         loop {
@@ -194,14 +186,10 @@ async fn finish_reader(k: &Kernel, reader: Reader) -> (Vec<KernelEvent>, u64) {
     (events, lost)
 }
 
-/// Test-only: before request N, the process opens a TCP connection to the
-/// URL's host that no request rides, as a pool racing its returning idle
-/// connection does (hyper issue 4134), so that the accounting of unused
-/// connections is tested against a real connect.
-const SPARE_CONNECT_ENV: &str = "TRACER_TEST_SPARE_CONNECT";
-
+/// The test knob [`knobs::spare_connect_before`]: a real connect that no
+/// request rides, so that the accounting of unused connections is tested.
 async fn spare_connect(spec: &RequestSpec, n: u32) -> Option<tokio::net::TcpStream> {
-    let at: u32 = std::env::var(SPARE_CONNECT_ENV).ok()?.parse().ok()?;
+    let at = knobs::spare_connect_before()?;
     let host = spec.url.host_str()?.trim_matches(['[', ']']).to_string();
     let port = spec.url.port_or_known_default()?;
     if at != n {

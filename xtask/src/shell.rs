@@ -54,30 +54,27 @@ pub fn status(cmd: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Like [`status`], passing `cmd`'s stdout through line by line, and
-/// returning the lines that contain `needle`.
-pub fn status_scanning(cmd: &mut Command, what: &str, needle: &str) -> Result<Vec<String>> {
+/// Like [`status`], passing `cmd`'s stdout through line by line and
+/// showing each line to `on_line`.
+pub fn status_lines(cmd: &mut Command, what: &str, mut on_line: impl FnMut(&str)) -> Result<()> {
     use std::io::{BufRead as _, Write as _};
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .spawn()
         .with_context(|| format!("{what}: could not start {:?}", cmd.get_program()))?;
-    let mut found = Vec::new();
     if let Some(out) = child.stdout.take() {
         let mut stdout = std::io::stdout().lock();
         for line in std::io::BufReader::new(out).lines() {
             let line = line?;
             let _ = writeln!(stdout, "{line}");
-            if line.contains(needle) {
-                found.push(line);
-            }
+            on_line(&line);
         }
     }
     let status = child.wait()?;
     if !status.success() {
         bail!("{what} failed ({status})");
     }
-    Ok(found)
+    Ok(())
 }
 
 /// Runs `cmd` and returns its stdout, or None when it cannot run or fails.

@@ -20,9 +20,10 @@ const EAGAIN: i32 = -11;
 /// comes later and is the one counted, or every peeked byte counts twice.
 const MSG_PEEK: i32 = 2;
 
-/// 1 makes both I/O programs return at once (`TRACER_BENCH_FLOOR`, set by
-/// userspace before load): the bench measures what the kernel's dispatch of
-/// these tracepoints costs every process, apart from what the programs do.
+/// 1 makes both I/O programs return at once (`TRACER_BENCH_FLOOR`, read by
+/// `tracer-bench-knobs` only, set by userspace before load): the bench
+/// measures what the kernel's dispatch of these tracepoints costs every
+/// process, apart from what the programs do.
 /// A constant of the loaded object, so the verifier drops the dead branch.
 #[unsafe(no_mangle)]
 static BENCH_FLOOR: u32 = 0;

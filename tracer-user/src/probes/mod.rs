@@ -107,10 +107,6 @@ impl Hook {
     }
 }
 
-/// `cargo xtask bench` sets this to 1 for its floor round: the send/recv
-/// programs are attached but return at once, nothing is traced.
-pub const BENCH_FLOOR_ENV: &str = "TRACER_BENCH_FLOOR";
-
 #[derive(Clone, Debug, Default)]
 pub struct ProbeOptions {
     /// Bytes of all ring buffers together (see [`rings::RingLayout`]);
@@ -161,7 +157,7 @@ impl Probes {
         // as x86_64's; elsewhere they leave fds unknown.
         let syscall_regs = u32::from(cfg!(target_arch = "x86_64"));
         // Bench only: send/recv programs that do nothing (see `names`).
-        let floor = u32::from(std::env::var_os(BENCH_FLOOR_ENV).is_some_and(|v| v == "1"));
+        let floor = u32::from(crate::knobs::bench_floor());
         // `new` parses the kernel's BTF too, a copy that `btf` replaces at
         // once (ours outlives the loader: programs are loaded with it).
         let mut loader = EbpfLoader::new();

@@ -86,6 +86,9 @@ pub fn run(quick: bool) -> Result<()> {
         "-p",
         "tracer-tests",
         "--bins",
+        // The floor round's tracer-bench-knobs; `tracer` ignores the knob.
+        "--features",
+        "tracer-user/bench-knobs",
     ]);
     shell::status(&mut build, "building tracer and the bench helpers")?;
     let bins = Bins::locate()?;

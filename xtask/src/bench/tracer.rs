@@ -16,6 +16,10 @@ use crate::shell;
 
 pub struct Bins {
     pub tracer: PathBuf,
+    /// `tracer` that honours `TRACER_BENCH_FLOOR` (feature `bench-knobs`),
+    /// for the floor round only: the `tracer` measured everywhere else
+    /// ignores it.
+    pub tracer_floor: PathBuf,
     pub server: PathBuf,
     pub load: PathBuf,
     pub pingpong: PathBuf,
@@ -47,6 +51,7 @@ impl Bins {
         fs::create_dir_all(out_dir.join("scratch"))?;
         Ok(Self {
             tracer: bin("tracer")?,
+            tracer_floor: bin("tracer-bench-knobs")?,
             server: bin("bench-server")?,
             load: bin("bench-load")?,
             pingpong: bin("bench-pingpong")?,
@@ -64,7 +69,8 @@ impl Bins {
 pub struct AttachHow {
     /// Shrinks its ring buffer (hidden option) to force loss.
     pub ring_bytes: Option<u32>,
-    /// `TRACER_BENCH_FLOOR=1`: the send/recv programs return at once.
+    /// `tracer-bench-knobs` with `TRACER_BENCH_FLOOR=1`: the send/recv
+    /// programs return at once.
     pub floor: bool,
     /// A second process to trace: two tgids make the programs look the set
     /// up instead of the one-slot fast path.
@@ -73,7 +79,11 @@ pub struct AttachHow {
 
 /// `tracer attach --pid PID --format json > out`, running once it says so.
 pub fn attach(bins: &Bins, pid: u32, out: &Path, how: AttachHow) -> Result<Proc> {
-    let mut cmd = Command::new(&bins.tracer);
+    let mut cmd = Command::new(if how.floor {
+        &bins.tracer_floor
+    } else {
+        &bins.tracer
+    });
     let pids = match how.also {
         Some(also) => format!("{pid},{also}"),
         None => pid.to_string(),
