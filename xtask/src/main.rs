@@ -4,6 +4,7 @@ mod guest;
 mod setup;
 mod shell;
 mod skips;
+mod tools;
 
 use std::path::PathBuf;
 
@@ -100,6 +101,7 @@ fn run_tests(
     skips: &mut SkipLog,
 ) -> Result<()> {
     setup::run()?;
+    tools::ensure()?;
     let executables = build_tests()?;
     // knobs_ignored checks the binary users get, so it is built as they build it.
     build_release_tracer()?;

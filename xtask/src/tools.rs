@@ -1,0 +1,62 @@
+//! The programs the end-to-end tests drive besides tracer (curl, nginx,
+//! nftables, iproute2's ip and nstat), installed from Debian's packages when
+//! missing: a test must never skip for want of a tool the setup can get.
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::shell;
+
+/// (command, Debian package that provides it)
+const TOOLS: &[(&str, &str)] = &[
+    ("curl", "curl"),
+    ("nginx", "nginx-light"),
+    ("nft", "nftables"),
+    ("ip", "iproute2"),
+    ("nstat", "iproute2"),
+    ("unshare", "util-linux"),
+    ("getent", "libc-bin"),
+];
+
+fn has(command: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {command}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Installs the packages of the missing tools; says what it did.
+pub fn ensure() -> Result<()> {
+    let mut missing: Vec<&str> = TOOLS
+        .iter()
+        .filter(|(command, _)| !has(command))
+        .map(|(_, package)| *package)
+        .collect();
+    missing.dedup();
+    if missing.is_empty() {
+        eprintln!(
+            "setup: ok       test tools present (curl, nginx, nft, ip, nstat, unshare, getent)"
+        );
+        return Ok(());
+    }
+    if !shell::is_root() || !has("apt-get") {
+        bail!(
+            "the tests need {}: install them (apt-get install {})",
+            missing.join(", "),
+            missing.join(" ")
+        );
+    }
+    shell::status(
+        Command::new("apt-get").args(["update", "-qq"]),
+        "apt-get update",
+    )?;
+    shell::status(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        &format!("apt-get install {}", missing.join(" ")),
+    )?;
+    eprintln!("setup: DID      installed {}", missing.join(" "));
+    Ok(())
+}
