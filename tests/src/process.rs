@@ -216,3 +216,21 @@ pub fn pingpong_under_attach(
     let out = tracer.exit_0_stdout();
     (made, json_lines(&out))
 }
+
+/// A Python client `code` run under `tracer attach --format FORMAT`. The
+/// script reads a line before it starts and prints `done ...` when it is
+/// through, then reads another line before it exits (`close_stdin`).
+/// Returns the client, done and still alive, and the attached tracer.
+pub fn python_under_attach(code: &str, format: &str) -> (Proc, Proc) {
+    let mut client = Proc::spawn_ready(
+        Command::new("sh").args(["-c", &format!("echo ready; exec python3 -c \"{code}\"")]),
+    );
+    let tracer = attach(client.pid(), format);
+    client.send_line("go").expect("the client reads its go");
+    assert!(
+        client.wait_for("done", false, Duration::from_secs(10)),
+        "{}",
+        client.stderr()
+    );
+    (client, tracer)
+}

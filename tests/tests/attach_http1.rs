@@ -7,7 +7,7 @@ use std::{process::Command, time::Duration};
 
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
-    process::{Proc, attach, can_trace_or_skip, json_lines, of_type},
+    process::{Proc, attach, can_trace_or_skip, json_lines, of_type, python_under_attach},
 };
 
 fn curl_or_skip() -> bool {
@@ -119,16 +119,7 @@ fn idle_keepalive(behaviour: Behaviour) {
          sys.stdin.readline()\n",
         server.addr.port()
     );
-    let mut client = Proc::spawn_ready(
-        Command::new("sh").args(["-c", &format!("echo ready; exec python3 -c \"{code}\"")]),
-    );
-    let mut tracer = attach(client.pid(), "text");
-    client.send_line("go").unwrap();
-    assert!(
-        client.wait_for("done", false, Duration::from_secs(10)),
-        "{}",
-        client.stderr()
-    );
+    let (mut client, mut tracer) = python_under_attach(&code, "text");
     let printed = tracer.wait_for("request 1  GET", false, Duration::from_secs(3));
     let before_close = tracer.stdout();
     client.close_stdin();

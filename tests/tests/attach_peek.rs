@@ -1,10 +1,9 @@
 //! attach: a recv with MSG_PEEK leaves the bytes queued, so it is neither
 //! counted nor parsed; the recv that takes the bytes is.
-use std::{process::Command, time::Duration};
 
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
-    process::{Proc, attach, can_trace_or_skip, json_lines, of_type},
+    process::{can_trace_or_skip, json_lines, of_type, python_under_attach},
 };
 
 #[test]
@@ -26,16 +25,7 @@ fn peeked_bytes_are_counted_once() {
          sys.stdin.readline()\n",
         server.addr.port()
     );
-    let mut client = Proc::spawn_ready(
-        Command::new("sh").args(["-c", &format!("echo ready; exec python3 -c \"{code}\"")]),
-    );
-    let mut tracer = attach(client.pid(), "json");
-    client.send_line("go").unwrap();
-    assert!(
-        client.wait_for("done", false, Duration::from_secs(10)),
-        "{}",
-        client.stderr()
-    );
+    let (mut client, mut tracer) = python_under_attach(&code, "json");
     client.close_stdin();
     let lines = json_lines(&tracer.exit_0_stdout());
     let said = client.stdout();

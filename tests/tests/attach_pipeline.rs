@@ -2,11 +2,10 @@
 //! read in one recv. Every message that starts inside the 128-byte head is
 //! found and framed by its Content-Length; the third answer starts past
 //! the head and is counted as `unparsed`, not dropped in silence.
-use std::{process::Command, time::Duration};
 
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
-    process::{Proc, attach, can_trace_or_skip, json_lines, of_type},
+    process::{can_trace_or_skip, json_lines, of_type, python_under_attach},
 };
 
 #[test]
@@ -28,16 +27,7 @@ fn pipelined_requests_and_coalesced_responses() {
          sys.stdin.readline()\n",
         server.addr.port()
     );
-    let mut client = Proc::spawn_ready(
-        Command::new("sh").args(["-c", &format!("echo ready; exec python3 -c \"{code}\"")]),
-    );
-    let mut tracer = attach(client.pid(), "json");
-    client.send_line("go").unwrap();
-    assert!(
-        client.wait_for("done", false, Duration::from_secs(10)),
-        "{}",
-        client.stderr()
-    );
+    let (mut client, mut tracer) = python_under_attach(&code, "json");
     client.close_stdin();
     let lines = json_lines(&tracer.exit_0_stdout());
     let said = client.stdout();

@@ -1,10 +1,9 @@
 //! attach: a request head split across two sends is still one request,
 //! with its whole target and every byte of both sends.
-use std::{process::Command, time::Duration};
 
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
-    process::{Proc, attach, can_trace_or_skip, json_lines, of_type},
+    process::{can_trace_or_skip, json_lines, of_type, python_under_attach},
 };
 
 #[test]
@@ -28,16 +27,7 @@ fn a_request_head_split_across_sends_is_reconstructed() {
          sys.stdin.readline()\n",
         server.addr.port()
     );
-    let mut client = Proc::spawn_ready(
-        Command::new("sh").args(["-c", &format!("echo ready; exec python3 -c \"{code}\"")]),
-    );
-    let mut tracer = attach(client.pid(), "json");
-    client.send_line("go").unwrap();
-    assert!(
-        client.wait_for("done", false, Duration::from_secs(10)),
-        "{}",
-        client.stderr()
-    );
+    let (mut client, mut tracer) = python_under_attach(&code, "json");
     client.close_stdin();
     let lines = json_lines(&tracer.exit_0_stdout());
     let requests = of_type(&lines, "request");
