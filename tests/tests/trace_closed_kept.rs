@@ -57,11 +57,12 @@ fn assert_failed_on_the_closed_connection(r: &Value, requests: &[&Value], lines:
         "rode its connection: {r}"
     );
     assert_eq!(r["reused"], true, "{r}");
+    // The close may be reported as a `reset` too, when the request's bytes
+    // reached the server's closed socket.
     let finding = lines
         .iter()
-        .find(|f| f["type"] == "finding" && f["request"] == n)
-        .unwrap_or_else(|| panic!("no finding for request {n}: {lines:?}"));
-    assert_eq!(finding["kind"], "server-closed-idle", "{finding}");
+        .find(|f| f["type"] == "finding" && f["request"] == n && f["kind"] == "server-closed-idle")
+        .unwrap_or_else(|| panic!("no server-closed-idle for request {n}: {lines:?}"));
     // FIN, or RST when the request reached the server's closed socket first.
     let close = finding["evidence"]["close"].as_str();
     assert!(matches!(close, Some("FIN" | "RST")), "{finding}");

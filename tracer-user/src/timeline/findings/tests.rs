@@ -221,3 +221,45 @@ fn a_fin_that_answers_the_clients_close_notify_is_not_server_closed_idle() {
     );
     assert_eq!(kinds(&pooled_then_fin(true)), []);
 }
+
+#[test]
+fn a_request_written_on_a_connection_the_server_just_closed_rode_it_and_is_named() {
+    let mut k = connect(100, 7, "127.0.0.1:5000", 0);
+    k.extend(exchange(200, 7));
+    // Request 2's bytes leave on cookie 7, then the server's FIN comes in.
+    let send = KernelDetail::Send {
+        bytes: 78,
+        protocol: 6,
+    };
+    k.push(kernel(1020, 7, send));
+    let fin = KernelDetail::State {
+        old: ESTABLISHED,
+        new: CLOSE_WAIT,
+        local: addr("127.0.0.1:5000"),
+        remote: addr(SERVER),
+    };
+    k.push(kernel(1050, 7, fin));
+    let mut failed = request(2, 1000, "127.0.0.1:5000", false);
+    (failed.local_addr, failed.remote_addr, failed.status) = (None, None, None);
+    failed.client_reused = None; // reqwest said nothing: no response
+    failed.error = Some("connection closed before message completed".into());
+    let reqs = vec![request(1, 0, "127.0.0.1:5000", false), failed];
+    let client = vec![
+        get_conn(1, 0),
+        got_conn(1, 180, false),
+        hook(1, 450, Hook::PutIdleConn { error: None }),
+        get_conn(2, 1000),
+    ];
+    let t = build(reqs, client, k, true, 0);
+    let second = &t.requests[1];
+    assert_eq!(second.cookie, Some(7), "its bytes left on cookie 7");
+    assert_eq!(second.verdict.reused_from, Some(1));
+    let found: Vec<(FindingKind, Option<u32>)> =
+        t.findings.iter().map(|f| (f.kind, f.request)).collect();
+    assert_eq!(found, [(FindingKind::ServerClosedIdle, Some(2))]);
+    let out = text(&t, TextStyle::default());
+    assert!(
+        out.contains("verdict: request 2 reused the connection of request 1 (cookie 7, 127.0.0.1:5000 -> 127.0.0.1:8080)"),
+        "{out}"
+    );
+}
