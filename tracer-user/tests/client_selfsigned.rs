@@ -39,23 +39,14 @@ async fn self_signed_certificate_in_cacert_is_trusted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn self_signed_certificate_for_another_name_is_refused() {
     let cert = SelfSigned::new(&["other.example"], 2020, 2090);
-    let server = cert.server(&["http/1.1"]).await;
-    let url = format!("https://localhost:{}/", server.addr.port());
-    let outcome = fetch(&cert.file, &url).await;
-    let error = outcome.error.expect("must be refused");
-    println!("saw: {error}");
+    let error = refusal(&cert, &cert).await;
     assert!(error.contains("not valid for name"), "{error}");
-    assert_eq!(outcome.status, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_self_signed_certificate_is_refused() {
     let cert = SelfSigned::new(&["localhost"], 2000, 2001);
-    let server = cert.server(&["http/1.1"]).await;
-    let url = format!("https://localhost:{}/", server.addr.port());
-    let outcome = fetch(&cert.file, &url).await;
-    let error = outcome.error.expect("must be refused");
-    println!("saw: {error}");
+    let error = refusal(&cert, &cert).await;
     assert!(error.contains("expired"), "{error}");
 }
 
@@ -63,11 +54,7 @@ async fn expired_self_signed_certificate_is_refused() {
 async fn a_different_self_signed_certificate_is_not_trusted() {
     let trusted = SelfSigned::new(&["localhost"], 2020, 2090);
     let shown = SelfSigned::new(&["localhost"], 2020, 2090);
-    let server = shown.server(&["http/1.1"]).await;
-    let url = format!("https://localhost:{}/", server.addr.port());
-    let outcome = fetch(&trusted.file, &url).await;
-    let error = outcome.error.expect("must be refused");
-    println!("saw: {error}");
+    let error = refusal(&trusted, &shown).await;
     assert!(error.contains("certificate"), "{error}");
 }
 
@@ -140,4 +127,16 @@ async fn openssl_req_x509_certificate_is_trusted() {
         (outcome.status, outcome.error.as_deref()),
         (Some(200), None)
     );
+}
+
+/// The error of a request to a server showing `shown`, with `trusted` given
+/// as `--cacert`; the request must have failed, with no status.
+async fn refusal(trusted: &SelfSigned, shown: &SelfSigned) -> String {
+    let server = shown.server(&["http/1.1"]).await;
+    let url = format!("https://localhost:{}/", server.addr.port());
+    let outcome = fetch(&trusted.file, &url).await;
+    assert_eq!(outcome.status, None);
+    let error = outcome.error.expect("must be refused");
+    println!("saw: {error}");
+    error
 }
