@@ -2,6 +2,7 @@
 //! untraced baseline in the same run, on loopback only. Each workload is
 //! bounded in time; a workload that fails is reported as such and the rest
 //! still run. Timing is reported, never asserted.
+mod bpftrace;
 mod events;
 mod peer;
 mod procs;
