@@ -154,12 +154,13 @@ pub fn drive(bins: &Bins, wrk: bool, addr: &str, secs: f64) -> Result<Drive> {
         "wrk",
         Command::new("wrk")
             .args(["-t1", "-c", &CONNS.to_string(), "-d"])
-            .arg(format!("{}ms", (secs * 1000.0) as u64))
+            // wrk takes whole seconds (or m, h) only.
+            .arg(format!("{}s", secs.ceil().max(1.0) as u64))
             .arg(format!("http://{addr}/")),
         None,
     )?;
     if w.wait(limit)?.code != Some(0) {
-        bail!("wrk failed: {}", w.stderr().trim());
+        bail!("wrk failed: {} {}", w.stdout().trim(), w.stderr().trim());
     }
     parse_wrk(&w.stdout())
 }

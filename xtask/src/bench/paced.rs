@@ -59,9 +59,16 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
     let cpu = (cpu_after - cpu_before) / run_secs * 100.0;
     let seen = summary["requests"].as_u64().unwrap_or(0);
     let lost = summary["lost_events"].as_u64().unwrap_or(0);
-    let by_kind = summary["lost_by_kind"].to_string();
+    let by_kind: Vec<String> = summary["lost_by_kind"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, n)| format!("{k} {n}")).collect())
+        .unwrap_or_default();
+    let by_kind = match by_kind.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", by_kind.join(", ")),
+    };
     eprintln!(
-        "bench: paced {RATE:.0}/s: {made} requests ({rps:.0}/s), tracer CPU {cpu:.1}%, seen {seen}, lost {lost} {by_kind}"
+        "bench: paced {RATE:.0}/s: {made} requests ({rps:.0}/s), tracer CPU {cpu:.1}%, seen {seen}, lost {lost}{by_kind}"
     );
     // A rate well short of the target measures less than it says.
     let at_rate = rps >= 0.95 * RATE;
@@ -83,7 +90,7 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
         "9",
         "  requests lost: made - seen; lost events (by kind)",
         format!(
-            "{} ({made} made, {seen} seen); {lost} lost {by_kind}{reached}",
+            "{} ({made} made, {seen} seen); {lost} events lost{by_kind}{reached}",
             made.saturating_sub(seen)
         ),
         "0 at 100000/s",
