@@ -18,6 +18,9 @@ use super::{
     tracer::{AttachHow, Bins, attach, vm_hwm_kib},
 };
 
+/// Where the churn stops if the tracer's memory keeps growing.
+const RSS_CAP_KIB: u64 = 1 << 20;
+
 pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
     let (max, secs) = (plan.churn_conns, plan.churn_secs);
     let server = Proc::spawn(
@@ -58,6 +61,24 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
         }
         if started.elapsed().as_secs_f64() > secs + 30.0 {
             bail!("bench-load did not end within {secs} + 30 s");
+        }
+        if hwm > RSS_CAP_KIB {
+            // A tracer that keeps every connection would take gigabytes on a
+            // shared machine (its end summary some times more): stop here.
+            load.signal(libc::SIGKILL);
+            tracer.signal(libc::SIGKILL);
+            report.row(
+                "6",
+                format!("tracer peak RSS over a churn of {max} short connections"),
+                format!(
+                    "over {} MB after {:.0} s: stopped there, tracer killed",
+                    RSS_CAP_KIB >> 10,
+                    started.elapsed().as_secs_f64()
+                ),
+                "< 50 MB",
+                Verdict::Misses,
+            );
+            return Ok(());
         }
     };
     hwm = hwm.max(vm_hwm_kib(tracer.pid()).unwrap_or(0));

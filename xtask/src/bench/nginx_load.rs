@@ -163,7 +163,7 @@ fn rows(
         .sum();
     report.row(
         "8",
-        "  attach --pid <worker>, every request to a file: req/s ratio; requests seen / made, lost events",
+        "  attach --pid <worker>, every request to a file: req/s ratio; requests seen / completed by the load, lost events",
         format!(
             "{attach:.3}; {} / {made}, {} lost",
             sum(|r| r.seen),
