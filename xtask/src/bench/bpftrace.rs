@@ -45,11 +45,13 @@ impl Counter {
 
     /// Stops bpftrace and returns the send and recv events it counted.
     ///
-    /// bpftrace 0.17's event loop leaves only when `epoll_wait` fails with
-    /// EINTR: a SIGINT that lands while the loop is outside that call (it
-    /// wakes every 100 ms, and waits for a CPU on a loaded machine) sets
-    /// its flag, which the loop never reads, and it runs on. So SIGINT is
-    /// sent again every 250 ms until it exits, for 15 s, then SIGKILL.
+    /// bpftrace 0.17's event loop (`poll_perf_events`) leaves only when
+    /// `epoll_wait` fails with EINTR or `exit()` has finalized. A SIGINT
+    /// that lands while the loop is outside that call (it wakes every
+    /// 100 ms, then waits for a CPU on a loaded machine) only sets a flag,
+    /// which nothing reads until a printf event arrives, and a counting
+    /// script sends none: it runs on. So SIGINT is sent again every 250 ms
+    /// until it exits, for 15 s, then SIGKILL.
     pub fn finish(mut self) -> Result<u64> {
         let started = Instant::now();
         let mut ended = false;
