@@ -34,8 +34,9 @@ fn pingpong_makes_exactly_the_calls_asked_for() {
     assert_eq!(v["calls"], 4002, "{v}");
 }
 
-#[test]
-fn load_loop_gets_answers_from_the_bench_server() {
+/// Runs bench-load with `args` after the address against a fresh
+/// bench-server; its JSON line.
+fn load(args: &[&str]) -> serde_json::Value {
     let mut server = Command::new(SERVER)
         .args(["--secs", "30"])
         .stdin(Stdio::piped())
@@ -47,10 +48,7 @@ fn load_loop_gets_answers_from_the_bench_server() {
         .read_line(&mut line)
         .unwrap();
     let addr = line.strip_prefix("ready ").expect("ready ADDR").trim();
-    let out = Command::new(LOAD)
-        .args([addr, "--conns", "2", "--secs", "0.3"])
-        .output()
-        .unwrap();
+    let out = Command::new(LOAD).arg(addr).args(args).output().unwrap();
     drop(server.stdin.take()); // the server exits when its stdin closes
     let _ = server.wait();
     assert!(
@@ -58,7 +56,29 @@ fn load_loop_gets_answers_from_the_bench_server() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v = json(&out.stdout);
+    json(&out.stdout)
+}
+
+#[test]
+fn churn_opens_one_connection_per_request_and_stops_at_max() {
+    let v = load(&["--conns", "2", "--secs", "30", "--churn", "--max", "50"]);
+    assert_eq!(v["requests"], 50, "{v}");
+    assert_eq!(v["connections"], 50, "{v}");
+}
+
+#[test]
+fn paced_load_sends_no_more_than_its_rate() {
+    // 2 connections at 100/s each for 0.5 s: each sends at 0, 10, .. 490 ms
+    // and perhaps once more as the time runs out.
+    let v = load(&["--conns", "2", "--secs", "0.5", "--rate", "200"]);
+    let requests = v["requests"].as_u64().unwrap();
+    assert!(requests > 0 && requests <= 102, "{v}");
+    assert_eq!(v["connections"], 2, "{v}");
+}
+
+#[test]
+fn load_loop_gets_answers_from_the_bench_server() {
+    let v = load(&["--conns", "2", "--secs", "0.3"]);
     assert!(v["requests"].as_u64().unwrap() > 0, "{v}");
     assert!(
         v["p99_us"].as_f64().unwrap() >= v["p50_us"].as_f64().unwrap(),

@@ -25,23 +25,28 @@ fn has(command: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Installs the packages of the missing tools; says what it did.
+/// Installs the packages of the missing test tools; says what it did.
 pub fn ensure() -> Result<()> {
-    let mut missing: Vec<&str> = TOOLS
+    install_missing(TOOLS, "the tests")
+}
+
+/// Installs the packages of those `tools` that are missing; `who` names
+/// what needs them, in the messages.
+pub fn install_missing(tools: &[(&str, &str)], who: &str) -> Result<()> {
+    let mut missing: Vec<&str> = tools
         .iter()
         .filter(|(command, _)| !has(command))
         .map(|(_, package)| *package)
         .collect();
     missing.dedup();
     if missing.is_empty() {
-        eprintln!(
-            "setup: ok       test tools present (curl, nginx, nft, ip, nstat, unshare, getent)"
-        );
+        let names: Vec<&str> = tools.iter().map(|(c, _)| *c).collect();
+        eprintln!("setup: ok       tools present ({})", names.join(", "));
         return Ok(());
     }
     if !shell::is_root() || !has("apt-get") {
         bail!(
-            "the tests need {}: install them (apt-get install {})",
+            "{who} need {}: install them (apt-get install {})",
             missing.join(", "),
             missing.join(" ")
         );

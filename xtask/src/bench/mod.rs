@@ -2,7 +2,12 @@
 //! untraced baseline in the same run, on loopback only. Each workload is
 //! bounded in time; a workload that fails is reported as such and the rest
 //! still run. Timing is reported, never asserted.
+mod bpftrace;
+mod churn;
 mod events;
+mod nginx;
+mod nginx_load;
+mod paced;
 mod peer;
 mod procs;
 mod report;
@@ -36,6 +41,14 @@ pub struct Plan {
     sustained_secs: f64,
     peer_secs: f64,
     startup_runs: usize,
+    /// Workload 8 (nginx): rounds of every mode, and seconds of each run.
+    nginx_rounds: usize,
+    nginx_secs: f64,
+    /// Workload 9: seconds at the paced 100k requests/s.
+    paced_secs: f64,
+    /// Workload 6's churn: connections, and the time it may take at most.
+    churn_conns: u64,
+    churn_secs: f64,
 }
 
 impl Plan {
@@ -53,6 +66,11 @@ impl Plan {
                 sustained_secs: 3.0,
                 peer_secs: 2.0,
                 startup_runs: 3,
+                nginx_rounds: 2,
+                nginx_secs: 2.0,
+                paced_secs: 3.0,
+                churn_conns: 1_000_000,
+                churn_secs: 15.0,
             }
         } else {
             Self {
@@ -67,6 +85,11 @@ impl Plan {
                 sustained_secs: 10.0,
                 peer_secs: 4.0,
                 startup_runs: 10,
+                nginx_rounds: 7,
+                nginx_secs: 4.0,
+                paced_secs: 10.0,
+                churn_conns: 1_000_000,
+                churn_secs: 120.0,
             }
         }
     }
@@ -112,6 +135,18 @@ pub fn run(quick: bool) -> Result<()> {
     eprintln!("bench: 3 flat out, 7 bpftrace");
     if let Err(e) = peer::run(&plan, &bins, &mut report) {
         report.failed("7", &e);
+    }
+    eprintln!("bench: 8 nginx");
+    if let Err(e) = nginx_load::run(&plan, &bins, &mut report) {
+        report.failed("8", &e);
+    }
+    eprintln!("bench: 9 attach at a paced 100k requests/s");
+    if let Err(e) = paced::run(&plan, &bins, &mut report) {
+        report.failed("9", &e);
+    }
+    eprintln!("bench: 6 memory over a churn of short connections");
+    if let Err(e) = churn::run(&plan, &bins, &mut report) {
+        report.failed("6", &e);
     }
     let _ = fs::remove_dir_all(bins.out_dir.join("scratch"));
     report.rows.sort_by_key(|r| r.workload);

@@ -3,15 +3,12 @@
 //! (`sock:sock_send_length`, `sock:sock_recv_length`) for the same PID.
 //! Rounds rotate the order so drift cancels; the overhead of each is the
 //! ping-pong's own call rate against the untraced one.
-use std::{process::Command, time::Duration};
-
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde_json::json;
 
 use super::{
-    Plan,
+    Plan, bpftrace,
     events::{go_pingpong, start_pingpong, traced_run},
-    procs::Proc,
     report::{Report, Verdict, median},
     tracer::Bins,
 };
@@ -34,16 +31,25 @@ struct Run {
 }
 
 pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
-    let bpftrace = bpftrace_available();
+    let bpftrace = bpftrace::available();
     let mut modes = vec![Mode::Untraced, Mode::Tracer];
     if bpftrace {
         modes.push(Mode::Bpftrace);
     }
     let mut runs = Vec::new();
+    // A failed bpftrace run is the peer's row, not the end of workload 3.
+    let mut peer_failed = None;
     for round in 0..plan.rounds {
         for i in 0..modes.len() {
             let mode = modes[(i + round) % modes.len()];
-            let r = one(plan, bins, mode)?;
+            let r = match one(plan, bins, mode) {
+                Err(e) if mode == Mode::Bpftrace => {
+                    eprintln!("bench: bpftrace run failed: {e:#}");
+                    peer_failed.get_or_insert(e);
+                    continue;
+                }
+                r => r?,
+            };
             eprintln!(
                 "bench: ping-pong flat out, {mode:?}: {} calls ({:.0}/s), seen {:?}, lost {:?}",
                 r.calls, r.rate, r.seen, r.lost
@@ -78,7 +84,15 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
         "",
         Verdict::Info,
     );
-    if bpftrace {
+    if let Some(e) = &peer_failed {
+        report.row(
+            "7",
+            "bpftrace counting send/recv for the PID",
+            format!("failed: {e:#}"),
+            "finishes",
+            Verdict::Misses,
+        );
+    } else if bpftrace {
         let (bc, bs, _) = seen(Mode::Bpftrace);
         report.row(
             "7",
@@ -131,29 +145,9 @@ fn one(plan: &Plan, bins: &Bins, mode: Mode) -> Result<Run> {
         }
         Mode::Bpftrace => {
             let mut pp = start_pingpong(bins, plan.pairs, secs, None)?;
-            let pid = pp.pid();
-            let script = format!(
-                "tracepoint:sock:sock_send_length /pid == {pid}/ {{ @send = count(); }} \
-                 tracepoint:sock:sock_recv_length /pid == {pid}/ {{ @recv = count(); }}"
-            );
-            let mut bt = Proc::spawn(
-                "bpftrace",
-                Command::new("bpftrace").args(["-e", &script]),
-                None,
-            )?;
-            bt.wait_for("Attaching", false, Duration::from_secs(60))?;
-            // bpftrace says "Attaching" before its probes are live.
-            std::thread::sleep(Duration::from_millis(500));
+            let counter = bpftrace::Counter::start(pp.pid(), secs)?;
             let load = go_pingpong(&mut pp, secs)?;
-            bt.interrupt(Duration::from_secs(30))?;
-            let out = bt.stdout();
-            let count = |key: &str| -> u64 {
-                out.lines()
-                    .find_map(|l| l.strip_prefix(key))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0)
-            };
-            let seen = count("@send:") + count("@recv:");
+            let seen = counter.finish()?;
             Ok(run_of(mode, load.calls, load.calls_per_s, Some(seen), None))
         }
     }
@@ -167,46 +161,4 @@ fn run_of(mode: Mode, calls: u64, rate: f64, seen: Option<u64>, lost: Option<u64
         seen,
         lost,
     }
-}
-
-/// bpftrace on PATH, installed with apt-get when missing and possible,
-/// with the tracefs it needs.
-fn bpftrace_available() -> bool {
-    let works = || {
-        Command::new("bpftrace")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if works() {
-        return tracefs_for_bpftrace();
-    }
-    eprintln!("bench: bpftrace missing; trying `apt-get install -y bpftrace`");
-    let installed = Command::new("apt-get")
-        .args(["install", "-y", "-q", "bpftrace"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .context("running apt-get")
-        .is_ok_and(|s| s.success());
-    installed && works() && tracefs_for_bpftrace()
-}
-
-const TRACEFS: &str = "/sys/kernel/tracing";
-
-/// bpftrace resolves `tracepoint:` probes through tracefs and does not mount
-/// it (the tracer needs none, so it no longer mounts it either): mount it
-/// for the peer when it is missing, and say so.
-fn tracefs_for_bpftrace() -> bool {
-    if std::path::Path::new(TRACEFS).join("events").is_dir() {
-        return true;
-    }
-    eprintln!("bench: bpftrace needs tracefs; mounting it at {TRACEFS} (left mounted)");
-    let mounted = Command::new("mount")
-        .args(["-t", "tracefs", "nodev", TRACEFS])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("bench: could not mount tracefs; bpftrace is left out");
-    }
-    mounted
 }

@@ -132,15 +132,23 @@ impl Proc {
 
     /// Waits up to `limit` for the exit; kills the child and fails after it.
     pub fn wait(&mut self, limit: Duration) -> Result<Exit> {
+        if let Some(exit) = self.wait_up_to(limit)? {
+            return Ok(exit);
+        }
+        self.signal(libc::SIGKILL);
+        let _ = self.reap(0);
+        bail!("{} did not exit within {limit:?}; killed", self.name);
+    }
+
+    /// Waits up to `limit` for the exit; `None` if the child still runs.
+    pub fn wait_up_to(&mut self, limit: Duration) -> Result<Option<Exit>> {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(exit) = self.reap(libc::WNOHANG)? {
-                return Ok(exit);
+                return Ok(Some(exit));
             }
             if Instant::now() >= deadline {
-                self.signal(libc::SIGKILL);
-                let _ = self.reap(0);
-                bail!("{} did not exit within {limit:?}; killed", self.name);
+                return Ok(None);
             }
             std::thread::sleep(Duration::from_millis(5));
         }

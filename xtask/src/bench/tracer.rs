@@ -127,16 +127,7 @@ pub fn read_attach_output(path: &Path) -> Result<AttachCounts> {
         let n = String::from_utf8_lossy(&out.stdout).trim().parse::<u64>();
         n.with_context(|| format!("grep -c in {}", path.display()))
     };
-    let tail = Command::new("tail")
-        .args(["-n", "5", "--"])
-        .arg(path)
-        .output()?;
-    let tail = String::from_utf8_lossy(&tail.stdout);
-    let summary = tail
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["type"] == "summary")
-        .with_context(|| format!("no summary line at the end of {}", path.display()))?;
+    let summary = read_summary(path)?;
     Ok(AttachCounts {
         sends: count("send")?,
         recvs: count("recv")?,
@@ -146,6 +137,31 @@ pub fn read_attach_output(path: &Path) -> Result<AttachCounts> {
             .sum(),
         lost_all: summary["lost_events"].as_u64().unwrap_or(0),
     })
+}
+
+/// The summary line at the end of attach's JSON output.
+pub fn read_summary(path: &Path) -> Result<serde_json::Value> {
+    let tail = Command::new("tail")
+        .args(["-n", "5", "--"])
+        .arg(path)
+        .output()?;
+    let tail = String::from_utf8_lossy(&tail.stdout);
+    tail.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .with_context(|| format!("no summary line at the end of {}", path.display()))
+}
+
+/// User plus system CPU time of a live process so far, in seconds
+/// (/proc/PID/stat utime + stime).
+pub fn cpu_s(pid: u32) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After "(comm)": state is field 3, utime 14 and stime 15.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some(ticks as f64 / hz)
 }
 
 /// Run statistics of one eBPF program (needs `kernel.bpf_stats_enabled`).
