@@ -102,6 +102,7 @@ impl Tracker {
         match &ev.what {
             KernelDetail::Connect { remote, .. } => {
                 let conn = &mut self.connections[c];
+                fx.opened = Some(true);
                 conn.connect_seen = true;
                 conn.remote.get_or_insert(*remote);
             }
@@ -124,6 +125,9 @@ impl Tracker {
                     .find(|s| same_addr(s.local, *local) && same_addr(s.remote, *remote))
                     .map(|s| s.fd);
                 let conn = &mut self.connections[c];
+                if !conn.connect_seen {
+                    fx.opened = Some(true);
+                }
                 (conn.local, conn.remote) = (Some(*local), Some(*remote));
                 conn.udp = *protocol == IPPROTO_UDP;
                 conn.preexisting_fd = fd;
@@ -136,6 +140,9 @@ impl Tracker {
                 self.payload(c, ev, *send, u64::from(*len), head, &mut fx)
             }
             KernelDetail::Close { .. } | KernelDetail::Destroy => {
+                if !self.connections[c].closed {
+                    fx.opened = Some(false);
+                }
                 self.connections[c].closed = true;
                 let conn = &mut self.connections[c];
                 fx.finished = std::mem::take(&mut conn.open);
@@ -187,6 +194,15 @@ impl Tracker {
     /// Drops a request that has been printed.
     pub fn forget(&mut self, r: usize) {
         self.requests.remove(&r);
+    }
+
+    /// The sockets of connections with a request waiting for (the rest of)
+    /// its answer.
+    pub fn waiting_cookies(&self) -> impl Iterator<Item = SocketCookie> + '_ {
+        self.connections
+            .iter()
+            .filter(|c| !c.open.is_empty())
+            .map(|c| c.cookie)
     }
 
     /// TCP connections seen (UDP sockets are DNS and the like, not counted).

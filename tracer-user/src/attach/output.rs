@@ -42,6 +42,9 @@ pub struct Output {
     /// No send/recv events reach us (their tracepoints are missing): the
     /// summary's requests, reuse and bytes are unknown, not 0.
     pub io_unknown: bool,
+    /// Print every kernel event (`--events`); else requests, connections
+    /// opening and closing, findings and notes.
+    events: bool,
 }
 
 impl Output {
@@ -56,7 +59,14 @@ impl Output {
             procs: Processes::default(),
             name_processes: false,
             io_unknown: false,
+            events: false,
         }
+    }
+
+    /// Prints every kernel event (`--events`).
+    pub fn events(mut self, on: bool) -> Self {
+        self.events = on;
+        self
     }
 
     /// Writes the lines to `sink` instead of stdout.
@@ -115,6 +125,14 @@ impl Output {
 
     pub fn event(&mut self, ev: &KernelEvent, fx: &Effect, t: &Tracker) {
         let conn = fx.connection.map(|c| &t.connections[c]);
+        if !self.events {
+            if let (Some(c), Some(opened)) = (conn, fx.opened)
+                && !c.udp
+            {
+                self.connection(ev, c, opened);
+            }
+            return;
+        }
         let req = fx.request.and_then(|r| t.request(r));
         if matches!(ev.what, KernelDetail::Payload { .. }) {
             if let (Some(r), Some(is_request)) = (req, fx.http_line)
@@ -170,6 +188,56 @@ impl Output {
                     "pid": ev.tgid, "tid": conn.map_or(0, |c| c.number), "args": m,
                 }));
             }
+        }
+    }
+
+    /// A connection opening or closing (the default, without `--events`).
+    fn connection(&mut self, ev: &KernelEvent, c: &Connection, opened: bool) {
+        match self.format {
+            Format::Text if opened => {
+                let detail = KernelDetailText(&ev.what);
+                self.text_line(ev, Some(c), format_args!("{} {detail}", ev.name()));
+            }
+            Format::Text => self.text_line(
+                ev,
+                Some(c),
+                format_args!(
+                    "closed  {} requests, {} B out, {} B in",
+                    c.requests, c.bytes_sent, c.bytes_received
+                ),
+            ),
+            Format::Json => {
+                let error = match ev.what {
+                    KernelDetail::Connect { ret, .. } if ret != 0 => {
+                        Some(KernelDetailText(&ev.what).to_string())
+                    }
+                    _ => None,
+                };
+                let mut line = json!({
+                    "type": "connection", "event": if opened { "open" } else { "close" },
+                    "ts_ns": ev.ts_ns, "offset_us": us(ev.ts_ns.saturating_sub(self.start_ns)),
+                    "connection": c.number, "socket_cookie": c.cookie, "pid": ev.tgid,
+                    "local_addr": c.local.map(|a| a.to_string()),
+                    "remote_addr": c.remote.map(|a| a.to_string()),
+                });
+                if let Some(m) = line.as_object_mut() {
+                    if opened {
+                        let how = if matches!(ev.what, KernelDetail::Connect { .. }) {
+                            "connect"
+                        } else {
+                            "seen"
+                        };
+                        m.insert("how".into(), json!(how));
+                        m.insert("error".into(), json!(error));
+                    } else {
+                        m.insert("requests".into(), json!(c.requests));
+                        m.insert("bytes_sent".into(), json!(c.bytes_sent));
+                        m.insert("bytes_received".into(), json!(c.bytes_received));
+                    }
+                }
+                self.line(true, &line.to_string());
+            }
+            Format::Chrome => {}
         }
     }
 
