@@ -228,6 +228,9 @@ impl Output {
                             "seen"
                         };
                         m.insert("how".into(), json!(how));
+                        if let KernelDetail::Connect { ret, .. } = ev.what {
+                            m.insert("ret".into(), json!(ret));
+                        }
                         m.insert("error".into(), json!(error));
                     } else {
                         m.insert("requests".into(), json!(c.requests));
