@@ -13,6 +13,7 @@ use tracer_ebpf::IPPROTO_UDP;
 
 pub use super::model::{Connection, Effect, Request};
 use super::{
+    conn_table::ConnTable,
     findings::Detector,
     seed::{SeededSocket, same_addr},
 };
@@ -51,7 +52,10 @@ impl Hasher for CookieHasher {
 
 #[derive(Default)]
 pub struct Tracker {
-    pub connections: Vec<Connection>,
+    /// Live connections, and totals of the closed ones.
+    pub connections: ConnTable,
+    /// Connections seen so far (numbers them).
+    seen: usize,
     /// Requests not printed yet, by index (their number minus 1). Printed
     /// ones are forgotten ([`Tracker::forget`]): a long attach to a busy
     /// server would otherwise keep every request it ever saw.
@@ -79,9 +83,9 @@ impl Tracker {
         if let Some(&i) = self.by_cookie.get(&cookie) {
             return i;
         }
-        let i = self.connections.len();
-        self.connections.push(Connection {
-            number: i + 1,
+        self.seen += 1;
+        let i = self.connections.insert(Connection {
+            number: self.seen,
             cookie,
             ..Connection::default()
         });
@@ -205,9 +209,17 @@ impl Tracker {
             .map(|c| c.cookie)
     }
 
-    /// TCP connections seen (UDP sockets are DNS and the like, not counted).
+    /// Live TCP connections (UDP sockets are DNS and the like, not counted).
     pub fn tcp_connections(&self) -> impl Iterator<Item = &Connection> {
         self.connections.iter().filter(|c| !c.udp)
+    }
+
+    /// Forgets the connection of a freed socket, once its events are
+    /// printed: a long attach keeps the live ones, not all it saw.
+    pub fn forget_connection(&mut self, cookie: SocketCookie) {
+        if let Some(i) = self.by_cookie.remove(&cookie) {
+            self.connections.forget(i);
+        }
     }
 }
 

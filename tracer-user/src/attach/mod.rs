@@ -7,6 +7,7 @@
 //! process they fork), seed the connections they already have from /proc,
 //! then stream kernel events through [`conns::Tracker`] into
 //! [`output::Output`] until they exit, the duration ends, or SIGINT/SIGTERM.
+mod conn_table;
 mod conns;
 mod fields;
 mod findings;

@@ -343,7 +343,9 @@ impl Output {
         let lost: u64 = lost.iter().map(|(_, n)| n).sum();
         let (findings, found_text) = (t.findings.counts_json(), t.findings.counts_text());
         let (requests, reused) = (t.request_count, t.reused_count);
-        let connections = t.tcp_connections().count();
+        let connections = t.connections.tcp_count();
+        // A long attach lists the busiest connections, and counts the rest.
+        let (listed, unlisted) = t.connections.listed();
         // Messages seen to start where no head was captured: not requests.
         let unparsed = match t.unparsed {
             0 => String::new(),
@@ -357,7 +359,7 @@ impl Output {
         };
         // Without send/recv events these are unknown: null, never 0.
         let known = |v: Value| if self.io_unknown { Value::Null } else { v };
-        let per_conn: Vec<Value> = t.tcp_connections().map(|c| json!({
+        let per_conn: Vec<Value> = listed.iter().map(|c| json!({
             "connection": c.number, "socket_cookie": c.cookie,
             "local_addr": c.local.map(|a| a.to_string()), "remote_addr": c.remote.map(|a| a.to_string()),
             "requests": known(json!(c.requests)), "reused": known(json!(c.requests > 1)),
@@ -373,7 +375,7 @@ impl Output {
                     count(connections, "connection"),
                     if by_kind.is_empty() { String::new() } else { format!(" ({by_kind})") },
                 ));
-                for c in t.tcp_connections() {
+                for c in &listed {
                     let addrs = conn_addrs(c.local, c.remote);
                     let how = match (c.preexisting_fd, c.closed) {
                         (Some(fd), _) => format!("existed before attach (fd {fd})"),
@@ -393,7 +395,7 @@ impl Output {
                     count(connections, "connection"),
                     if by_kind.is_empty() { String::new() } else { format!(" ({by_kind})") },
                 ));
-                for c in t.tcp_connections() {
+                for c in &listed {
                     let addrs = conn_addrs(c.local, c.remote);
                     let mut notes = Vec::new();
                     if let Some(fd) = c.preexisting_fd {
@@ -416,6 +418,15 @@ impl Output {
                         if notes.is_empty() { "" } else { "  " }, notes.join(", ")
                     ));
                 }
+                if unlisted > 0 {
+                    self.line(
+                        true,
+                        &format!(
+                            "  ... and {} not listed",
+                            count(unlisted, "more connection")
+                        ),
+                    );
+                }
                 if self.name_processes {
                     for line in self.procs.text_lines(t) {
                         self.line(true, &line);
@@ -428,7 +439,7 @@ impl Output {
                     "connections": connections, "reused": known(json!(reused)), "lost_events": lost,
                     "unparsed": t.unparsed,
                     "lost_by_kind": lost_by_kind, "verdict": verdict, "ended": ended,
-                    "per_connection": per_conn, "findings": findings,
+                    "per_connection": per_conn, "connections_unlisted": unlisted, "findings": findings,
                     "pids": self.procs.pids(), "per_process": self.procs.json(t),
                 });
                 // `pid` names the one traced process; with several, `pids` does.
@@ -441,7 +452,7 @@ impl Output {
             }
             Format::Chrome => {
                 let mut events = std::mem::take(&mut self.chrome);
-                for c in t.tcp_connections() {
+                for c in &listed {
                     let name = format!("conn {} cookie {}", c.number, c.cookie);
                     events.push(json!({"name": "thread_name", "ph": "M", "pid": self.pid,
                         "tid": c.number, "args": {"name": name}}));
@@ -485,7 +496,7 @@ mod tests {
     /// Text lines, written piece by piece, read as the `format!`s made them.
     #[test]
     fn text_event_lines_keep_their_layout() {
-        let mut out = Output::new(Format::Text, 1, 1_000_000);
+        let mut out = Output::new(Format::Text, 1, 1_000_000).events(true);
         let mut t = Tracker::new(Vec::new());
         for ev in [send(2_234_567, 7, 9), send(3_000_000, 0, 0)] {
             let fx = t.handle(&ev);
@@ -499,7 +510,7 @@ mod tests {
 
     #[test]
     fn json_event_lines_end_with_their_request() {
-        let mut out = Output::new(Format::Json, 1, 0);
+        let mut out = Output::new(Format::Json, 1, 0).events(true);
         let mut t = Tracker::new(Vec::new());
         let ev = send(5_000, 7, 9);
         let fx = t.handle(&ev);

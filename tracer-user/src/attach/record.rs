@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     exit,
-    probes::{EventStream, KernelEvent, Probes},
+    probes::{EventStream, KernelDetail, KernelEvent, Probes},
 };
 
 /// Why tracing stopped.
@@ -283,5 +283,9 @@ fn handle(ev: &KernelEvent, tracker: &mut Tracker, out: &mut Output) {
     }
     for f in tracker.findings.take() {
         out.finding(&f);
+    }
+    // A freed socket's last event: its connection is printed and done.
+    if matches!(ev.what, KernelDetail::Destroy) {
+        tracker.forget_connection(ev.cookie);
     }
 }
