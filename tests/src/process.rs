@@ -222,10 +222,15 @@ pub fn pingpong_under_attach(
 /// through, then reads another line before it exits (`close_stdin`).
 /// Returns the client, done and still alive, and the attached tracer.
 pub fn python_under_attach(code: &str, format: &str) -> (Proc, Proc) {
+    python_under_attach_with(code, format, &[])
+}
+
+/// [`python_under_attach`] with more tracer arguments (e.g. `--events`).
+pub fn python_under_attach_with(code: &str, format: &str, extra: &[&str]) -> (Proc, Proc) {
     let mut client = Proc::spawn_ready(
         Command::new("sh").args(["-c", &format!("echo ready; exec python3 -c \"{code}\"")]),
     );
-    let tracer = attach(client.pid(), format);
+    let tracer = attach_with(client.pid(), format, extra);
     client.send_line("go").expect("the client reads its go");
     assert!(
         client.wait_for("done", false, Duration::from_secs(10)),

@@ -7,7 +7,9 @@ use std::{process::Command, time::Duration};
 
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
-    process::{Proc, attach, can_trace_or_skip, json_lines, of_type, python_under_attach},
+    process::{
+        Proc, attach, attach_with, can_trace_or_skip, json_lines, of_type, python_under_attach,
+    },
 };
 
 fn curl_or_skip() -> bool {
@@ -20,10 +22,10 @@ fn curl_or_skip() -> bool {
 
 /// `curl ARGS` that waits for a line first, so the tracer attaches before
 /// it connects; returns (tracer JSON lines, curl's stdout).
-fn curl_under_attach(args: &str) -> (Vec<serde_json::Value>, String) {
+fn curl_under_attach(args: &str, extra: &[&str]) -> (Vec<serde_json::Value>, String) {
     let script = format!("read go && exec curl -sS {args}");
     let mut curl = Proc::spawn(Command::new("sh").args(["-c", &script])).unwrap();
-    let mut tracer = attach(curl.pid(), "json");
+    let mut tracer = attach_with(curl.pid(), "json", extra);
     curl.go_and_succeed();
     let lines = json_lines(&tracer.exit_0_stdout());
     (lines, curl.stdout())
@@ -44,13 +46,16 @@ fn a_100_continue_is_not_the_final_status() {
     let file = std::env::temp_dir().join(format!("tracer-continue-{}", std::process::id()));
     std::fs::write(&file, vec![b'x'; 2048]).unwrap();
     // curl 8 sends `Expect: 100-continue` on its own only past 1 MiB.
-    let (lines, curl) = curl_under_attach(&format!(
-        "-o /dev/null -H 'Expect: 100-continue' \
+    let (lines, curl) = curl_under_attach(
+        &format!(
+            "-o /dev/null -H 'Expect: 100-continue' \
          -w '%{{http_code}} %{{size_upload}} %{{size_header}} %{{size_download}}' \
          --data-binary @{} {}",
-        file.display(),
-        server.url()
-    ));
+            file.display(),
+            server.url()
+        ),
+        &[],
+    );
     let _ = std::fs::remove_file(&file);
     println!("curl: {curl}");
     let [code, upload, headers, body] = numbers(&curl)[..] else {
@@ -82,9 +87,10 @@ fn each_send_belongs_to_the_request_it_carries() {
     }
     let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
     let (a, b) = (format!("{}a", server.url()), format!("{}b", server.url()));
-    let (lines, curl) = curl_under_attach(&format!(
-        "-o /dev/null -o /dev/null -w '%{{size_request}}\\n' {a} {b}"
-    ));
+    let (lines, curl) = curl_under_attach(
+        &format!("-o /dev/null -o /dev/null -w '%{{size_request}}\\n' {a} {b}"),
+        &["--events"],
+    );
     let sizes = numbers(&curl);
     println!("curl request sizes: {sizes:?}");
     let requests = of_type(&lines, "request");

@@ -16,7 +16,7 @@ fn events_of_each_socket_come_out_in_time_order_and_complete() {
         &[
             "--pairs", "2", "--calls", "60000", "--rate", "30000", "--secs", "30",
         ],
-        &[],
+        &["--events"],
     );
     let summary = of_type(&lines, "summary")[0];
     assert_eq!(summary["lost_events"], 0, "{summary}");

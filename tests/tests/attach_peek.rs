@@ -3,7 +3,7 @@
 
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
-    process::{can_trace_or_skip, json_lines, of_type, python_under_attach},
+    process::{can_trace_or_skip, json_lines, of_type, python_under_attach_with},
 };
 
 #[test]
@@ -25,7 +25,7 @@ fn peeked_bytes_are_counted_once() {
          sys.stdin.readline()\n",
         server.addr.port()
     );
-    let (mut client, mut tracer) = python_under_attach(&code, "json");
+    let (mut client, mut tracer) = python_under_attach_with(&code, "json", &["--events"]);
     client.close_stdin();
     let lines = json_lines(&tracer.exit_0_stdout());
     let said = client.stdout();

@@ -46,12 +46,12 @@ fn requests_on_a_connection_opened_before_attach_are_attributed() {
     assert_eq!(requests[0]["socket_cookie"], requests[1]["socket_cookie"]);
     let cookie = &requests[0]["socket_cookie"];
     // Never seen connecting: known only from /proc and its first send.
-    let events = of_type(&lines, "event");
-    assert!(
-        !events
-            .iter()
-            .any(|e| e["name"] == "connect" && &e["socket_cookie"] == cookie)
-    );
+    let opened: Vec<_> = of_type(&lines, "connection")
+        .into_iter()
+        .filter(|e| e["event"] == "open" && &e["socket_cookie"] == cookie)
+        .collect();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert_eq!(opened[0]["how"], "seen", "{}", opened[0]);
     let summary = of_type(&lines, "summary");
     let conns = summary[0]["per_connection"]
         .as_array()

@@ -14,6 +14,7 @@ fn getaddrinfo_of_a_traced_command_is_seen_with_its_name_and_result() {
     // itself, without a lookup).
     let run = tracer(&[
         "run",
+        "--events",
         "--format",
         "json",
         "--",

@@ -8,7 +8,7 @@ use std::{process::Command, time::Duration};
 
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
-    process::{Proc, attach, can_trace_or_skip, json_lines, of_type},
+    process::{Proc, attach_with, can_trace_or_skip, json_lines, of_type},
     tracer_bin::tracer,
 };
 
@@ -144,7 +144,7 @@ fn attach_on_a_python_client_shows_its_connection_and_states() {
         Proc::spawn(Command::new("python3").args(["-c", PYTHON_CLIENT, &host, &port])).unwrap();
     // Python starts slowly under an emulated CPU: attach once it is up.
     std::thread::sleep(Duration::from_millis(300));
-    let mut tracer = attach(client.pid(), "json");
+    let mut tracer = attach_with(client.pid(), "json", &["--events"]);
     client.go_and_succeed();
     let out = tracer.exit_0_stdout();
     let err = tracer.stderr();

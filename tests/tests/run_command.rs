@@ -48,16 +48,17 @@ fn curl_two_urls_first_connect_seen_second_request_reused() {
         );
         assert_eq!(requests[0]["socket_cookie"], requests[1]["socket_cookie"]);
         let cookie = &requests[0]["socket_cookie"];
-        let connects: Vec<_> = of_type(&lines, "event")
+        let connects: Vec<_> = of_type(&lines, "connection")
             .into_iter()
-            .filter(|e| e["name"] == "connect" && &e["socket_cookie"] == cookie)
+            .filter(|e| e["event"] == "open" && &e["socket_cookie"] == cookie)
             .collect();
         assert_eq!(
             connects.len(),
             1,
             "round {round}: the first connect is seen"
         );
-        assert_eq!(connects[0]["ret"], 0);
+        assert_eq!(connects[0]["how"], "connect");
+        assert_eq!(connects[0]["error"], serde_json::Value::Null);
         let summary = of_type(&lines, "summary")[0];
         assert_eq!(summary["connections"], server.accepted(), "round {round}");
         assert_eq!(
@@ -83,9 +84,9 @@ fn exit_code_is_the_commands_unless_the_tracer_or_expect_failed() {
     let url = format!("http://127.0.0.1:{port}/");
     let (run, lines) = run_json("refused", &["--", "curl", "-sS", &url]);
     assert_eq!(run.code, 7, "stderr {}", run.stderr);
-    let connects: Vec<_> = of_type(&lines, "event")
+    let connects: Vec<_> = of_type(&lines, "connection")
         .into_iter()
-        .filter(|e| e["name"] == "connect")
+        .filter(|e| e["event"] == "open" && e["how"] == "connect")
         .collect();
     assert_eq!(connects.len(), 1, "{lines:?}");
     assert_eq!(connects[0]["ret"], -111, "ECONNREFUSED: {}", connects[0]);

@@ -39,6 +39,9 @@ pub enum EventKind {
     ResetSent = 12,
     /// The socket received a reset: [`TcpSignalEvent`].
     ResetReceived = 13,
+    /// The first I/O of a segment (attach without `--events`): its head, and
+    /// the summary of the socket's segment it ends: [`SegmentEvent`].
+    Segment = 14,
 }
 
 impl EventKind {
@@ -57,6 +60,7 @@ impl EventKind {
             11 => Self::Retransmit,
             12 => Self::ResetSent,
             13 => Self::ResetReceived,
+            14 => Self::Segment,
             _ => return None,
         })
     }
@@ -198,6 +202,47 @@ pub struct PayloadEvent {
 }
 
 /// One libc `getaddrinfo` call of a traced process.
+/// A socket's I/O in one direction since its segment began, as kept in the
+/// `SEGMENTS` map (by socket cookie) and copied into the next
+/// [`SegmentEvent`] of the socket. A segment begins where a message can
+/// begin: at a change of direction, or while the segment has moved fewer
+/// than [`PAYLOAD_HEAD`] bytes (a head written in pieces). `ios == 0`: none.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentSummary {
+    /// Its first I/O (the `ts_ns` of the record that began it).
+    pub start_ns: u64,
+    /// Its last I/O.
+    pub end_ns: u64,
+    /// Its second I/O (0 with one): a response head read alone, then its
+    /// body a delayed ACK later, shows here.
+    pub second_ns: u64,
+    /// The longest time between two of its I/Os, and how many bytes had
+    /// moved before it.
+    pub max_gap_ns: u64,
+    pub gap_at: u64,
+    pub bytes: u64,
+    pub ios: u32,
+    pub direction: u32,
+    pub first_len: u32,
+    pub second_len: u32,
+}
+
+/// The I/O that begins a segment, with its head (as [`PayloadEvent`]), and
+/// the summary of the segment of the same socket that it ends.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentEvent {
+    pub header: EventHeader,
+    pub len: u32,
+    pub direction: u32,
+    pub captured: u32,
+    pub protocol: u16,
+    pub family: u16,
+    pub prev: SegmentSummary,
+    pub data: [u8; PAYLOAD_HEAD],
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DnsEvent {
@@ -235,6 +280,10 @@ pub mod tgid_flags {
     /// Take in the processes it forks (with the same flags), from their
     /// first instruction, and drop them from the set when they exit.
     pub const FOLLOW: u8 = 4;
+    /// With `CAPTURE_HEADS`: one record per segment instead of one per I/O
+    /// (see [`SegmentEvent`]); the I/Os inside a segment only update the
+    /// socket's `SEGMENTS` entry.
+    pub const SEGMENTS: u8 = 8;
 }
 
 /// Slots of the `TASK_OFFSETS` array (byte offsets from the kernel's BTF)
@@ -293,6 +342,8 @@ pub mod names {
     /// (every command today): an array load instead of a hash lookup on the
     /// path that every process of the machine takes. 0 = use the set.
     pub const TRACED_ONE: &str = "TRACED_ONE";
+    /// Socket cookie -> its current [`super::SegmentSummary`] (attach).
+    pub const SEGMENTS: &str = "SEGMENTS";
     /// Array of `task_struct` offsets by [`super::task_offset`] slot.
     pub const TASK_OFFSETS: &str = "TASK_OFFSETS";
     /// Hash of processes taken in by a fork: child tgid -> parent tgid.
@@ -363,6 +414,8 @@ mod pod {
     unsafe impl aya::Pod for SockOffsets {}
     unsafe impl aya::Pod for PayloadEvent {}
     unsafe impl aya::Pod for DnsEvent {}
+    unsafe impl aya::Pod for SegmentSummary {}
+    unsafe impl aya::Pod for SegmentEvent {}
 }
 
 // The ABI has no implicit padding: sizes are sums of fields.
@@ -374,4 +427,6 @@ const _: () = assert!(core::mem::size_of::<IoEvent>() == 40);
 const _: () = assert!(core::mem::size_of::<CloseEvent>() == 40);
 const _: () = assert!(core::mem::size_of::<SocketEvent>() == 72);
 const _: () = assert!(core::mem::size_of::<PayloadEvent>() == 32 + 16 + PAYLOAD_HEAD);
+const _: () = assert!(core::mem::size_of::<SegmentSummary>() == 64);
+const _: () = assert!(core::mem::size_of::<SegmentEvent>() == 32 + 16 + 64 + PAYLOAD_HEAD);
 const _: () = assert!(core::mem::size_of::<DnsEvent>() == 32 + 16 + DNS_HOST);

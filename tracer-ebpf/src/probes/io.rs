@@ -1,7 +1,8 @@
 //! Bytes sent and received: `sock:sock_send_length` / `sock:sock_recv_length`
 //! as tp_btf. Both run in the calling thread, so `current` is the owner.
 //! In attach mode an I/O that moved bytes is emitted with its payload head,
-//! as one record (see `payload`).
+//! as one record (see `payload`); by default attach asks for segments
+//! instead: a record only where a message can begin (see `segment`).
 
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use tracer_ebpf::{EventKind, IoEvent, SocketEvent, tgid_flags};
@@ -10,7 +11,7 @@ use crate::common::{
     cookie_of, current, emit, family_of, fill_tuple, header, is_inet, owner_of, protocol_of,
     reserve, set_owner, traced_flags, wakeup_flag,
 };
-use crate::probes::payload::emit_with_head;
+use crate::probes::{payload::emit_with_head, segment};
 
 /// -EAGAIN: a non-blocking read or write that moved nothing. tokio ends every
 /// read burst with one; they carry no data and would double the event rate.
@@ -73,11 +74,20 @@ fn on_io(ctx: &BtfTracePointContext, kind: EventKind) {
         return;
     }
     let cookie = cookie_of(sk);
+    let segments = flags & tgid_flags::SEGMENTS != 0 && bytes > 0;
+    // Inside a segment: the map's counts move, nothing else happens.
+    if segments && segment::extend(cookie, kind, bytes) {
+        return;
+    }
     if owner_of(cookie).is_none() {
         set_owner(cookie, ids.tgid);
         socket_seen(sk, family, &ids, cookie);
     }
     let protocol = protocol_of(sk);
+    if segments {
+        segment::begin(&ids, cookie, kind, bytes, protocol, family);
+        return;
+    }
     if bytes > 0
         && flags & tgid_flags::CAPTURE_HEADS != 0
         && emit_with_head(&ids, cookie, kind, bytes, protocol, family)

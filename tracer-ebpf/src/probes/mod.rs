@@ -5,6 +5,7 @@ pub mod dns;
 pub mod follow;
 pub mod io;
 pub mod payload;
+pub mod segment;
 pub mod state;
 pub mod syscall;
 pub mod tcp_signals;

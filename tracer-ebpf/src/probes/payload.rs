@@ -53,6 +53,47 @@ fn user_buffer() -> Option<(u64, u64)> {
     }
 }
 
+/// Copies the head (at most [`PAYLOAD_HEAD`] of `bytes`) of the syscall's
+/// user buffer to `dst`; returns how many bytes it copied (0 when the read
+/// failed). None when no user buffer is known (splice, io_uring, ...).
+///
+/// # Safety
+/// `dst` points at [`PAYLOAD_HEAD`] writable bytes.
+#[inline(always)]
+pub unsafe fn copy_head(dst: *mut u8, bytes: i32) -> Option<u32> {
+    let (buf, cap) = user_buffer()?;
+    let mut n = bytes as u64;
+    if cap < n {
+        n = cap;
+    }
+    if n > PAYLOAD_HEAD as u64 {
+        n = PAYLOAD_HEAD as u64;
+    }
+    // The mask gives the verifier a bound it can follow.
+    let size = (n as u32) & (PAYLOAD_HEAD as u32 * 2 - 1);
+    let size = if size > PAYLOAD_HEAD as u32 {
+        PAYLOAD_HEAD as u32
+    } else {
+        size
+    };
+    // SAFETY: `dst` has PAYLOAD_HEAD bytes (the caller's promise), size is
+    // at most that; the helper validates the user address.
+    let rc = unsafe {
+        generated::bpf_probe_read_user(dst.cast(), size, buf as *const core::ffi::c_void)
+    };
+    Some(if rc == 0 { size } else { 0 })
+}
+
+/// The direction field of a record for an I/O of `kind`.
+#[inline(always)]
+pub fn direction(kind: EventKind) -> u32 {
+    if kind == EventKind::Send {
+        DIRECTION_SEND
+    } else {
+        DIRECTION_RECV
+    }
+}
+
 /// Called by the I/O hook after `bytes` (> 0) moved on `cookie` in a
 /// process that captures heads: emits the I/O and the head of the syscall's
 /// buffer as one record. False when it emitted nothing: no user buffer is
@@ -67,45 +108,25 @@ pub fn emit_with_head(
     protocol: u16,
     family: u16,
 ) -> bool {
-    let Some((buf, cap)) = user_buffer() else {
-        return false;
-    };
-    let mut n = bytes as u64;
-    if cap < n {
-        n = cap;
-    }
-    if n > PAYLOAD_HEAD as u64 {
-        n = PAYLOAD_HEAD as u64;
-    }
     let Some(mut entry) = ring().and_then(|r| r.reserve_untyped::<PayloadEvent>(0)) else {
         count_lost(tracer_ebpf::lost_slot::HEADS);
         return false;
     };
     let ev = entry.as_mut_ptr();
-    // SAFETY: `ev` points at reserved ring-buffer memory of the right size;
-    // the copy is bounded by `n <= PAYLOAD_HEAD`, the size of `data`.
+    // SAFETY: `ev` points at reserved ring-buffer memory of the right size.
+    let captured = unsafe { copy_head((*ev).data.as_mut_ptr(), bytes) };
+    let Some(captured) = captured else {
+        entry.discard(0);
+        return false;
+    };
+    // SAFETY: as above.
     unsafe {
         (*ev).header = header(EventKind::Payload, ids.tgid, ids.tid, cookie);
         (*ev).len = bytes as u32;
-        (*ev).direction = if kind == EventKind::Send {
-            DIRECTION_SEND
-        } else {
-            DIRECTION_RECV
-        };
+        (*ev).direction = direction(kind);
         (*ev).protocol = protocol;
         (*ev).family = family;
-        let size = (n as u32) & (PAYLOAD_HEAD as u32 * 2 - 1);
-        let size = if size > PAYLOAD_HEAD as u32 {
-            PAYLOAD_HEAD as u32
-        } else {
-            size
-        };
-        let rc = generated::bpf_probe_read_user(
-            (*ev).data.as_mut_ptr().cast(),
-            size,
-            buf as *const core::ffi::c_void,
-        );
-        (*ev).captured = if rc == 0 { size } else { 0 };
+        (*ev).captured = captured;
     }
     entry.submit(wakeup_flag());
     true

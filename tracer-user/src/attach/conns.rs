@@ -13,6 +13,7 @@ use tracer_ebpf::IPPROTO_UDP;
 
 pub use super::model::{Connection, Effect, Request};
 use super::{
+    conn_table::ConnTable,
     findings::Detector,
     seed::{SeededSocket, same_addr},
 };
@@ -51,7 +52,10 @@ impl Hasher for CookieHasher {
 
 #[derive(Default)]
 pub struct Tracker {
-    pub connections: Vec<Connection>,
+    /// Live connections, and totals of the closed ones.
+    pub connections: ConnTable,
+    /// Connections seen so far (numbers them).
+    seen: usize,
     /// Requests not printed yet, by index (their number minus 1). Printed
     /// ones are forgotten ([`Tracker::forget`]): a long attach to a busy
     /// server would otherwise keep every request it ever saw.
@@ -79,9 +83,9 @@ impl Tracker {
         if let Some(&i) = self.by_cookie.get(&cookie) {
             return i;
         }
-        let i = self.connections.len();
-        self.connections.push(Connection {
-            number: i + 1,
+        self.seen += 1;
+        let i = self.connections.insert(Connection {
+            number: self.seen,
             cookie,
             ..Connection::default()
         });
@@ -102,6 +106,7 @@ impl Tracker {
         match &ev.what {
             KernelDetail::Connect { remote, .. } => {
                 let conn = &mut self.connections[c];
+                fx.opened = Some(true);
                 conn.connect_seen = true;
                 conn.remote.get_or_insert(*remote);
             }
@@ -124,6 +129,9 @@ impl Tracker {
                     .find(|s| same_addr(s.local, *local) && same_addr(s.remote, *remote))
                     .map(|s| s.fd);
                 let conn = &mut self.connections[c];
+                if !conn.connect_seen {
+                    fx.opened = Some(true);
+                }
                 (conn.local, conn.remote) = (Some(*local), Some(*remote));
                 conn.udp = *protocol == IPPROTO_UDP;
                 conn.preexisting_fd = fd;
@@ -136,6 +144,9 @@ impl Tracker {
                 self.payload(c, ev, *send, u64::from(*len), head, &mut fx)
             }
             KernelDetail::Close { .. } | KernelDetail::Destroy => {
+                if !self.connections[c].closed {
+                    fx.opened = Some(false);
+                }
                 self.connections[c].closed = true;
                 let conn = &mut self.connections[c];
                 fx.finished = std::mem::take(&mut conn.open);
@@ -189,9 +200,26 @@ impl Tracker {
         self.requests.remove(&r);
     }
 
-    /// TCP connections seen (UDP sockets are DNS and the like, not counted).
+    /// The sockets of connections with a request waiting for (the rest of)
+    /// its answer.
+    pub fn waiting_cookies(&self) -> impl Iterator<Item = SocketCookie> + '_ {
+        self.connections
+            .iter()
+            .filter(|c| !c.open.is_empty())
+            .map(|c| c.cookie)
+    }
+
+    /// Live TCP connections (UDP sockets are DNS and the like, not counted).
     pub fn tcp_connections(&self) -> impl Iterator<Item = &Connection> {
         self.connections.iter().filter(|c| !c.udp)
+    }
+
+    /// Forgets the connection of a freed socket, once its events are
+    /// printed: a long attach keeps the live ones, not all it saw.
+    pub fn forget_connection(&mut self, cookie: SocketCookie) {
+        if let Some(i) = self.by_cookie.remove(&cookie) {
+            self.connections.forget(i);
+        }
     }
 }
 

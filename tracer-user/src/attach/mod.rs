@@ -7,6 +7,7 @@
 //! process they fork), seed the connections they already have from /proc,
 //! then stream kernel events through [`conns::Tracker`] into
 //! [`output::Output`] until they exit, the duration ends, or SIGINT/SIGTERM.
+mod conn_table;
 mod conns;
 mod fields;
 mod findings;
@@ -17,6 +18,7 @@ mod output;
 mod procs;
 mod record;
 mod seed;
+mod segments;
 mod target;
 
 use std::{path::PathBuf, time::Duration};
@@ -32,6 +34,7 @@ use crate::{
 pub(crate) use conns::Tracker;
 pub(crate) use output::Output;
 pub(crate) use record::{Recording, Totals, record};
+pub(crate) use segments::Segments;
 use target::{Target, TargetError};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -56,6 +59,11 @@ pub struct AttachArgs {
     /// instruction, and the descendants they already have.
     #[arg(long)]
     pub follow_forks: bool,
+    /// Print every kernel event (each send and recv), not only requests
+    /// and connections. Costs the traced process more: the kernel then
+    /// sends a record per I/O instead of one per message.
+    #[arg(long)]
+    pub events: bool,
     /// Bytes of all ring buffers together (testing the lost-event path).
     #[arg(long, hide = true)]
     pub ring_bytes: Option<u32>,
@@ -113,7 +121,7 @@ pub async fn run(args: &AttachArgs) -> i32 {
         }
     };
     let first = targets.first().map_or(0, |t| t.pid);
-    let mut out = Output::new(args.format, first, monotonic_ns());
+    let mut out = Output::new(args.format, first, monotonic_ns()).events(args.events);
     if let Some(sink) = sink {
         out = out.to(sink);
     }
@@ -220,7 +228,10 @@ async fn trace(args: &AttachArgs, targets: &[Target], probes: &mut Probes, mut o
     } else {
         0
     };
-    let flags = tgid_flags::TRACED | heads | follow;
+    // Without --events the kernel sends a record per message, not per I/O.
+    let segments = heads != 0 && !args.events;
+    let seg_flag = if segments { tgid_flags::SEGMENTS } else { 0 };
+    let flags = tgid_flags::TRACED | heads | follow | seg_flag;
     let mut seeded = Vec::new();
     for target in targets {
         if let Err(e) = probes.trace_tgid_with(target.pid, flags) {
@@ -288,6 +299,7 @@ async fn trace(args: &AttachArgs, targets: &[Target], probes: &mut Probes, mut o
         out,
         tracker: Tracker::new(seeded),
         follow: args.follow_forks,
+        segments: segments.then(Segments::default),
         duration: args.duration.map(Duration::from_secs_f64),
     };
     let exited = async move {

@@ -130,4 +130,6 @@ pub struct Effect {
     pub interim: Option<u16>,
     /// Requests that ended with this event (indices into `requests`).
     pub finished: Vec<usize>,
+    /// The connection was seen to open (true) or close (false) here.
+    pub opened: Option<bool>,
 }

@@ -42,6 +42,9 @@ pub struct Output {
     /// No send/recv events reach us (their tracepoints are missing): the
     /// summary's requests, reuse and bytes are unknown, not 0.
     pub io_unknown: bool,
+    /// Print every kernel event (`--events`); else requests, connections
+    /// opening and closing, findings and notes.
+    events: bool,
 }
 
 impl Output {
@@ -56,7 +59,14 @@ impl Output {
             procs: Processes::default(),
             name_processes: false,
             io_unknown: false,
+            events: false,
         }
+    }
+
+    /// Prints every kernel event (`--events`).
+    pub fn events(mut self, on: bool) -> Self {
+        self.events = on;
+        self
     }
 
     /// Writes the lines to `sink` instead of stdout.
@@ -115,6 +125,14 @@ impl Output {
 
     pub fn event(&mut self, ev: &KernelEvent, fx: &Effect, t: &Tracker) {
         let conn = fx.connection.map(|c| &t.connections[c]);
+        if !self.events {
+            if let (Some(c), Some(opened)) = (conn, fx.opened)
+                && !c.udp
+            {
+                self.connection(ev, c, opened);
+            }
+            return;
+        }
         let req = fx.request.and_then(|r| t.request(r));
         if matches!(ev.what, KernelDetail::Payload { .. }) {
             if let (Some(r), Some(is_request)) = (req, fx.http_line)
@@ -170,6 +188,59 @@ impl Output {
                     "pid": ev.tgid, "tid": conn.map_or(0, |c| c.number), "args": m,
                 }));
             }
+        }
+    }
+
+    /// A connection opening or closing (the default, without `--events`).
+    fn connection(&mut self, ev: &KernelEvent, c: &Connection, opened: bool) {
+        match self.format {
+            Format::Text if opened => {
+                let detail = KernelDetailText(&ev.what);
+                self.text_line(ev, Some(c), format_args!("{} {detail}", ev.name()));
+            }
+            Format::Text => self.text_line(
+                ev,
+                Some(c),
+                format_args!(
+                    "closed  {} requests, {} B out, {} B in",
+                    c.requests, c.bytes_sent, c.bytes_received
+                ),
+            ),
+            Format::Json => {
+                let error = match ev.what {
+                    KernelDetail::Connect { ret, .. } if ret != 0 => {
+                        Some(KernelDetailText(&ev.what).to_string())
+                    }
+                    _ => None,
+                };
+                let mut line = json!({
+                    "type": "connection", "event": if opened { "open" } else { "close" },
+                    "ts_ns": ev.ts_ns, "offset_us": us(ev.ts_ns.saturating_sub(self.start_ns)),
+                    "connection": c.number, "socket_cookie": c.cookie, "pid": ev.tgid,
+                    "local_addr": c.local.map(|a| a.to_string()),
+                    "remote_addr": c.remote.map(|a| a.to_string()),
+                });
+                if let Some(m) = line.as_object_mut() {
+                    if opened {
+                        let how = if matches!(ev.what, KernelDetail::Connect { .. }) {
+                            "connect"
+                        } else {
+                            "seen"
+                        };
+                        m.insert("how".into(), json!(how));
+                        if let KernelDetail::Connect { ret, .. } = ev.what {
+                            m.insert("ret".into(), json!(ret));
+                        }
+                        m.insert("error".into(), json!(error));
+                    } else {
+                        m.insert("requests".into(), json!(c.requests));
+                        m.insert("bytes_sent".into(), json!(c.bytes_sent));
+                        m.insert("bytes_received".into(), json!(c.bytes_received));
+                    }
+                }
+                self.line(true, &line.to_string());
+            }
+            Format::Chrome => {}
         }
     }
 
@@ -272,7 +343,9 @@ impl Output {
         let lost: u64 = lost.iter().map(|(_, n)| n).sum();
         let (findings, found_text) = (t.findings.counts_json(), t.findings.counts_text());
         let (requests, reused) = (t.request_count, t.reused_count);
-        let connections = t.tcp_connections().count();
+        let connections = t.connections.tcp_count();
+        // A long attach lists the busiest connections, and counts the rest.
+        let (listed, unlisted) = t.connections.listed();
         // Messages seen to start where no head was captured: not requests.
         let unparsed = match t.unparsed {
             0 => String::new(),
@@ -286,7 +359,7 @@ impl Output {
         };
         // Without send/recv events these are unknown: null, never 0.
         let known = |v: Value| if self.io_unknown { Value::Null } else { v };
-        let per_conn: Vec<Value> = t.tcp_connections().map(|c| json!({
+        let per_conn: Vec<Value> = listed.iter().map(|c| json!({
             "connection": c.number, "socket_cookie": c.cookie,
             "local_addr": c.local.map(|a| a.to_string()), "remote_addr": c.remote.map(|a| a.to_string()),
             "requests": known(json!(c.requests)), "reused": known(json!(c.requests > 1)),
@@ -302,7 +375,7 @@ impl Output {
                     count(connections, "connection"),
                     if by_kind.is_empty() { String::new() } else { format!(" ({by_kind})") },
                 ));
-                for c in t.tcp_connections() {
+                for c in &listed {
                     let addrs = conn_addrs(c.local, c.remote);
                     let how = match (c.preexisting_fd, c.closed) {
                         (Some(fd), _) => format!("existed before attach (fd {fd})"),
@@ -322,7 +395,7 @@ impl Output {
                     count(connections, "connection"),
                     if by_kind.is_empty() { String::new() } else { format!(" ({by_kind})") },
                 ));
-                for c in t.tcp_connections() {
+                for c in &listed {
                     let addrs = conn_addrs(c.local, c.remote);
                     let mut notes = Vec::new();
                     if let Some(fd) = c.preexisting_fd {
@@ -345,6 +418,15 @@ impl Output {
                         if notes.is_empty() { "" } else { "  " }, notes.join(", ")
                     ));
                 }
+                if unlisted > 0 {
+                    self.line(
+                        true,
+                        &format!(
+                            "  ... and {} not listed",
+                            count(unlisted, "more connection")
+                        ),
+                    );
+                }
                 if self.name_processes {
                     for line in self.procs.text_lines(t) {
                         self.line(true, &line);
@@ -357,7 +439,7 @@ impl Output {
                     "connections": connections, "reused": known(json!(reused)), "lost_events": lost,
                     "unparsed": t.unparsed,
                     "lost_by_kind": lost_by_kind, "verdict": verdict, "ended": ended,
-                    "per_connection": per_conn, "findings": findings,
+                    "per_connection": per_conn, "connections_unlisted": unlisted, "findings": findings,
                     "pids": self.procs.pids(), "per_process": self.procs.json(t),
                 });
                 // `pid` names the one traced process; with several, `pids` does.
@@ -370,7 +452,7 @@ impl Output {
             }
             Format::Chrome => {
                 let mut events = std::mem::take(&mut self.chrome);
-                for c in t.tcp_connections() {
+                for c in &listed {
                     let name = format!("conn {} cookie {}", c.number, c.cookie);
                     events.push(json!({"name": "thread_name", "ph": "M", "pid": self.pid,
                         "tid": c.number, "args": {"name": name}}));
@@ -414,7 +496,7 @@ mod tests {
     /// Text lines, written piece by piece, read as the `format!`s made them.
     #[test]
     fn text_event_lines_keep_their_layout() {
-        let mut out = Output::new(Format::Text, 1, 1_000_000);
+        let mut out = Output::new(Format::Text, 1, 1_000_000).events(true);
         let mut t = Tracker::new(Vec::new());
         for ev in [send(2_234_567, 7, 9), send(3_000_000, 0, 0)] {
             let fx = t.handle(&ev);
@@ -428,7 +510,7 @@ mod tests {
 
     #[test]
     fn json_event_lines_end_with_their_request() {
-        let mut out = Output::new(Format::Json, 1, 0);
+        let mut out = Output::new(Format::Json, 1, 0).events(true);
         let mut t = Tracker::new(Vec::new());
         let ev = send(5_000, 7, 9);
         let fx = t.handle(&ev);

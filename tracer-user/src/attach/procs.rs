@@ -22,7 +22,7 @@ pub struct Processes {
 }
 
 /// What one process did, as the summary counts it.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProcessTotals {
     pub connections: usize,
     pub requests: usize,
@@ -83,17 +83,15 @@ impl Processes {
     }
 
     pub fn totals(&self, t: &Tracker, pid: u32) -> ProcessTotals {
-        let mut sum = ProcessTotals::default();
+        let mut sum = t
+            .connections
+            .closed
+            .by_pid
+            .get(&pid)
+            .copied()
+            .unwrap_or_default();
         for c in t.tcp_connections().filter(|c| c.pid == pid) {
-            sum.connections += 1;
-            sum.requests += c.requests;
-            sum.reused += if c.preexisting_fd.is_some() {
-                c.requests
-            } else {
-                c.requests.saturating_sub(1)
-            };
-            sum.bytes_sent += c.bytes_sent;
-            sum.bytes_received += c.bytes_received;
+            sum.add(c);
         }
         sum
     }
@@ -164,12 +162,12 @@ mod tests {
     #[test]
     fn totals_are_per_process_and_agree_with_the_tracker() {
         let mut t = Tracker::new(Vec::new());
-        t.connections = vec![
+        t.connections = crate::attach::conn_table::ConnTable::from(vec![
             conn(1, 2, false, false),
             conn(1, 1, true, false),
             conn(2, 1, false, false),
             conn(2, 0, false, true),
-        ];
+        ]);
         let mut procs = Processes::default();
         procs.root_named(1, "sh");
         procs.forked(2, 1);

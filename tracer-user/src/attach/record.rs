@@ -5,10 +5,14 @@ use std::{future::Future, time::Duration};
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::{conns::Tracker, output::Output};
+use super::{
+    conns::Tracker,
+    output::Output,
+    segments::{SegmentMap, Segments},
+};
 use crate::{
     exit,
-    probes::{EventStream, KernelEvent, Probes},
+    probes::{EventStream, KernelDetail, KernelEvent, Probes},
 };
 
 /// Why tracing stopped.
@@ -51,6 +55,8 @@ pub struct Recording<'a> {
     /// processes a fork took in are named as they come.
     pub follow: bool,
     pub duration: Option<Duration>,
+    /// The kernel sends segments, not every I/O (no `--events`).
+    pub segments: Option<Segments>,
 }
 
 /// Records until `exited` resolves (with the words that say who exited)
@@ -92,7 +98,7 @@ pub async fn record(mut r: Recording<'_>, exited: impl Future<Output = String>) 
             _ = sigint.recv() => Some(End::Interrupted),
             _ = sigterm.recv() => Some(End::Terminated),
         };
-        feed(&mut stream, false, &mut r.tracker, &mut r.out);
+        feed(&mut stream, false, &mut r);
         if r.follow {
             adopt(r.probes, &mut r.out);
         }
@@ -118,12 +124,12 @@ pub async fn record(mut r: Recording<'_>, exited: impl Future<Output = String>) 
         let _ = tokio::time::timeout(Duration::from_millis(200), async {
             loop {
                 let _ = stream.ready().await;
-                feed(&mut stream, false, &mut r.tracker, &mut r.out);
+                feed(&mut stream, false, &mut r);
             }
         })
         .await;
     }
-    feed(&mut stream, true, &mut r.tracker, &mut r.out);
+    feed(&mut stream, true, &mut r);
     if r.follow {
         adopt(r.probes, &mut r.out);
     }
@@ -217,27 +223,69 @@ fn finish(r: &mut Recording<'_>, stream: &EventStream, ended: &str) {
 }
 
 /// Runs the events read so far through the tracker and prints them; `all`
-/// at the end of the run, else those the stream can order already.
-fn feed(stream: &mut EventStream, all: bool, tracker: &mut Tracker, out: &mut Output) {
-    // The kernel's filter decides what is traced: every event here is ours.
-    let handle = |ev: &KernelEvent| {
-        out.procs.saw(ev.tgid);
-        let fx = tracker.handle(ev);
-        out.event(ev, &fx, tracker);
-        for &r in &fx.finished {
-            if let Some(req) = tracker.request(r) {
-                out.request(req, tracker);
+/// at the end of the run, else those the stream can order already. With
+/// segments, a request that waits for the rest of its answer has it read
+/// from the kernel's map (every one at the end).
+fn feed(stream: &mut EventStream, all: bool, r: &mut Recording<'_>) {
+    let (tracker, out, probes) = (&mut r.tracker, &mut r.out, &mut *r.probes);
+    let mut handle = |ev: &KernelEvent| handle(ev, tracker, out);
+    match &mut r.segments {
+        Some(seg) => {
+            let mut each = |ev: &KernelEvent| seg.feed(ev, probes, &mut handle);
+            if all {
+                stream.for_each_remaining(&mut each);
+            } else {
+                stream.for_each_ready(&mut each);
             }
-            tracker.forget(r);
+            poll(seg, probes, all, &mut r.tracker, &mut r.out);
         }
-        for f in tracker.findings.take() {
-            out.finding(&f);
-        }
-    };
-    if all {
-        stream.for_each_remaining(handle);
-    } else {
-        stream.for_each_ready(handle);
+        None if all => stream.for_each_remaining(handle),
+        None => stream.for_each_ready(handle),
     }
-    out.flush();
+    r.out.flush();
+}
+
+/// Reads from the kernel the segments that requests wait on (all of them
+/// at the end), through the tracker.
+fn poll(
+    seg: &mut Segments,
+    probes: &impl SegmentMap,
+    all: bool,
+    t: &mut Tracker,
+    out: &mut Output,
+) {
+    let now = crate::clock::monotonic_ns();
+    if !all && !seg.due(now) {
+        return;
+    }
+    let waiting: Vec<_> = t.waiting_cookies().collect();
+    seg.poll(
+        probes,
+        now,
+        all,
+        |c| waiting.contains(&c),
+        |ev| handle(ev, t, out),
+    );
+}
+
+/// One event through the tracker into the output, with the requests it
+/// ended and the findings it made. The kernel's filter decides what is
+/// traced: every event here is ours.
+fn handle(ev: &KernelEvent, tracker: &mut Tracker, out: &mut Output) {
+    out.procs.saw(ev.tgid);
+    let fx = tracker.handle(ev);
+    out.event(ev, &fx, tracker);
+    for &r in &fx.finished {
+        if let Some(req) = tracker.request(r) {
+            out.request(req, tracker);
+        }
+        tracker.forget(r);
+    }
+    for f in tracker.findings.take() {
+        out.finding(&f);
+    }
+    // A freed socket's last event: its connection is printed and done.
+    if matches!(ev.what, KernelDetail::Destroy) {
+        tracker.forget_connection(ev.cookie);
+    }
 }

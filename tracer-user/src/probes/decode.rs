@@ -8,7 +8,8 @@ use std::{
 use super::head::PayloadHead;
 use tracer_ebpf::{
     AF_INET6, CloseEvent, ConnectEvent, DIRECTION_SEND, DnsEvent, EventHeader, EventKind,
-    FourTuple, IoEvent, PAYLOAD_HEAD, PayloadEvent, SocketEvent, StateEvent, TcpSignalEvent,
+    FourTuple, IoEvent, PAYLOAD_HEAD, PayloadEvent, SegmentEvent, SegmentSummary, SocketEvent,
+    StateEvent, TcpSignalEvent,
 };
 
 /// The kernel's socket identity (`bpf_get_socket_cookie`, `SO_COOKIE`).
@@ -90,6 +91,10 @@ pub enum KernelDetail {
         ret: i32,
         duration_ns: u64,
     },
+    /// attach's segments: the end of a socket's run of I/O in one direction
+    /// whose first I/O came as its own event (see tracer-ebpf's `segment`).
+    /// Stamped when the next segment began; its own times are inside.
+    SegmentEnd(SegmentSummary),
 }
 
 impl KernelDetail {
@@ -108,6 +113,7 @@ impl KernelDetail {
             KernelDetail::Payload { .. } => "payload",
             KernelDetail::DnsStart { .. } => "dns_start",
             KernelDetail::DnsDone { .. } => "dns_done",
+            KernelDetail::SegmentEnd(_) => "segment",
         }
     }
 }
@@ -151,6 +157,49 @@ fn local(t: &FourTuple) -> SocketAddr {
 
 fn remote(t: &FourTuple) -> SocketAddr {
     addr(t.family, t.daddr, t.dport)
+}
+
+/// One record as the events it holds, in the order they happened: the end
+/// of the previous segment (segment records), the payload head, the I/O
+/// that carried it, or the one event of any other record.
+pub fn decode_into(bytes: &[u8], mut out: impl FnMut(KernelEvent)) -> Result<(), DecodeError> {
+    let h: EventHeader = read(bytes)?;
+    if h.kind != EventKind::Segment as u32 {
+        let (ev, head) = decode(bytes)?;
+        if let Some(head) = head {
+            out(head);
+        }
+        out(ev);
+        return Ok(());
+    }
+    let e: SegmentEvent = read(bytes)?;
+    let event = |what| KernelEvent {
+        ts_ns: h.ts_ns,
+        tgid: h.tgid,
+        tid: h.tid,
+        cookie: h.cookie,
+        what,
+    };
+    if e.prev.ios > 0 {
+        out(event(KernelDetail::SegmentEnd(e.prev)));
+    }
+    let send = e.direction == DIRECTION_SEND;
+    let captured = (e.captured as usize).min(PAYLOAD_HEAD);
+    // With no head (no user buffer) the I/O still counts.
+    if captured > 0 {
+        out(event(KernelDetail::Payload {
+            send,
+            len: e.len,
+            head: PayloadHead::new(&e.data[..captured]),
+        }));
+    }
+    let (bytes, protocol) = (e.len as i32, e.protocol);
+    out(event(if send {
+        KernelDetail::Send { bytes, protocol }
+    } else {
+        KernelDetail::Recv { bytes, protocol }
+    }));
+    Ok(())
 }
 
 /// One record: its kernel event and, for an I/O that carries its payload
@@ -244,6 +293,7 @@ pub fn decode(bytes: &[u8]) -> Result<(KernelEvent, Option<KernelEvent>), Decode
             };
             return Ok((event(io), Some(event(head))));
         }
+        EventKind::Segment => return Err(DecodeError::UnknownKind(h.kind)),
         EventKind::DnsStart | EventKind::DnsDone => {
             let e: DnsEvent = read(bytes)?;
             let end = e.host.iter().position(|&b| b == 0).unwrap_or(e.host.len());

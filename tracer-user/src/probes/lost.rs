@@ -53,6 +53,7 @@ fn kind_name(kind: EventKind) -> &'static str {
         EventKind::Close | EventKind::Destroy => "close",
         EventKind::Socket => "socket",
         EventKind::Payload => "payload",
+        EventKind::Segment => "segment",
         EventKind::DnsStart => "dns_start",
         EventKind::DnsDone => "dns_done",
         EventKind::Retransmit => "retransmit",

@@ -125,6 +125,8 @@ pub struct Probes {
     tgids: BpfHashMap<MapData, u32, u8>,
     /// The fast single-process slot (see `names::TRACED_ONE`).
     traced_one: Array<MapData, u64>,
+    /// Socket cookie -> its current segment (attach without `--events`).
+    segments: BpfHashMap<MapData, u64, tracer_ebpf::SegmentSummary>,
     traced: usize,
     /// The per-CPU rings, until [`Self::events`] takes them.
     rings: Vec<RingBuf<MapData>>,
@@ -204,11 +206,17 @@ impl Probes {
             name: names::TRACED_ONE,
             source,
         })?;
+        let segments = take_map(&mut ebpf, names::SEGMENTS)?;
+        let segments = BpfHashMap::try_from(segments).map_err(|source| ProbeError::Map {
+            name: names::SEGMENTS,
+            source,
+        })?;
         Ok(Self {
             ebpf,
             lost,
             tgids,
             traced_one,
+            segments,
             traced: 0,
             rings,
             skipped,
@@ -264,6 +272,17 @@ impl Probes {
             probe.attach("getaddrinfo", libc, scope).map_err(fail)?;
         }
         Ok(())
+    }
+
+    /// The segment socket `cookie` is in (see tracer-ebpf's `segment`), as
+    /// far as it has come; None when it has none (or the lookup failed).
+    pub fn segment(&self, cookie: SocketCookie) -> Option<tracer_ebpf::SegmentSummary> {
+        self.segments.get(&cookie, 0).ok()
+    }
+
+    /// Drops the segment of a socket that is gone.
+    pub fn forget_segment(&mut self, cookie: SocketCookie) {
+        let _ = self.segments.remove(&cookie);
     }
 
     /// The ring buffers as one async stream of events; callable once.

@@ -5,7 +5,7 @@ use aya::maps::{MapData, RingBuf};
 
 use super::{
     KernelEvent,
-    decode::decode,
+    decode::decode_into,
     merge::{Reorder, watermark},
 };
 use crate::clock::monotonic_ns;
@@ -143,17 +143,16 @@ impl EventStream {
         for _ in 0..MAX_PER_RING {
             // Empty: nothing is left behind in this ring.
             let item = ring.next()?;
-            match decode(&item) {
-                Ok((ev, head)) => {
-                    last = ev.ts_ns;
-                    // The head first (the sort keeps their order): attach
-                    // reads a request line before it counts the bytes that
-                    // carried it, so the send belongs to that request.
-                    if let Some(head) = head {
-                        self.reorder.push(head);
-                    }
-                    self.reorder.push(ev);
-                }
+            let reorder = &mut self.reorder;
+            // In record order: a segment's end, a head, then its I/O (the
+            // sort keeps the order of equal timestamps). attach reads a
+            // request line before it counts the bytes that carried it, so
+            // the send belongs to that request.
+            match decode_into(&item, |ev| {
+                last = ev.ts_ns;
+                reorder.push(ev);
+            }) {
+                Ok(()) => {}
                 Err(_) => self.undecodable += 1,
             }
         }

@@ -188,7 +188,7 @@ pub fn kernel_fields(m: &mut impl FieldSink, k: &KernelDetail, tid: u32) {
             m.display("remote_addr", remote);
             m.str("protocol", proto(*protocol));
         }
-        KernelDetail::Payload { .. } => {}
+        KernelDetail::Payload { .. } | KernelDetail::SegmentEnd(_) => {}
         KernelDetail::DnsStart { host } => m.str("host", host),
         KernelDetail::DnsDone {
             host,

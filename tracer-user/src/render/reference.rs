@@ -90,7 +90,7 @@ pub fn kernel_fields(m: &mut Fields, k: &KernelDetail, tid: u32) {
             m.put("remote_addr", json!(remote.to_string()));
             m.put("protocol", proto(*protocol));
         }
-        KernelDetail::Payload { .. } => {}
+        KernelDetail::Payload { .. } | KernelDetail::SegmentEnd(_) => {}
         KernelDetail::DnsStart { host } => {
             m.put("host", json!(host));
         }

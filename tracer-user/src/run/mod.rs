@@ -37,6 +37,11 @@ pub struct RunArgs {
     /// Trace the command alone, not the processes it forks.
     #[arg(long)]
     pub no_follow: bool,
+    /// Print every kernel event (each send and recv), not only requests
+    /// and connections. Costs the traced process more: the kernel then
+    /// sends a record per I/O instead of one per message.
+    #[arg(long)]
+    pub events: bool,
     /// Bytes of all ring buffers together (testing the lost-event path).
     #[arg(long, hide = true)]
     pub ring_bytes: Option<u32>,
@@ -93,7 +98,8 @@ pub async fn run(args: &RunArgs) -> i32 {
     let pid = child.pid;
     let mut out = Output::new(args.format, pid, monotonic_ns())
         .to(sink)
-        .name_processes();
+        .name_processes()
+        .events(args.events);
     out.io_unknown = crate::attach::io_unknown(&probes);
     // Heads for request reconstruction come from x86_64's saved registers.
     let heads = if cfg!(target_arch = "x86_64") {
@@ -101,7 +107,12 @@ pub async fn run(args: &RunArgs) -> i32 {
     } else {
         0
     };
-    let flags = tgid_flags::TRACED | heads | if follow { tgid_flags::FOLLOW } else { 0 };
+    // Without --events the kernel sends a record per message, not per I/O.
+    let segments = heads != 0 && !args.events;
+    let flags = tgid_flags::TRACED
+        | heads
+        | if follow { tgid_flags::FOLLOW } else { 0 }
+        | if segments { tgid_flags::SEGMENTS } else { 0 };
     if let Err(e) = probes.trace_tgid_with(pid, flags) {
         eprintln!("tracer: {e}");
         return exit::NO_SUPPORT;
@@ -156,6 +167,7 @@ pub async fn run(args: &RunArgs) -> i32 {
         tracker: Tracker::new(Vec::new()),
         follow,
         duration: None,
+        segments: segments.then(attach::Segments::default),
     };
     let (end, totals) = attach::record(recording, exited).await;
     exit_code(end.code(), args.expect, totals, status.get())

@@ -1,0 +1,106 @@
+//! Segments: attach's default, one record per message-sized run of I/O
+//! instead of one per send or recv.
+//!
+//! A busy server moves a request and its response in a few syscalls, and
+//! a large body in many. Userspace needs a head only where a message can
+//! begin, and for the rest the bytes and the times. So each socket keeps
+//! its current segment in `SEGMENTS`: an I/O in the same direction, once
+//! the segment holds at least a head's worth of bytes, only updates it (no
+//! ring record, no user copy). An I/O that changes direction, or that
+//! comes while the segment is still shorter than a head (a request line
+//! written in pieces), begins a new segment: one [`SegmentEvent`] with its
+//! head and the summary of the segment it ends. The last segment of a
+//! socket is read from the map by userspace (at close, or when a request
+//! waits), which then deletes the entry.
+use aya_ebpf::{macros::map, maps::LruHashMap};
+use tracer_ebpf::{EventKind, PAYLOAD_HEAD, SegmentEvent, SegmentSummary};
+
+use crate::common::{Ids, count_lost, header_at, now_ns, ring, wakeup_flag};
+use crate::probes::payload::{copy_head, direction};
+
+/// Socket cookie -> its current segment. LRU: a socket whose end userspace
+/// never saw (its events lost) cannot keep its slot forever.
+#[map(name = "SEGMENTS")]
+static SEGMENTS: LruHashMap<u64, SegmentSummary> = LruHashMap::with_max_entries(65536, 0);
+
+/// Where an I/O of `bytes` in direction `kind` on `cookie` goes: into the
+/// socket's current segment (true: nothing more to do), or, when it begins
+/// a new one, false, and the caller (which has the socket) emits it with
+/// [`begin`].
+#[inline(always)]
+pub fn extend(cookie: u64, kind: EventKind, bytes: i32) -> bool {
+    let Some(s) = SEGMENTS.get_ptr_mut(&cookie) else {
+        return false;
+    };
+    // SAFETY: a map value; concurrent I/O on one socket from two CPUs can
+    // interleave these updates, which costs at most a miscount, no fault.
+    unsafe {
+        if (*s).ios == 0 || (*s).direction != direction(kind) || (*s).bytes < PAYLOAD_HEAD as u64 {
+            return false;
+        }
+        let now = now_ns();
+        let gap = now.saturating_sub((*s).end_ns);
+        if gap > (*s).max_gap_ns {
+            (*s).max_gap_ns = gap;
+            (*s).gap_at = (*s).bytes;
+        }
+        if (*s).ios == 1 {
+            (*s).second_ns = now;
+            (*s).second_len = bytes as u32;
+        }
+        (*s).ios += 1;
+        (*s).bytes += bytes as u64;
+        (*s).end_ns = now;
+    }
+    true
+}
+
+/// Begins a segment with this I/O: one record with its head and the
+/// summary of the socket's segment before it; the map then holds the new
+/// one. A full ring loses the record (counted under `Segment`), never the
+/// map's count of what follows.
+#[inline(always)]
+pub fn begin(ids: &Ids, cookie: u64, kind: EventKind, bytes: i32, protocol: u16, family: u16) {
+    let now = now_ns();
+    let dir = direction(kind);
+    match ring().and_then(|r| r.reserve_untyped::<SegmentEvent>(0)) {
+        Some(mut entry) => {
+            let ev = entry.as_mut_ptr();
+            // SAFETY: `ev` is reserved ring memory of the record's size;
+            // the map value is copied field by field while it is valid.
+            unsafe {
+                (*ev).header = header_at(EventKind::Segment, ids.tgid, ids.tid, cookie, now);
+                (*ev).len = bytes as u32;
+                (*ev).direction = dir;
+                (*ev).protocol = protocol;
+                (*ev).family = family;
+                (*ev).captured = copy_head((*ev).data.as_mut_ptr(), bytes).unwrap_or(0);
+                (*ev).prev = match SEGMENTS.get_ptr_mut(&cookie) {
+                    Some(s) => *s,
+                    None => SegmentSummary::default(),
+                };
+            }
+            entry.submit(wakeup_flag());
+        }
+        None => count_lost(EventKind::Segment as u32),
+    }
+    let fresh = SegmentSummary {
+        start_ns: now,
+        end_ns: now,
+        second_ns: 0,
+        max_gap_ns: 0,
+        gap_at: 0,
+        bytes: bytes as u64,
+        ios: 1,
+        direction: dir,
+        first_len: bytes as u32,
+        second_len: 0,
+    };
+    match SEGMENTS.get_ptr_mut(&cookie) {
+        // SAFETY: a map value, overwritten whole.
+        Some(s) => unsafe { *s = fresh },
+        None => {
+            let _ = SEGMENTS.insert(&cookie, &fresh, 0);
+        }
+    }
+}
