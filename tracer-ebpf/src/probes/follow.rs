@@ -5,7 +5,7 @@
 //! context) removes a process when its last thread exits, so that a reused
 //! pid is never traced by mistake. Threads need nothing: the set is keyed by
 //! tgid. In a PID namespace of the tracer's own, the child's tgid is the one
-//! that namespace gives it (`child_tgid`), as every other program's.
+//! that namespace gives it (`tgid_in_parents_ns`), as in every other program.
 
 use aya_ebpf::{
     helpers::{
