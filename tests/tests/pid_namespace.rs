@@ -251,11 +251,13 @@ fn a_target_in_a_nested_namespace_is_exit_4_not_silence() {
     if !can_unshare_or_skip() {
         return;
     }
+    // The sleep outlives a slow guest's start-up; it dies with the
+    // namespace's pid 1, the shell, when the shell ends.
     let run = in_pid_ns(
         true,
-        "unshare --pid --fork sleep 5 & u=$!; \
+        "unshare --pid --fork sleep 60 & \
          until p=$(pgrep -x sleep); do sleep 0.05; done; \
-         \"$TRACER\" attach --pid $p --duration 1; echo \"exit $?\"; kill $u",
+         \"$TRACER\" attach --pid $p --duration 1; echo \"exit $?\"",
     );
     assert!(
         run.stdout.contains("exit 4"),
