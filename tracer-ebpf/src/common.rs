@@ -2,6 +2,7 @@
 
 use aya_ebpf::bindings::BPF_RB_NO_WAKEUP;
 use aya_ebpf::{
+    bindings::bpf_pidns_info,
     btf_maps::{ArrayOfMaps, RingBuf},
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_get_socket_cookie,
@@ -11,7 +12,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, ring_buf::RingBufEntry},
 };
 use tracer_ebpf::{
-    AF_INET, AF_INET6, EventHeader, EventKind, FourTuple, SockOffsets, lost_slot, tgid_flags,
+    AF_INET, AF_INET6, EventHeader, EventKind, FourTuple, PidNs, SockOffsets, lost_slot, tgid_flags,
 };
 
 /// A ring buffer of events; the size here only describes the template of
@@ -53,13 +54,33 @@ pub static COOKIE_OWNER: LruHashMap<u64, u32> = LruHashMap::with_max_entries(655
 #[unsafe(no_mangle)]
 static SOCK_OFFSETS: SockOffsets = SockOffsets::DEFAULT;
 
+/// The tracer's PID namespace, set by userspace before load; see [`PidNs`].
+/// A constant of the loaded object: in the initial namespace the verifier
+/// drops the namespace branch, so no process pays for it.
+#[unsafe(no_mangle)]
+static PID_NS: PidNs = PidNs::INITIAL;
+
+/// Whether the tracer runs in a PID namespace of its own.
+#[inline(always)]
+pub fn in_pid_ns() -> bool {
+    // SAFETY: a read-only copy of a global that userspace set before load.
+    unsafe { core::ptr::read_volatile(&PID_NS.ino) != 0 }
+}
+
 pub struct Ids {
     pub tgid: u32,
     pub tid: u32,
 }
 
+/// The current task's ids as the tracer numbers processes: the host's in
+/// the initial namespace, else its own namespace's, and 0/0 (never traced)
+/// for a task outside it. Every program takes ids from here only, so the
+/// filter, `COOKIE_OWNER`, the events and userspace (/proc, getpid) agree.
 #[inline(always)]
 pub fn current() -> Ids {
+    if in_pid_ns() {
+        return current_in_ns();
+    }
     let v = bpf_get_current_pid_tgid();
     Ids {
         tgid: (v >> 32) as u32,
@@ -67,10 +88,38 @@ pub fn current() -> Ids {
     }
 }
 
+#[inline(always)]
+fn current_in_ns() -> Ids {
+    // SAFETY: as in `in_pid_ns`.
+    let ns = unsafe { core::ptr::read_volatile(&PID_NS) };
+    let mut info = bpf_pidns_info { pid: 0, tgid: 0 };
+    // SAFETY: `info` is writable and of the size passed; the helper clears
+    // it when the task's active namespace is not `ns`.
+    let ret = unsafe {
+        generated::bpf_get_ns_current_pid_tgid(
+            ns.dev,
+            ns.ino,
+            &mut info,
+            core::mem::size_of::<bpf_pidns_info>() as u32,
+        )
+    };
+    if ret != 0 {
+        return Ids { tgid: 0, tid: 0 };
+    }
+    Ids {
+        tgid: info.tgid,
+        tid: info.pid,
+    }
+}
+
 /// The `tgid_flags` of `tgid`; 0 when it is not traced. Every hook of every
 /// process on the machine starts here, so the usual case is an array load.
 #[inline(always)]
 pub fn traced_flags(tgid: u32) -> u8 {
+    // A task outside the tracer's PID namespace (see `current`).
+    if tgid == 0 {
+        return 0;
+    }
     if let Some(&one) = TRACED_ONE.get(0)
         && one != 0
     {

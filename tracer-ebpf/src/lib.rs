@@ -295,7 +295,34 @@ pub mod task_offset {
     pub const SIGNAL: u32 = 1;
     /// `signal_struct.live` (an atomic int: threads not yet exited).
     pub const SIGNAL_LIVE: u32 = 2;
-    pub const SLOTS: u32 = 3;
+    /// `task_struct.thread_pid` (a `struct pid *`): a forked child's pid
+    /// as the tracer's own PID namespace numbers it.
+    pub const THREAD_PID: u32 = 3;
+    /// `pid.level`: how deep the pid's namespace is (0 = initial).
+    pub const PID_LEVEL: u32 = 4;
+    /// `pid.numbers`: one `struct upid` (its `nr` first) per level.
+    pub const PID_NUMBERS: u32 = 5;
+    /// The size of `struct upid`, the stride of `pid.numbers`.
+    pub const UPID_SIZE: u32 = 6;
+    pub const SLOTS: u32 = 7;
+}
+
+/// The PID namespace whose numbers the programs use for every tgid and tid
+/// (the tracer's own, from a stat of `/proc/self/ns/pid`), set by userspace
+/// before load. `ino == 0`: the initial namespace, where the programs take
+/// `bpf_get_current_pid_tgid()` as ever; otherwise they ask
+/// `bpf_get_ns_current_pid_tgid(dev, ino)`, and a task of another namespace
+/// has no pid there and is never traced.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PidNs {
+    /// The nsfs device as the kernel encodes a `dev_t` (major << 20 | minor).
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl PidNs {
+    pub const INITIAL: Self = Self { dev: 0, ino: 0 };
 }
 
 /// Offsets into `struct sock` that differ between kernels. Userspace reads
@@ -350,6 +377,8 @@ pub mod names {
     pub const FOLLOWED: &str = "FOLLOWED";
     /// Hash of followed processes that exited: tgid -> `comm` (16 bytes).
     pub const EXIT_COMM: &str = "EXIT_COMM";
+    /// The global holding [`super::PidNs`].
+    pub const PID_NS: &str = "PID_NS";
     /// The global holding [`super::SockOffsets`].
     pub const SOCK_OFFSETS: &str = "SOCK_OFFSETS";
     /// The global that makes the send/recv programs return at once (the
@@ -412,6 +441,7 @@ mod pod {
     unsafe impl aya::Pod for SocketEvent {}
     unsafe impl aya::Pod for TcpSignalEvent {}
     unsafe impl aya::Pod for SockOffsets {}
+    unsafe impl aya::Pod for PidNs {}
     unsafe impl aya::Pod for PayloadEvent {}
     unsafe impl aya::Pod for DnsEvent {}
     unsafe impl aya::Pod for SegmentSummary {}

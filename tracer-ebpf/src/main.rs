@@ -24,6 +24,9 @@
 //! Filtering happens here, first thing: only processes in `TRACED_TGIDS`
 //! produce events. Softirq-context hooks attribute by socket cookie instead,
 //! through `COOKIE_OWNER`, filled when the socket is seen in process context.
+//! Every tgid and tid is numbered in the tracer's own PID namespace
+//! (`common::current`), so a tracer in a container filters and reports the
+//! pids it knows.
 //!
 //! Events go to the ring buffer of the CPU the program runs on (`RINGS`, an
 //! array of rings indexed by CPU id, filled by userspace), so CPUs never

@@ -4,17 +4,23 @@
 //! `tgid_flags::FOLLOW`; `sched:sched_process_exit` (in the exiting task's
 //! context) removes a process when its last thread exits, so that a reused
 //! pid is never traced by mistake. Threads need nothing: the set is keyed by
-//! tgid.
+//! tgid. In a PID namespace of the tracer's own, the child's tgid is the one
+//! that namespace gives it (`tgid_in_parents_ns`), as in every other program.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_get_current_task, bpf_probe_read_kernel},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel,
+    },
     macros::{btf_tracepoint, map},
     maps::{Array, HashMap},
     programs::BtfTracePointContext,
 };
 use tracer_ebpf::{lost_slot, task_offset, tgid_flags};
 
-use crate::common::{TRACED_ONE, TRACED_TGIDS, count_lost, current, traced_flags};
+use crate::common::{TRACED_ONE, TRACED_TGIDS, count_lost, current, in_pid_ns, traced_flags};
+
+/// Deepest PID namespace level (`MAX_PID_NS_LEVEL`).
+const MAX_PID_NS_LEVEL: u32 = 32;
 
 /// `task_struct` member offsets (`task_offset` slots), from the kernel's BTF;
 /// filled by userspace before these programs are attached.
@@ -50,13 +56,21 @@ pub fn tracer_fork(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let child: *const u8 = ctx.arg(1);
-    let Some(child_tgid) = read_at::<u32>(child, task_offset::TGID) else {
+    let Some(host_tgid) = read_at::<u32>(child, task_offset::TGID) else {
         return 0;
     };
     // A new thread shares its parent's tgid: already traced.
-    if child_tgid == parent {
+    if host_tgid == (bpf_get_current_pid_tgid() >> 32) as u32 {
         return 0;
     }
+    let child_tgid = if in_pid_ns() {
+        match tgid_in_parents_ns(child) {
+            Some(tgid) => tgid,
+            None => return 0,
+        }
+    } else {
+        host_tgid
+    };
     if TRACED_TGIDS.insert(&child_tgid, &flags, 0).is_err() {
         count_lost(lost_slot::FOLLOW);
         return 0;
@@ -68,6 +82,32 @@ pub fn tracer_fork(ctx: BtfTracePointContext) -> i32 {
         unsafe { *one = 0 };
     }
     0
+}
+
+/// A new process's pid in the namespace of its parent (`current`, traced,
+/// so in the tracer's namespace): `thread_pid->numbers[level].nr`, the pid
+/// of a thread-group leader being its tgid. None for a child in a namespace
+/// nested below (deeper level): the helper in `current` never sees it.
+#[inline(always)]
+fn tgid_in_parents_ns(child: *const u8) -> Option<u32> {
+    // SAFETY: a helper without arguments.
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    let ours = read_at::<*const u8>(task, task_offset::THREAD_PID)?;
+    let level = read_at::<u32>(ours, task_offset::PID_LEVEL)?;
+    let theirs = read_at::<*const u8>(child, task_offset::THREAD_PID)?;
+    if read_at::<u32>(theirs, task_offset::PID_LEVEL)? != level || level > MAX_PID_NS_LEVEL {
+        return None;
+    }
+    let numbers = *TASK_OFFSETS.get(task_offset::PID_NUMBERS)?;
+    let stride = *TASK_OFFSETS.get(task_offset::UPID_SIZE)?;
+    if numbers == 0 || stride == 0 {
+        return None;
+    }
+    let at = numbers + level * stride;
+    // SAFETY: bpf_probe_read_kernel validates the address; `upid.nr` is
+    // the struct's first member.
+    let nr = unsafe { bpf_probe_read_kernel(theirs.add(at as usize) as *const i32) }.ok()?;
+    u32::try_from(nr).ok().filter(|&t| t != 0)
 }
 
 #[btf_tracepoint(function = "sched_process_exit")]

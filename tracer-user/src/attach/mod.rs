@@ -141,8 +141,10 @@ pub(crate) fn load_probes(ring_bytes: Option<u32>, pids: &[u32]) -> Result<Probe
     if !report.can_trace() {
         return Err(format!("cannot trace here: {}", report.missing()));
     }
+    crate::probes::pidns::check_own_proc().map_err(|e| e.to_string())?;
     for &pid in pids {
         preflight::can_inspect(pid)?;
+        crate::probes::pidns::check_visible(pid).map_err(|e| e.to_string())?;
     }
     let opts = ProbeOptions {
         ring_bytes,

@@ -15,6 +15,19 @@ const FOLLOW_PROGRAMS: [(&str, &str); 2] = [
     ("tracer_exit", "sched_process_exit"),
 ];
 
+/// The stride of `pid.numbers`; the programs read `upid.nr` at its start.
+fn upid_size(btf: &btf::Btf) -> Result<u32, btf::BtfError> {
+    match btf.member_offset("upid", "nr")? {
+        0 => btf
+            .struct_size("upid")
+            .ok_or_else(|| btf::BtfError::NoStruct("upid".into())),
+        _ => Err(btf::BtfError::NoMember(
+            "upid".into(),
+            "nr at offset 0".into(),
+        )),
+    }
+}
+
 impl Probes {
     /// Attaches the fork and exit programs, with the `task_struct` offsets
     /// they read from this kernel's BTF. Call it before tracing a process
@@ -36,6 +49,17 @@ impl Probes {
                 task_offset::SIGNAL_LIVE,
                 ours.member_offset("signal_struct", "live"),
             ),
+            // A child's pid in the tracer's PID namespace (see `PidNs`).
+            (
+                task_offset::THREAD_PID,
+                ours.member_offset("task_struct", "thread_pid"),
+            ),
+            (task_offset::PID_LEVEL, ours.member_offset("pid", "level")),
+            (
+                task_offset::PID_NUMBERS,
+                ours.member_offset("pid", "numbers"),
+            ),
+            (task_offset::UPID_SIZE, upid_size(&ours)),
         ];
         let map = self
             .ebpf

@@ -6,6 +6,7 @@ mod follow;
 mod head;
 mod lost;
 mod merge;
+pub mod pidns;
 mod programs;
 pub mod rings;
 #[cfg(all(test, feature = "ebpf"))]
@@ -55,6 +56,8 @@ pub enum ProbeError {
     Btf(String),
     #[error("this build has no eBPF object (built without the `ebpf` feature)")]
     NoObject,
+    #[error("{0}")]
+    PidNs(#[from] pidns::PidNsError),
 }
 
 /// Why a program failed, in one line: for a load the verifier refused, its
@@ -160,12 +163,15 @@ impl Probes {
         let syscall_regs = u32::from(cfg!(target_arch = "x86_64"));
         // Bench only: send/recv programs that do nothing (see `names`).
         let floor = u32::from(crate::knobs::bench_floor());
+        // Pids as this process numbers them, in a container too.
+        let pid_ns = pidns::tracer_pid_ns()?;
         // `new` parses the kernel's BTF too, a copy that `btf` replaces at
         // once (ours outlives the loader: programs are loaded with it).
         let mut loader = EbpfLoader::new();
         loader
             .btf(Some(&btf))
             .override_global(names::SOCK_OFFSETS, &offsets, true)
+            .override_global(names::PID_NS, &pid_ns, true)
             .override_global(names::SYSCALL_REGS_X86_64, &syscall_regs, true)
             .override_global(names::BENCH_FLOOR, &floor, true)
             .map_max_entries(names::RINGS, possible);

@@ -22,8 +22,9 @@ mod kernels;
 pub use kernels::{DEFAULT_KERNELS, prepare_image, prepare_tools};
 
 /// The test targets run in the guest, whole. Focused on what differs
-/// between kernels: loading, lifecycle events, reuse, attach.
-pub const GUEST_TESTS: &[&str] = &["kernel_matrix", "probes_loopback"];
+/// between kernels: loading, lifecycle events, reuse, attach, and the PID
+/// namespace helper that a tracer in a container loads.
+pub const GUEST_TESTS: &[&str] = &["kernel_matrix", "probes_loopback", "pid_namespace"];
 /// The guest's whole run, boot included, is bounded by this.
 const GUEST_LIMIT: Duration = Duration::from_secs(20 * 60);
 
