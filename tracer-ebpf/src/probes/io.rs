@@ -69,23 +69,31 @@ fn on_io(ctx: &BtfTracePointContext, kind: EventKind) {
     if kind == EventKind::Recv && msg_flags & MSG_PEEK != 0 {
         return;
     }
+    let segments = flags & tgid_flags::SEGMENTS != 0 && bytes > 0;
+    // Segments (attach's default): a socket in the map is an inet socket
+    // already seen, and an I/O inside its segment only moves the counts.
+    // A null pointer, not an Option: every path must set the register
+    // (Linux's verifier refused the Option's uninitialised payload).
+    let seg = if segments {
+        segment::lookup(cookie_of(sk))
+    } else {
+        core::ptr::null_mut()
+    };
+    if !seg.is_null() && segment::extend(seg, kind, bytes) {
+        return;
+    }
     let family = family_of(sk);
     if !is_inet(family) {
         return;
     }
     let cookie = cookie_of(sk);
-    let segments = flags & tgid_flags::SEGMENTS != 0 && bytes > 0;
-    // Inside a segment: the map's counts move, nothing else happens.
-    if segments && segment::extend(cookie, kind, bytes) {
-        return;
-    }
-    if owner_of(cookie).is_none() {
+    if seg.is_null() && owner_of(cookie).is_none() {
         set_owner(cookie, ids.tgid);
         socket_seen(sk, family, &ids, cookie);
     }
     let protocol = protocol_of(sk);
     if segments {
-        segment::begin(&ids, cookie, kind, bytes, protocol, family);
+        segment::begin(seg, &ids, cookie, kind, bytes, protocol, family);
         return;
     }
     if bytes > 0

@@ -23,15 +23,20 @@ use crate::probes::payload::{copy_head, direction};
 #[map(name = "SEGMENTS")]
 static SEGMENTS: LruHashMap<u64, SegmentSummary> = LruHashMap::with_max_entries(65536, 0);
 
-/// Where an I/O of `bytes` in direction `kind` on `cookie` goes: into the
-/// socket's current segment (true: nothing more to do), or, when it begins
-/// a new one, false, and the caller (which has the socket) emits it with
-/// [`begin`].
+/// The current segment of socket `cookie`; null when it has none.
 #[inline(always)]
-pub fn extend(cookie: u64, kind: EventKind, bytes: i32) -> bool {
-    let Some(s) = SEGMENTS.get_ptr_mut(&cookie) else {
-        return false;
-    };
+pub fn lookup(cookie: u64) -> *mut SegmentSummary {
+    SEGMENTS
+        .get_ptr_mut(&cookie)
+        .unwrap_or(core::ptr::null_mut())
+}
+
+/// Adds an I/O of `bytes` in direction `kind` to segment `s` (not null)
+/// when it
+/// belongs there (true: nothing more to do); false when it begins a new
+/// one, which the caller (which has the socket) emits with [`begin`].
+#[inline(always)]
+pub fn extend(s: *mut SegmentSummary, kind: EventKind, bytes: i32) -> bool {
     // SAFETY: a map value; concurrent I/O on one socket from two CPUs can
     // interleave these updates, which costs at most a miscount, no fault.
     unsafe {
@@ -60,7 +65,15 @@ pub fn extend(cookie: u64, kind: EventKind, bytes: i32) -> bool {
 /// one. A full ring loses the record (counted under `Segment`), never the
 /// map's count of what follows.
 #[inline(always)]
-pub fn begin(ids: &Ids, cookie: u64, kind: EventKind, bytes: i32, protocol: u16, family: u16) {
+pub fn begin(
+    seg: *mut SegmentSummary,
+    ids: &Ids,
+    cookie: u64,
+    kind: EventKind,
+    bytes: i32,
+    protocol: u16,
+    family: u16,
+) {
     let now = now_ns();
     let dir = direction(kind);
     match ring().and_then(|r| r.reserve_untyped::<SegmentEvent>(0)) {
@@ -75,9 +88,10 @@ pub fn begin(ids: &Ids, cookie: u64, kind: EventKind, bytes: i32, protocol: u16,
                 (*ev).protocol = protocol;
                 (*ev).family = family;
                 (*ev).captured = copy_head((*ev).data.as_mut_ptr(), bytes).unwrap_or(0);
-                (*ev).prev = match SEGMENTS.get_ptr_mut(&cookie) {
-                    Some(s) => *s,
-                    None => SegmentSummary::default(),
+                (*ev).prev = if seg.is_null() {
+                    SegmentSummary::default()
+                } else {
+                    *seg
                 };
             }
             entry.submit(wakeup_flag());
@@ -96,11 +110,10 @@ pub fn begin(ids: &Ids, cookie: u64, kind: EventKind, bytes: i32, protocol: u16,
         first_len: bytes as u32,
         second_len: 0,
     };
-    match SEGMENTS.get_ptr_mut(&cookie) {
+    if seg.is_null() {
+        let _ = SEGMENTS.insert(&cookie, &fresh, 0);
+    } else {
         // SAFETY: a map value, overwritten whole.
-        Some(s) => unsafe { *s = fresh },
-        None => {
-            let _ = SEGMENTS.insert(&cookie, &fresh, 0);
-        }
+        unsafe { *seg = fresh };
     }
 }

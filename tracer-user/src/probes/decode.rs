@@ -180,7 +180,8 @@ pub fn decode_into(bytes: &[u8], mut out: impl FnMut(KernelEvent)) -> Result<(),
         cookie: h.cookie,
         what,
     };
-    if e.prev.ios > 0 {
+    // A segment of one I/O came whole with its own record.
+    if e.prev.ios > 1 {
         out(event(KernelDetail::SegmentEnd(e.prev)));
     }
     let send = e.direction == DIRECTION_SEND;
