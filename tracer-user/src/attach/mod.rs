@@ -8,7 +8,6 @@
 //! then stream kernel events through [`conns::Tracker`] into
 //! [`output::Output`] until they exit, the duration ends, or SIGINT/SIGTERM.
 mod conns;
-mod fields;
 mod findings;
 mod framing;
 mod http;

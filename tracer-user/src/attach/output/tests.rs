@@ -1,0 +1,137 @@
+use proptest::prelude::*;
+use serde_json::Value;
+
+use super::*;
+use crate::attach::conns::Connection;
+
+fn send(ts_ns: u64, tid: u32, cookie: u64) -> KernelEvent {
+    KernelEvent {
+        ts_ns,
+        tgid: 1,
+        tid,
+        cookie,
+        what: KernelDetail::Send {
+            bytes: 78,
+            protocol: 6,
+        },
+    }
+}
+
+fn written(out: &Output) -> String {
+    String::from_utf8_lossy(&out.buf).into_owned()
+}
+
+/// Text lines, written piece by piece, read as the `format!`s made them.
+#[test]
+fn text_event_lines_keep_their_layout() {
+    let mut out = Output::new(Format::Text, 1, 1_000_000);
+    let mut t = Tracker::new(Vec::new());
+    for ev in [send(2_234_567, 7, 9), send(3_000_000, 0, 0)] {
+        let fx = t.handle(&ev);
+        out.event(&ev, &fx, &t);
+    }
+    assert_eq!(
+        written(&out),
+        "     1.235 ms  conn 1   send 78 B  cookie=9  tid=7\n     2.000 ms          send 78 B\n"
+    );
+}
+
+#[test]
+fn json_event_lines_end_with_their_request() {
+    let mut out = Output::new(Format::Json, 1, 0);
+    let mut t = Tracker::new(Vec::new());
+    let ev = send(5_000, 7, 9);
+    let fx = t.handle(&ev);
+    out.event(&ev, &fx, &t);
+    assert_eq!(
+        written(&out),
+        concat!(
+            r#"{"type":"event","source":"kernel","name":"send","ts_ns":5000,"offset_us":5,"#,
+            r#""socket_cookie":9,"pid":1,"connection":1,"detail":"78 B","tid":7,"bytes":78,"#,
+            r#""protocol":"tcp","request":null}"#,
+            "\n"
+        )
+    );
+}
+
+fn request(target: &str, host: Option<&str>, version: &str) -> Request {
+    Request {
+        number: 2,
+        connection: 0,
+        cookie: 9,
+        method: "GET",
+        target: target.to_string(),
+        host: host.map(str::to_string),
+        version: version.to_string(),
+        outbound: true,
+        status: Some(200),
+        interim: None,
+        start_ns: 1_000_000,
+        first_byte_ns: Some(1_250_000),
+        last_byte_ns: Some(1_400_000),
+        bytes_sent: 78,
+        bytes_received: 120,
+        reused: true,
+    }
+}
+
+fn conn() -> Connection {
+    Connection {
+        number: 1,
+        local: Some("127.0.0.1:50312".parse().unwrap_or_else(|_| unreachable!())),
+        ..Connection::default()
+    }
+}
+
+#[test]
+fn json_request_lines_keep_their_sorted_keys() {
+    let line = crate::render::records::to_line(&json::request_line(
+        &request("/a", Some("h:80"), "HTTP/1.1"),
+        &conn(),
+        7,
+    ));
+    assert_eq!(
+        line,
+        concat!(
+            r#"{"bytes_received":120,"bytes_sent":78,"connection":1,"direction":"outbound","#,
+            r#""http_version":"HTTP/1.1","kernel_confirmed":true,"local_addr":"127.0.0.1:50312","#,
+            r#""method":"GET","phases_us":{"server":250,"total":400,"transfer":150},"pid":7,"#,
+            r#""remote_addr":null,"request":2,"reused":true,"socket_cookie":9,"status":200,"#,
+            r#""type":"request","url":"http://h:80/a"}"#
+        )
+    );
+}
+
+#[test]
+fn the_json_summary_names_one_process_and_says_unknown_as_null() {
+    let t = Tracker::new(Vec::new());
+    let mut out = Output::new(Format::Json, 42, 0);
+    out.io_unknown = true;
+    out.summary(&t, &[("send", 3), ("recv", 2)], "duration");
+    let v: Value = serde_json::from_str(written(&out).trim_end()).unwrap_or_default();
+    assert_eq!(v["type"], "summary");
+    assert_eq!(v["pid"], 42);
+    assert_eq!(v["requests"], Value::Null);
+    assert_eq!(v["verdict"], "unknown");
+    assert_eq!(v["lost_events"], 5);
+    assert_eq!(v["lost_by_kind"], serde_json::json!({"send": 3, "recv": 2}));
+    assert_eq!(v["findings"], serde_json::json!({}));
+}
+
+proptest! {
+    /// Any text a process sent (target, Host, version) comes back out of
+    /// the line as it went in.
+    #[test]
+    fn request_text_is_escaped_whatever_it_holds(target in any::<String>(), host in proptest::option::of(any::<String>()), version in any::<String>(), slash in any::<bool>()) {
+        let target = if slash { format!("/{target}") } else { target };
+        let r = request(&target, host.as_deref(), &version);
+        let line = crate::render::records::to_line(&json::request_line(&r, &conn(), 7));
+        let v: Value = serde_json::from_str(&line).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let url = match &host {
+            Some(h) if target.starts_with('/') => format!("http://{h}{target}"),
+            _ => target.clone(),
+        };
+        prop_assert_eq!(&v["url"], &Value::from(url));
+        prop_assert_eq!(&v["http_version"], &Value::from(version));
+    }
+}
