@@ -129,8 +129,8 @@ impl Output {
         match self.format {
             Format::Text => self.text_event(ev, conn),
             Format::Json => {
-                let line = json::event_line(ev, conn, req, self.start_ns);
-                write_line(&mut self.buf, &line);
+                // The one line per kernel event: written by hand (see write_fast).
+                json::event_line(ev, conn, req, self.start_ns).write_fast(&mut self.buf);
                 self.line_written();
             }
             Format::Chrome => {

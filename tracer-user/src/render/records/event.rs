@@ -55,12 +55,12 @@ pub struct KernelFields<'a> {
     pub detail: Shown<KernelDetailText<'a>>,
     pub tid: u32,
     #[serde(flatten)]
-    what: KernelWhat<'a>,
+    pub(super) what: KernelWhat<'a>,
 }
 
 #[derive(Serialize)]
 #[serde(untagged)]
-enum KernelWhat<'a> {
+pub(super) enum KernelWhat<'a> {
     Connect {
         /// null: not known on this architecture.
         fd: Option<i32>,
@@ -182,12 +182,12 @@ impl<'a> KernelFields<'a> {
 pub struct ClientFields<'a> {
     pub detail: String,
     #[serde(flatten)]
-    hook: HookFields<'a>,
+    pub(super) hook: HookFields<'a>,
 }
 
 #[derive(Serialize)]
 #[serde(untagged)]
-enum HookFields<'a> {
+pub(super) enum HookFields<'a> {
     GotConn {
         reused: bool,
         was_idle: bool,

@@ -1,18 +1,21 @@
 //! The JSON Lines contract as types: one `#[derive(Serialize)]` record per
 //! line type, borrowing what it shows, written by serde_json straight into
-//! the caller's reused buffer. attach writes one `event` line per kernel
-//! event (hundreds of thousands a second on a busy server), so a line
-//! allocates nothing: text fields are `&str` or [`Shown`].
+//! the caller's reused buffer. A line allocates nothing: text fields are
+//! `&str` or [`Shown`]. attach writes one `event` line per kernel event
+//! (hundreds of thousands a second on a busy server); that record also has
+//! a hand-written encoder, [`EventLine::write_fast`], held to serde's bytes
+//! by its tests.
 //!
-//! Fields are declared in the order they are written. That order is what
-//! the lines had when they were `serde_json::Value` maps (sorted keys),
-//! except the `event` line, which trace and attach now share in attach's
-//! order. Consumers should not depend on key order; tests parse the lines.
+//! Fields are declared in the order they are written: sorted keys, as the
+//! `serde_json::Value` maps wrote them, except the `event` line, whose
+//! order is attach's for trace and attach alike. Consumers should not
+//! depend on key order; tests parse the lines.
 use std::fmt::Display;
 
 use serde::{Serialize, Serializer, ser::SerializeMap};
 
 mod event;
+mod fast;
 mod summary;
 
 pub use event::{ClientFields, EventFields, EventLine, KernelFields, Place};
