@@ -109,6 +109,7 @@ pub(super) fn summary_line<'a>(
         pids: procs.pids(),
         requests: f.requests,
         reused: f.reused,
+        stat: None,
         line: LineType::Summary,
         unparsed: t.unparsed,
         verdict: f.verdict,

@@ -2,12 +2,13 @@
 //! the contract, or one Chrome trace-event document at the end. Notes for
 //! people go to stdout in text mode and to stderr otherwise, so that
 //! machine output stays parseable.
-use std::io::Write;
+use std::{io::Write, time::Instant};
 
 use super::{
     Format,
     conns::{Effect, Request, Tracker},
     procs::Processes,
+    stat::Stats,
 };
 use crate::{
     probes::{KernelDetail, KernelEvent},
@@ -17,6 +18,7 @@ use crate::{
 
 mod chrome;
 mod json;
+mod stat;
 mod summary;
 mod text;
 
@@ -44,6 +46,8 @@ pub struct Output {
     /// No send/recv events reach us (their tracepoints are missing): the
     /// summary's requests, reuse and bytes are unknown, not 0.
     pub io_unknown: bool,
+    /// `--stat`: requests are counted per endpoint, not written one by one.
+    stat: Option<Stats>,
 }
 
 impl Output {
@@ -58,6 +62,7 @@ impl Output {
             procs: Processes::default(),
             name_processes: false,
             io_unknown: false,
+            stat: None,
         }
     }
 
@@ -104,6 +109,7 @@ impl Output {
 
     /// Sends what was written so far: after each batch, so text stays live.
     pub fn flush(&mut self) {
+        self.stat_tick(false);
         if !self.buf.is_empty() {
             self.write_out();
         }
@@ -117,6 +123,9 @@ impl Output {
     }
 
     pub fn event(&mut self, ev: &KernelEvent, fx: &Effect, t: &Tracker) {
+        if self.stat.is_some() {
+            return;
+        }
         let conn = fx.connection.map(|c| &t.connections[c]);
         let req = fx.request.and_then(|r| t.request(r));
         if matches!(ev.what, KernelDetail::Payload { .. }) {
@@ -141,6 +150,10 @@ impl Output {
     }
 
     pub fn request(&mut self, r: &Request, t: &Tracker) {
+        if let Some(stat) = &mut self.stat {
+            stat.add(r);
+            return;
+        }
         let c = &t.connections[r.connection];
         match self.format {
             Format::Text => self.text_request(r, c),
@@ -171,10 +184,22 @@ impl Output {
     /// event name (only names that lost any).
     pub fn summary(&mut self, t: &Tracker, lost: &[(&str, u64)], ended: &str) {
         let figures = summary::Figures::new(t, lost, ended, self.io_unknown);
+        // The last interval, however short, so that the lines add up.
+        self.stat_tick(true);
         match self.format {
-            Format::Text => self.text_summary(t, &figures),
+            Format::Text => {
+                self.text_summary(t, &figures);
+                if let Some(rows) = self.stat_run() {
+                    let mut table = b"endpoints over the whole run:\n".to_vec();
+                    stat::write_table(&mut table, &rows);
+                    self.buf.extend_from_slice(&table);
+                    self.line_written();
+                }
+            }
             Format::Json => {
-                let line = json::summary_line(t, &figures, &self.procs, self.pid);
+                let rows = self.stat.as_ref().map(|s| s.run_rows(Instant::now()));
+                let mut line = json::summary_line(t, &figures, &self.procs, self.pid);
+                line.stat = rows.as_deref().map(stat::records);
                 write_line(&mut self.buf, &line);
                 self.line_written();
             }

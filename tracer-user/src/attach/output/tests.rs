@@ -135,3 +135,52 @@ proptest! {
         prop_assert_eq!(&v["http_version"], &Value::from(version));
     }
 }
+
+/// `--stat`: requests are counted, not written; the end writes the last
+/// interval's `stat` line and the whole run's table in the summary.
+#[test]
+fn stat_counts_requests_per_endpoint_instead_of_lines() {
+    let t = Tracker::new(Vec::new());
+    let mut out = Output::new(Format::Json, 1, 0).stat();
+    for target in ["/u/1?x", "/u/2", "/health"] {
+        out.request(&request(target, None, "HTTP/1.1"), &t);
+    }
+    assert!(out.buf.is_empty(), "no request lines");
+    out.summary(&t, &[], "duration");
+    let text = written(&out);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_default())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0]["type"], "stat");
+    let counts = |v: &Value| -> Vec<(String, u64)> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["endpoint"].as_str().unwrap_or_default().to_string(),
+                    e["count"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    let want = vec![
+        ("GET /u/{id}".to_string(), 2),
+        ("GET /health".to_string(), 1),
+    ];
+    assert_eq!(counts(&lines[0]["endpoints"]), want);
+    assert_eq!(lines[0]["endpoints"][0]["reused_connections"], 2);
+    assert_eq!(lines[1]["type"], "summary");
+    assert_eq!(counts(&lines[1]["stat"]), want);
+}
+
+#[test]
+fn without_stat_the_summary_has_no_stat_key() {
+    let t = Tracker::new(Vec::new());
+    let mut out = Output::new(Format::Json, 1, 0);
+    out.summary(&t, &[], "duration");
+    let v: Value = serde_json::from_str(written(&out).trim_end()).unwrap_or_default();
+    assert_eq!(v.get("stat"), None);
+}

@@ -16,9 +16,11 @@ use serde::{Serialize, Serializer, ser::SerializeMap};
 
 mod event;
 mod fast;
+mod stat;
 mod summary;
 
 pub use event::{ClientFields, EventFields, EventLine, KernelFields, Place};
+pub use stat::{EndpointRecord, StatLine};
 pub use summary::{
     AttachSummary, ConnectionRecord, EvidenceMap, FindingLine, Headers, PhasesUs, ProcessRecord,
     RequestLine, ServerPhasesUs, TraceRequestLine, TraceSummary, Url,
@@ -32,6 +34,7 @@ pub enum LineType {
     Request,
     Finding,
     Summary,
+    Stat,
 }
 
 /// A value written as its `Display` text: serde_json escapes it as it is

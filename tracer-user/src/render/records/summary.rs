@@ -166,6 +166,9 @@ pub struct AttachSummary<'a> {
     pub pids: Vec<u32>,
     pub requests: Option<usize>,
     pub reused: Option<usize>,
+    /// `--stat`: the endpoints over the whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stat: Option<Vec<super::EndpointRecord<'a>>>,
     #[serde(rename = "type")]
     pub line: LineType,
     pub unparsed: usize,
