@@ -151,7 +151,10 @@ impl Output {
             count(connections, "connection"),
             f.verdict,
         ));
-        for c in t.tcp_connections() {
+        // With --stat the endpoint table follows: a busy process's
+        // connections, a line each, would bury it.
+        let per_connection = if self.stat.is_some() { 0 } else { usize::MAX };
+        for c in t.tcp_connections().take(per_connection) {
             let addrs = conn_addrs(c.local, c.remote);
             let mut notes = Vec::new();
             if let Some(fd) = c.preexisting_fd {
