@@ -151,13 +151,9 @@ impl Detector {
         std::mem::take(&mut self.fresh)
     }
 
-    /// Findings by kind for the JSON summary, e.g. `{"delayed-ack-stall":2}`.
-    pub fn counts_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        let count = |n: &usize| serde_json::Value::from(*n);
-        self.counts
-            .iter()
-            .map(|(k, n)| (k.to_string(), count(n)))
-            .collect()
+    /// Findings by kind, e.g. `[("delayed-ack-stall", 2)]`.
+    pub fn counts(&self) -> &[(&'static str, usize)] {
+        &self.counts
     }
 
     /// ", 2 findings (delayed-ack-stall 2)" for the text summary, or "".

@@ -9,7 +9,6 @@
 //! [`output::Output`] until they exit, the duration ends, or SIGINT/SIGTERM.
 mod conn_table;
 mod conns;
-mod fields;
 mod findings;
 mod framing;
 mod http;
@@ -19,6 +18,7 @@ mod procs;
 mod record;
 mod seed;
 mod segments;
+mod stat;
 mod target;
 
 use std::{path::PathBuf, time::Duration};
@@ -62,8 +62,14 @@ pub struct AttachArgs {
     /// Print every kernel event (each send and recv), not only requests
     /// and connections. Costs the traced process more: the kernel then
     /// sends a record per I/O instead of one per message.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stat")]
     pub events: bool,
+    /// A live view for busy processes: each second, a table per endpoint
+    /// (method and path template) with count, rate, p50/p99 of the total
+    /// time, errors and new vs reused connections, instead of a line per
+    /// event and request (text or json).
+    #[arg(long)]
+    pub stat: bool,
     /// Bytes of all ring buffers together (testing the lost-event path).
     #[arg(long, hide = true)]
     pub ring_bytes: Option<u32>,
@@ -104,6 +110,10 @@ pub async fn run(args: &AttachArgs) -> i32 {
         eprintln!("tracer: --duration must be a positive number of seconds");
         return exit::USAGE;
     }
+    if args.stat && args.format == Format::Chrome {
+        eprintln!("tracer: --stat writes text or json, not chrome");
+        return exit::USAGE;
+    }
     let sink = match args.output.as_deref().map(open_output) {
         Some(Ok(sink)) => Some(sink),
         Some(Err(msg)) => {
@@ -127,6 +137,9 @@ pub async fn run(args: &AttachArgs) -> i32 {
     }
     if targets.len() > 1 || args.follow_forks {
         out = out.name_processes();
+    }
+    if args.stat {
+        out = out.stat();
     }
     // Requests and bytes come from the send/recv hooks; without them (Linux
     // before 6.3) the summary says they are unknown instead of counting 0.

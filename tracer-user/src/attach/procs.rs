@@ -3,9 +3,8 @@
 //! lines and gets its own line in the summary.
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
-
 use super::conns::Tracker;
+use crate::render::records::ProcessRecord;
 
 #[derive(Clone, Debug, Default)]
 pub struct Process {
@@ -97,16 +96,21 @@ impl Processes {
     }
 
     /// The summary's `per_process` list.
-    pub fn json(&self, t: &Tracker) -> Value {
+    pub fn records(&self, t: &Tracker) -> Vec<ProcessRecord<'_>> {
         self.by_pid
             .iter()
             .map(|(&pid, p)| {
                 let s = self.totals(t, pid);
-                json!({
-                    "pid": pid, "parent": p.parent, "comm": p.comm,
-                    "connections": s.connections, "requests": s.requests, "reused": s.reused,
-                    "bytes_sent": s.bytes_sent, "bytes_received": s.bytes_received,
-                })
+                ProcessRecord {
+                    bytes_received: s.bytes_received,
+                    bytes_sent: s.bytes_sent,
+                    comm: p.comm.as_deref(),
+                    connections: s.connections,
+                    parent: p.parent,
+                    pid,
+                    requests: s.requests,
+                    reused: s.reused,
+                }
             })
             .collect()
     }

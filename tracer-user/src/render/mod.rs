@@ -2,15 +2,12 @@
 mod check;
 mod chrome;
 mod json;
-mod json_line;
-#[cfg(test)]
-pub(crate) mod reference;
+pub mod records;
 mod text;
 
 pub use check::check_table;
-pub use chrome::chrome;
-pub use json::{finding as finding_json, json_lines, kernel_fields};
-pub use json_line::{FieldSink, JsonLine};
+pub use chrome::{ChromeEvent, ChromeTrace, chrome, track_name};
+pub use json::{finding as finding_json, json_lines};
 pub use text::{TextStyle, count, finding_line, text};
 
 use std::fmt;
