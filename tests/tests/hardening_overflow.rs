@@ -73,7 +73,7 @@ fn lost_send_and_recv_counters_equal_the_missing_lines() {
     let (made, lines) = pingpong_under_attach(
         PINGPONG,
         &["--pairs", "2", "--calls", "40000", "--secs", "30"],
-        &["--ring-bytes", "4096"],
+        &["--ring-bytes", "4096", "--events"],
     );
     let seen = |name: &str| lines.iter().filter(|l| l["name"] == name).count() as u64;
     let summary = of_type(&lines, "summary")[0];

@@ -84,6 +84,8 @@ pub fn traced_run(
         ring_bytes,
         floor: false,
         also: None,
+        // Every I/O as a line: the exact-loss check counts them.
+        events: true,
     };
     let mut tracer = attach(bins, pp.pid(), &out, how)?;
     let load = go_pingpong(&mut pp, secs)?;

@@ -57,7 +57,7 @@ pub fn summarise(plan: &Plan, results: &[Round], report: &mut Report) {
     );
     report.row(
         "1",
-        "  why: tracer CPU (share of one core) / send+recv events per s",
+        "  why: tracer CPU (share of one core) / requests reported per s",
         format!(
             "{:.0}% / {:.0}",
             cpu(Mode::Server) * 100.0,
@@ -97,7 +97,7 @@ pub fn summarise(plan: &Plan, results: &[Round], report: &mut Report) {
         .map(|r| {
             let l = &r.load;
             json!({"mode": format!("{:?}", r.mode), "requests": l.requests, "rps": l.rps,
-                   "p50_us": l.p50_us, "p99_us": l.p99_us, "tracer_events": r.events,
+                   "p50_us": l.p50_us, "p99_us": l.p99_us, "tracer_requests": r.events,
                    "tracer_cpu_s": r.tracer_cpu_s})
         })
         .collect();

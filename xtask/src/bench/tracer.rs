@@ -75,6 +75,9 @@ pub struct AttachHow {
     /// A second process to trace: two tgids make the programs look the set
     /// up instead of the one-slot fast path.
     pub also: Option<u32>,
+    /// `--events`: a record and a line per I/O instead of attach's default
+    /// (a record per message, a line per request).
+    pub events: bool,
 }
 
 /// `tracer attach --pid PID --format json > out`, running once it says so.
@@ -89,6 +92,9 @@ pub fn attach(bins: &Bins, pid: u32, out: &Path, how: AttachHow) -> Result<Proc>
         None => pid.to_string(),
     };
     cmd.args(["attach", "--pid", &pids, "--format", "json"]);
+    if how.events {
+        cmd.arg("--events");
+    }
     if how.floor {
         cmd.env("TRACER_BENCH_FLOOR", "1");
     }
