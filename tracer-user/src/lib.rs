@@ -22,7 +22,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! With the default `ebpf` feature, a [`KernelSession`] confirms each
+//! With the default `ebpf` feature, a `KernelSession` confirms each
 //! request at socket level for a process with CAP_BPF and CAP_PERFMON: the
 //! socket cookie the kernel saw, whether it connected or was reused, its
 //! bytes, and the kernel's `WroteRequest` / `GotFirstResponseByte`.
