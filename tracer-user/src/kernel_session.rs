@@ -200,52 +200,13 @@ impl KernelSession {
             .collect();
         let lost = self.probes.lost_events().unwrap_or(0);
         let trace = timeline::build(infos, client, kernel, true, lost);
-        Ok(trace.requests.iter().map(|t| self.judge(t)).collect())
+        Ok(trace.requests.iter().map(|t| judge(t, self.io)).collect())
     }
 
     /// Kernel events the rings had no room for so far: a verdict may then
     /// lack evidence.
     pub fn lost_events(&self) -> u64 {
         self.probes.lost_events().unwrap_or(0)
-    }
-
-    fn judge(&self, t: &RequestTimeline) -> KernelVerdict {
-        let cookie = t.cookie;
-        let (start, end) = (t.info.start_ns, t.info.end_ns);
-        let mine = t
-            .events
-            .iter()
-            .filter(|e| cookie.is_some() && e.cookie == cookie);
-        let (mut sent, mut received) = (0u64, 0u64);
-        for e in mine.clone().filter(|e| (start..=end).contains(&e.ts_ns)) {
-            match e.body {
-                EventBody::Kernel(KernelDetail::Send { bytes, .. }) if bytes > 0 => {
-                    sent += bytes as u64
-                }
-                EventBody::Kernel(KernelDetail::Recv { bytes, .. }) if bytes > 0 => {
-                    received += bytes as u64
-                }
-                _ => {}
-            }
-        }
-        let step = |step: DerivedStep| {
-            mine.clone()
-                .find(|e| e.body == EventBody::Derived(step))
-                .map(|e| e.ts_ns)
-        };
-        let counted = |n| (self.io && cookie.is_some()).then_some(n);
-        KernelVerdict {
-            request: t.info.number,
-            socket_cookie: cookie,
-            connected: cookie.is_some_and(|c| timeline::opened_socket(t, c)),
-            reused: t.verdict.kernel_confirmed && t.verdict.reused,
-            reused_from: t.verdict.reused_from,
-            bytes_sent: counted(sent),
-            bytes_received: counted(received),
-            wrote_request_ns: step(DerivedStep::WroteRequest),
-            got_first_response_byte_ns: step(DerivedStep::GotFirstResponseByte),
-            disagreement: t.verdict.disagreement.clone(),
-        }
     }
 }
 
@@ -261,6 +222,46 @@ impl TracedClientBuilder {
     pub fn kernel(mut self, session: &KernelSession) -> Self {
         self.log = Some(Arc::clone(&session.log));
         self
+    }
+}
+
+/// The verdict on one joined request; `io`: send and recv are traced.
+fn judge(t: &RequestTimeline, io: bool) -> KernelVerdict {
+    let cookie = t.cookie;
+    let (start, end) = (t.info.start_ns, t.info.end_ns);
+    let mine = t
+        .events
+        .iter()
+        .filter(|e| cookie.is_some() && e.cookie == cookie);
+    let (mut sent, mut received) = (0u64, 0u64);
+    for e in mine.clone().filter(|e| (start..=end).contains(&e.ts_ns)) {
+        match e.body {
+            EventBody::Kernel(KernelDetail::Send { bytes, .. }) if bytes > 0 => {
+                sent += bytes as u64
+            }
+            EventBody::Kernel(KernelDetail::Recv { bytes, .. }) if bytes > 0 => {
+                received += bytes as u64
+            }
+            _ => {}
+        }
+    }
+    let step = |step: DerivedStep| {
+        mine.clone()
+            .find(|e| e.body == EventBody::Derived(step))
+            .map(|e| e.ts_ns)
+    };
+    let counted = |n| (io && cookie.is_some()).then_some(n);
+    KernelVerdict {
+        request: t.info.number,
+        socket_cookie: cookie,
+        connected: cookie.is_some_and(|c| timeline::opened_socket(t, c)),
+        reused: t.verdict.kernel_confirmed && t.verdict.reused,
+        reused_from: t.verdict.reused_from,
+        bytes_sent: counted(sent),
+        bytes_received: counted(received),
+        wrote_request_ns: step(DerivedStep::WroteRequest),
+        got_first_response_byte_ns: step(DerivedStep::GotFirstResponseByte),
+        disagreement: t.verdict.disagreement.clone(),
     }
 }
 
@@ -312,5 +313,104 @@ async fn read(
                 keep(&mut batch);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::judge;
+    use crate::probes::{KernelDetail, KernelEvent};
+    use crate::timeline::{
+        self,
+        test_events::{SERVER, addr, kernel, request},
+    };
+    use tracer_ebpf::tcp_state::{CLOSE, ESTABLISHED, SYN_SENT};
+
+    const LOCAL: &str = "127.0.0.1:40000";
+
+    fn io(ts: u64, sent: i32, received: i32) -> [KernelEvent; 2] {
+        let send = KernelDetail::Send {
+            bytes: sent,
+            protocol: 6,
+        };
+        let recv = KernelDetail::Recv {
+            bytes: received,
+            protocol: 6,
+        };
+        [kernel(ts, 7, send), kernel(ts + 200, 7, recv)]
+    }
+
+    /// Request 1 connects socket 7, request 2 rides it, request 3 is
+    /// nowhere in the kernel's events.
+    fn verdicts(io_traced: bool) -> Vec<super::KernelVerdict> {
+        let remote = addr(SERVER);
+        let state = |old, new, local| KernelDetail::State {
+            old,
+            new,
+            local: addr(local),
+            remote,
+        };
+        let connect = KernelDetail::Connect {
+            fd: 9,
+            ret: 0,
+            remote,
+            duration_ns: 50,
+        };
+        let mut events = vec![
+            kernel(1100, 7, state(CLOSE, SYN_SENT, "0.0.0.0:0")),
+            kernel(1100, 7, connect),
+            kernel(1150, 7, state(SYN_SENT, ESTABLISHED, LOCAL)),
+        ];
+        events.extend(io(1200, 78, 100));
+        // After request 1's body ended: not its bytes.
+        events.push(kernel(
+            3000,
+            7,
+            KernelDetail::Send {
+                bytes: 5,
+                protocol: 6,
+            },
+        ));
+        events.extend(io(5100, 80, 90));
+        let requests = vec![
+            request(1, 1000, LOCAL, false),
+            request(2, 5000, LOCAL, true),
+            request(3, 8000, "127.0.0.1:40001", false),
+        ];
+        let trace = timeline::build(requests, Vec::new(), events, true, 0);
+        trace.requests.iter().map(|t| judge(t, io_traced)).collect()
+    }
+
+    #[test]
+    fn a_verdict_counts_its_own_socket_bytes_within_the_request() {
+        let v = verdicts(true);
+        assert_eq!(v[0].socket_cookie, Some(7));
+        assert!(v[0].connected && !v[0].reused);
+        assert_eq!(
+            (v[0].bytes_sent, v[0].bytes_received),
+            (Some(78), Some(100))
+        );
+        assert_eq!(v[0].wrote_request_ns, Some(1200));
+        assert_eq!(v[0].got_first_response_byte_ns, Some(1400));
+
+        assert_eq!(v[1].socket_cookie, Some(7));
+        assert!(v[1].reused && !v[1].connected);
+        assert_eq!(v[1].reused_from, Some(1));
+        assert_eq!((v[1].bytes_sent, v[1].bytes_received), (Some(80), Some(90)));
+        assert_eq!(v[1].wrote_request_ns, Some(5100));
+    }
+
+    #[test]
+    fn what_the_kernel_did_not_see_is_none_not_zero() {
+        let v = verdicts(true);
+        assert_eq!(v[2].socket_cookie, None);
+        assert!(!v[2].connected && !v[2].reused);
+        assert_eq!((v[2].bytes_sent, v[2].bytes_received), (None, None));
+        assert_eq!(v[2].wrote_request_ns, None);
+
+        // Before Linux 6.3: no send/recv tracepoints, so no byte counts.
+        let v = verdicts(false);
+        assert!(v[1].reused);
+        assert_eq!((v[1].bytes_sent, v[1].bytes_received), (None, None));
     }
 }

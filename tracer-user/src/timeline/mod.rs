@@ -123,6 +123,6 @@ pub struct Trace {
 }
 
 #[cfg(test)]
-mod test_events;
+pub(crate) mod test_events;
 #[cfg(test)]
 mod tests;
