@@ -22,6 +22,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With the default `ebpf` feature, a `KernelSession` confirms each
+//! request at socket level for a process with CAP_BPF and CAP_PERFMON: the
+//! socket cookie the kernel saw, whether it connected or was reused, its
+//! bytes, and the kernel's `WroteRequest` / `GotFirstResponseByte`.
+//!
 //! Everything else (the probes, the timeline, the `tracer` command) is the
 //! binary's; the modules below marked hidden are not a stable API.
 //!
@@ -34,6 +39,11 @@ pub use client::{
     RequestSpec, TracedClient, TracedClientBuilder, TracedResponse, instrumented_client,
     with_request,
 };
+
+#[cfg(feature = "ebpf")]
+mod kernel_session;
+#[cfg(feature = "ebpf")]
+pub use kernel_session::{KernelError, KernelSession, KernelVerdict};
 
 mod attach;
 #[doc(hidden)]

@@ -6,6 +6,7 @@ use super::connect::TraceConnectLayer;
 use super::dns::TracedResolver;
 use super::errors::ClientError;
 use super::pool::ConnRegistry;
+use super::request_log::RequestLog;
 use super::run::TracedClient;
 use super::tls::client_config;
 use super::trace::{ClientTrace, Recorder};
@@ -55,6 +56,8 @@ use super::{ClientOptions, HttpVersionPref};
 pub struct TracedClientBuilder {
     opts: ClientOptions,
     trace: Option<Arc<dyn ClientTrace>>,
+    /// Set by `TracedClientBuilder::kernel` (the `ebpf` feature).
+    pub(crate) log: Option<Arc<RequestLog>>,
 }
 
 impl TracedClientBuilder {
@@ -62,6 +65,7 @@ impl TracedClientBuilder {
         TracedClientBuilder {
             opts: opts.clone(),
             trace: None,
+            log: None,
         }
     }
 
@@ -74,7 +78,9 @@ impl TracedClientBuilder {
     /// A `reqwest::ClientBuilder` with the hooks, TLS and HTTP options set,
     /// to add settings of one's own before `build()`.
     pub fn reqwest_builder(&self) -> Result<reqwest::ClientBuilder, ClientError> {
-        let recorder = Arc::new(Recorder::new(self.trace.clone()));
+        // No TracedResponse ever finishes a request of a bare reqwest
+        // client: a kernel session's log would only fill up.
+        let recorder = Arc::new(Recorder::new(self.trace.clone(), None));
         hooked_builder(&self.opts, recorder, None)
     }
 
@@ -83,7 +89,7 @@ impl TracedClientBuilder {
     }
 
     pub fn build(self) -> Result<TracedClient, ClientError> {
-        let recorder = Arc::new(Recorder::new(self.trace));
+        let recorder = Arc::new(Recorder::new(self.trace, self.log));
         let registry = Arc::new(ConnRegistry::default());
         let builder = hooked_builder(
             &self.opts,

@@ -42,6 +42,7 @@ mod event;
 mod keepalive;
 mod plain_io;
 mod pool;
+pub(crate) mod request_log;
 mod run;
 mod socket_cookie;
 mod tls;

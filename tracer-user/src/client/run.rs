@@ -41,6 +41,25 @@ pub struct RequestOutcome {
     pub end_ns: u64,
 }
 
+impl RequestOutcome {
+    fn started(request: u32, start_ns: u64) -> Self {
+        RequestOutcome {
+            request,
+            events: Vec::new(),
+            status: None,
+            local_addr: None,
+            remote_addr: None,
+            socket_cookie: None,
+            reused: None,
+            body_bytes: 0,
+            error: None,
+            certificate_error: false,
+            start_ns,
+            end_ns: 0,
+        }
+    }
+}
+
 /// A reqwest client that reports Go's httptrace hooks for every request it
 /// sends: [`TracedClient::execute`] keeps the response for the caller,
 /// [`TracedClient::run`] reads it and returns what happened.
@@ -105,7 +124,15 @@ impl TracedClient {
         let start_ns = self.recorder.now(request, Hook::GetConn { host_port });
         let sent = with_request(request, FirstPoll::new(self.client.execute(req))).await;
         let (sent, first_poll_ns) = sent;
-        let response = sent.inspect_err(|e| self.failed(request, e))?;
+        let response = sent.inspect_err(|e| {
+            self.failed(request, e);
+            self.recorder.finished(|| RequestOutcome {
+                error: Some(error_chain(e)),
+                certificate_error: is_certificate_error(e),
+                end_ns: monotonic_ns(),
+                ..RequestOutcome::started(request, start_ns)
+            });
+        })?;
         let info = response.extensions().get::<HttpInfo>().cloned();
         let mut traced = TracedResponse {
             client: self,
@@ -135,20 +162,7 @@ impl TracedClient {
     /// the request's hook events; a failure lands in `error`.
     pub async fn run(&self, request: u32, spec: &RequestSpec) -> RequestOutcome {
         self.recorder.open(request);
-        let mut outcome = RequestOutcome {
-            request,
-            events: Vec::new(),
-            status: None,
-            local_addr: None,
-            remote_addr: None,
-            socket_cookie: None,
-            reused: None,
-            body_bytes: 0,
-            error: None,
-            certificate_error: false,
-            start_ns: monotonic_ns(),
-            end_ns: 0,
-        };
+        let mut outcome = RequestOutcome::started(request, monotonic_ns());
         if let Err(e) = self.exchange(request, spec, &mut outcome).await {
             outcome.certificate_error = is_certificate_error(&e);
             outcome.error = Some(error_chain(&e));
@@ -244,12 +258,12 @@ impl TracedResponse<'_> {
                 Ok(Some(chunk))
             }
             Ok(None) => {
-                self.finish(true);
+                self.finish(None);
                 Ok(None)
             }
             Err(e) => {
-                self.finish(false);
                 self.client.failed(self.request, &e);
+                self.finish(Some(error_chain(&e)));
                 Err(e)
             }
         }
@@ -315,25 +329,37 @@ impl TracedResponse<'_> {
             .now(request, Hook::GotResponseHeaders { status, version });
     }
 
-    fn finish(&mut self, whole: bool) {
+    /// The body ended: whole, or with `error`.
+    fn finish(&mut self, error: Option<String>) {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
         let (client, request) = (self.client, self.request);
         let ts_ns = monotonic_ns();
+        let whole = error.is_none();
         let kept = self.keep && whole;
         if let Some(local) = self.local_addr {
             client.registry.released(local, ts_ns, kept);
         }
-        if !whole {
-            return;
+        if whole {
+            let bytes = self.body_bytes;
+            client.recorder.at(request, ts_ns, Hook::BodyDone { bytes });
         }
-        let bytes = self.body_bytes;
-        client.recorder.at(request, ts_ns, Hook::BodyDone { bytes });
         if kept {
             let hook = Hook::PutIdleConn { error: None };
             client.recorder.derived(request, ts_ns, hook);
         }
+        client.recorder.finished(|| RequestOutcome {
+            status: Some(self.response.status().as_u16()),
+            local_addr: self.local_addr,
+            remote_addr: self.remote_addr,
+            socket_cookie: self.socket_cookie,
+            reused: self.reused,
+            body_bytes: self.body_bytes,
+            error,
+            end_ns: ts_ns,
+            ..RequestOutcome::started(request, self.start_ns)
+        });
     }
 }
 

@@ -6,6 +6,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::event::{ClientEvent, Hook};
+use super::request_log::RequestLog;
+use super::run::RequestOutcome;
 use crate::clock::monotonic_ns;
 
 /// Receives each hook event, like Go's `httptrace.ClientTrace` with one
@@ -44,11 +46,13 @@ pub(crate) fn current_request() -> u32 {
     REQUEST.try_with(|id| *id).unwrap_or(0)
 }
 
-/// Fans events out to the caller's trace and, while a request of
-/// `TracedClient::run` is open, into that request's collection.
+/// Fans events out to the caller's trace, while a request of
+/// `TracedClient::run` is open into that request's collection, and to a
+/// kernel session's log when the client has one.
 #[derive(Default)]
 pub(crate) struct Recorder {
     trace: Option<Arc<dyn ClientTrace>>,
+    log: Option<Arc<RequestLog>>,
     state: Mutex<Collected>,
 }
 
@@ -59,10 +63,19 @@ struct Collected {
 }
 
 impl Recorder {
-    pub(crate) fn new(trace: Option<Arc<dyn ClientTrace>>) -> Self {
+    pub(crate) fn new(trace: Option<Arc<dyn ClientTrace>>, log: Option<Arc<RequestLog>>) -> Self {
         Recorder {
             trace,
+            log,
             state: Mutex::default(),
+        }
+    }
+
+    /// A request ended (its body read to the end, or a failure): a kernel
+    /// session's log, if any, keeps it for the join with the kernel.
+    pub(crate) fn finished(&self, outcome: impl FnOnce() -> RequestOutcome) {
+        if let Some(log) = &self.log {
+            log.finished(outcome());
         }
     }
 
@@ -92,6 +105,9 @@ impl Recorder {
         };
         if let Some(trace) = &self.trace {
             trace.on_event(&event);
+        }
+        if let Some(log) = &self.log {
+            log.event(&event);
         }
         let mut state = self.lock();
         if state.open.contains(&request) {
@@ -130,7 +146,7 @@ mod tests {
 
     #[test]
     fn closed_request_keeps_only_its_events_in_time_order() {
-        let recorder = Recorder::new(None);
+        let recorder = Recorder::new(None, None);
         recorder.open(1);
         recorder.at(1, 20, Hook::BodyDone { bytes: 1 });
         recorder.at(2, 15, Hook::BodyDone { bytes: 2 });

@@ -14,6 +14,8 @@ pub use connections::{OpenedConnection, handshake_text};
 pub use findings::{Evidence, Finding, FindingKind};
 pub use join::build;
 pub use phases::Phases;
+#[cfg(feature = "ebpf")]
+pub(crate) use verdict::opened_socket;
 pub use verdict::{ReuseVerdict, Summary, Verdict};
 
 use crate::{
@@ -121,6 +123,6 @@ pub struct Trace {
 }
 
 #[cfg(test)]
-mod test_events;
+pub(crate) mod test_events;
 #[cfg(test)]
 mod tests;

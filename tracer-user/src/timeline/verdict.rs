@@ -54,7 +54,8 @@ pub struct Summary {
     pub verdict: Verdict,
 }
 
-fn opened_socket(t: &RequestTimeline, cookie: u64) -> bool {
+/// The kernel saw socket `cookie` connect (or send its SYN) in `t`.
+pub(crate) fn opened_socket(t: &RequestTimeline, cookie: u64) -> bool {
     t.events.iter().any(|e| {
         e.cookie == Some(cookie)
             && match &e.body {
