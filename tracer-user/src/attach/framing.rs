@@ -82,9 +82,12 @@ pub fn request_used(head: &[u8], len: u64) -> Option<u64> {
 
 /// Where the head ends (after its empty line), if inside `head`.
 fn head_end(head: &[u8]) -> Option<u64> {
-    head.windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i as u64 + 4)
+    // From each '\n', look back for the CRLF CRLF that ends the head.
+    head.iter()
+        .enumerate()
+        .skip(3)
+        .find(|&(i, &b)| b == b'\n' && &head[i - 3..i] == b"\r\n\r")
+        .map(|(i, _)| i as u64 + 1)
 }
 
 impl Body {
@@ -166,12 +169,21 @@ impl Chunks {
     }
 }
 
+/// The value of the field `name` (lowercase) in a head's `fields`. One
+/// pass over the lines; a line is compared only when its length and first
+/// letter can match (this runs on every request and response head).
 fn header<'a>(fields: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    fields.split(|&b| b == b'\n').skip(1).find_map(|line| {
-        let colon = line.iter().position(|&b| b == b':')?;
-        line[..colon]
-            .eq_ignore_ascii_case(name)
-            .then(|| line[colon + 1..].trim_ascii())
+    let first = name.first()?;
+    let mut lines = fields.split(|&b| b == b'\n');
+    lines.next(); // the request or status line
+    lines.find_map(|line| {
+        if line.len() <= name.len() || line[name.len()] != b':' {
+            return None;
+        }
+        if line[0].to_ascii_lowercase() != *first || !line[..name.len()].eq_ignore_ascii_case(name) {
+            return None;
+        }
+        Some(line[name.len() + 1..].trim_ascii())
     })
 }
 
