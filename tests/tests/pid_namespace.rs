@@ -146,9 +146,9 @@ fn run_in_a_pid_namespace_sees_the_commands_connection_by_its_pid() {
     let summary = of_type(&lines, "summary")[0];
     assert_eq!(summary["pids"], serde_json::json!([curl]), "{summary}");
     assert_eq!(summary["connections"], 1, "{summary}");
-    let connect: Vec<_> = of_type(&lines, "event")
+    let connect: Vec<_> = of_type(&lines, "connection")
         .into_iter()
-        .filter(|e| e["name"] == "connect")
+        .filter(|e| e["event"] == "open" && e["how"] == "connect")
         .collect();
     assert_eq!(connect.len(), 1, "{lines:?}");
     assert_eq!(connect[0]["pid"], curl);

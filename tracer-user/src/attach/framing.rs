@@ -180,7 +180,8 @@ fn header<'a>(fields: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
         if line.len() <= name.len() || line[name.len()] != b':' {
             return None;
         }
-        if line[0].to_ascii_lowercase() != *first || !line[..name.len()].eq_ignore_ascii_case(name) {
+        if line[0].to_ascii_lowercase() != *first || !line[..name.len()].eq_ignore_ascii_case(name)
+        {
             return None;
         }
         Some(line[name.len() + 1..].trim_ascii())

@@ -159,6 +159,17 @@ fn remote(t: &FourTuple) -> SocketAddr {
     addr(t.family, t.daddr, t.dport)
 }
 
+/// An event of the record whose header is `h`.
+fn at(h: &EventHeader, what: KernelDetail) -> KernelEvent {
+    KernelEvent {
+        ts_ns: h.ts_ns,
+        tgid: h.tgid,
+        tid: h.tid,
+        cookie: h.cookie,
+        what,
+    }
+}
+
 /// One record as the events it holds, in the order they happened: the end
 /// of the previous segment (segment records), the payload head, the I/O
 /// that carried it, or the one event of any other record.
@@ -173,13 +184,7 @@ pub fn decode_into(bytes: &[u8], mut out: impl FnMut(KernelEvent)) -> Result<(),
         return Ok(());
     }
     let e: SegmentEvent = read(bytes)?;
-    let event = |what| KernelEvent {
-        ts_ns: h.ts_ns,
-        tgid: h.tgid,
-        tid: h.tid,
-        cookie: h.cookie,
-        what,
-    };
+    let event = |what| at(&h, what);
     // A segment of one I/O came whole with its own record.
     if e.prev.ios > 1 {
         out(event(KernelDetail::SegmentEnd(e.prev)));
@@ -207,13 +212,7 @@ pub fn decode_into(bytes: &[u8], mut out: impl FnMut(KernelEvent)) -> Result<(),
 /// head (attach mode), that head as a second event at the same time.
 pub fn decode(bytes: &[u8]) -> Result<(KernelEvent, Option<KernelEvent>), DecodeError> {
     let h: EventHeader = read(bytes)?;
-    let event = |what| KernelEvent {
-        ts_ns: h.ts_ns,
-        tgid: h.tgid,
-        tid: h.tid,
-        cookie: h.cookie,
-        what,
-    };
+    let event = |what| at(&h, what);
     let kind = EventKind::from_u32(h.kind).ok_or(DecodeError::UnknownKind(h.kind))?;
     let what = match kind {
         EventKind::Connect => {
