@@ -13,7 +13,7 @@ pub use connections::OpenedWhen;
 pub use connections::{OpenedConnection, handshake_text};
 pub use findings::{Evidence, Finding, FindingKind};
 pub use join::build;
-pub use phases::Phases;
+pub use phases::{Phases, windows as phase_windows};
 pub use verdict::{ReuseVerdict, Summary, Verdict};
 
 use crate::{
@@ -121,6 +121,6 @@ pub struct Trace {
 }
 
 #[cfg(test)]
-mod test_events;
+pub(crate) mod test_events;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
