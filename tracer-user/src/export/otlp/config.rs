@@ -10,14 +10,17 @@ pub struct OtlpConfig {
     /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`), often an API
     /// key: never printed.
     pub headers: Vec<(String, String)>,
-    /// `service.name` of the resource.
-    pub service_name: String,
+    /// `service.name` of the resource (`OTEL_SERVICE_NAME`).
+    pub service_name: Option<String>,
 }
 
 const TRACES_PATH: &str = "v1/traces";
-const DEFAULT_SERVICE: &str = "tracer";
-
 impl OtlpConfig {
+    /// `OTEL_SERVICE_NAME`, else `default`.
+    pub fn service_name_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.service_name.as_deref().unwrap_or(default)
+    }
+
     /// `flag` is `--otlp`'s value; `env` reads a variable. Ok(None): no
     /// export was asked for. Err is a one-line message for exit 2.
     pub fn resolve(
@@ -39,7 +42,7 @@ impl OtlpConfig {
             Some(list) => parse_headers(&list)?,
             None => Vec::new(),
         };
-        let service_name = env("OTEL_SERVICE_NAME").unwrap_or_else(|| DEFAULT_SERVICE.into());
+        let service_name = env("OTEL_SERVICE_NAME");
         Ok(Some(OtlpConfig {
             endpoint,
             headers,
@@ -164,11 +167,11 @@ mod tests {
                 ("x-team".into(), "web".into())
             ]
         );
-        assert_eq!(c.service_name, "checkout");
+        assert_eq!(c.service_name_or("tracer"), "checkout");
         let c = OtlpConfig::resolve(Some("http://a:1"), env_of(&[]))
             .unwrap()
             .unwrap();
-        assert_eq!(c.service_name, "tracer");
+        assert_eq!(c.service_name_or("tracer"), "tracer");
     }
 
     #[test]

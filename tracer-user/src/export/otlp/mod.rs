@@ -6,6 +6,7 @@ mod attrs;
 mod config;
 mod ids;
 mod post;
+mod queue;
 mod spans;
 
 use std::time::Duration;
@@ -17,8 +18,10 @@ use opentelemetry_proto::tonic::{
 };
 use prost::Message;
 
+pub use attrs::{flag, int, text};
 pub use config::OtlpConfig;
 pub use ids::{TraceIds, with_traceparent};
+pub use queue::{SpanQueue, SpanSource};
 pub use spans::RunSpans;
 
 use crate::{clock, timeline::Trace};
@@ -65,7 +68,7 @@ impl TraceExport {
         let spans = run.spans(trace);
         let count = spans.len();
         let resource = attrs::ProcessResource {
-            service_name: &self.config.service_name,
+            service_name: self.config.service_name_or("tracer"),
             pid: std::process::id(),
             executable: attrs::own_executable(),
         };
@@ -87,16 +90,20 @@ fn request(
         resource_spans: vec![ResourceSpans {
             resource: Some(resource),
             scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: "tracer".into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    ..Default::default()
-                }),
+                scope: Some(scope()),
                 spans,
                 ..Default::default()
             }],
             ..Default::default()
         }],
+    }
+}
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope {
+        name: "tracer".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
     }
 }
 
