@@ -127,3 +127,72 @@ fn span(r: &Request, c: &Connection, pid: u32, offset: u64) -> Span {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "a bad literal should fail the test loudly"
+)]
+mod tests {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+
+    use super::*;
+
+    fn answered(status: u16) -> (Request, Connection) {
+        let r = Request {
+            number: 1,
+            connection: 0,
+            cookie: 9,
+            method: "POST",
+            target: "/orders?id=1".into(),
+            host: Some("shop:8080".into()),
+            version: "HTTP/1.1".into(),
+            outbound: false,
+            status: Some(status),
+            interim: None,
+            start_ns: 1_000,
+            first_byte_ns: Some(1_500),
+            last_byte_ns: Some(1_800),
+            bytes_sent: 120,
+            bytes_received: 78,
+            reused: false,
+        };
+        let c = Connection {
+            number: 1,
+            local: Some("10.0.0.1:8080".parse().unwrap()),
+            remote: Some("10.0.0.2:40000".parse().unwrap()),
+            ..Connection::default()
+        };
+        (r, c)
+    }
+
+    fn attr<'a>(s: &'a Span, key: &str) -> Option<&'a Value> {
+        let kv = s.attributes.iter().find(|kv| kv.key == key)?;
+        kv.value.as_ref()?.value.as_ref()
+    }
+
+    #[test]
+    fn a_request_the_process_answered_is_a_server_span_on_its_own_address() {
+        let (r, c) = answered(503);
+        let s = span(&r, &c, 42, 10);
+        assert_eq!(s.kind, SpanKind::Server as i32);
+        assert_eq!(
+            (s.start_time_unix_nano, s.end_time_unix_nano),
+            (1_010, 1_810)
+        );
+        let text = |v: &str| Some(Value::StringValue(v.into()));
+        assert_eq!(attr(&s, "server.address").cloned(), text("10.0.0.1"));
+        assert_eq!(attr(&s, "server.port"), Some(&Value::IntValue(8080)));
+        assert_eq!(attr(&s, "network.peer.address").cloned(), text("10.0.0.2"));
+        assert_eq!(
+            attr(&s, "url.full").cloned(),
+            text("http://shop:8080/orders?id=1")
+        );
+        assert_eq!(attr(&s, "tracer.process.pid"), Some(&Value::IntValue(42)));
+        assert_eq!(attr(&s, "error.type").cloned(), text("503"));
+        assert_eq!(s.status.map(|st| st.code), Some(StatusCode::Error as i32));
+        // A 404 is the client's error, not the server's.
+        let (r, c) = answered(404);
+        assert_eq!(attr(&span(&r, &c, 42, 10), "error.type"), None);
+    }
+}
