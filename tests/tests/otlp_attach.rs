@@ -1,7 +1,11 @@
 //! `attach --otlp`: a span per reconstructed request, each its own trace,
 //! as a real OTLP receiver decodes them; a collector that is down costs
 //! dropped spans, counted in the summary, and nothing else.
-use std::{net::TcpListener, process::Command, time::Duration};
+use std::{
+    net::TcpListener,
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use serde_json::Value;
 use tracer_tests::{
@@ -90,4 +94,34 @@ fn a_collector_that_is_down_costs_dropped_spans_counted_in_the_summary() {
     let said: Vec<&str> = err.lines().filter(|l| l.contains("otlp")).collect();
     assert_eq!(said.len(), 1, "{err}");
     assert!(said[0].starts_with("tracer: otlp: "), "{}", said[0]);
+}
+
+#[test]
+fn a_collector_that_never_answers_holds_attach_up_2_seconds_at_most() {
+    if !can_trace_or_skip() {
+        return;
+    }
+    // Accepts and never answers: every post waits for its deadline.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept() {
+            held.push(conn);
+        }
+    });
+    let started = Instant::now();
+    let (_, lines, _) = attach_run(&format!("http://{silent}"));
+    let summary = of_type(&lines, "summary")[0];
+    assert_eq!(summary["otlp_exported"], 0, "{summary}");
+    assert_eq!(summary["otlp_dropped"], 5, "{summary}");
+    let requests = of_type(&lines, "request");
+    assert_eq!(requests.len(), 5, "the trace itself is whole");
+    // The target's run and the attach take well under the 10 s bound; the
+    // export adds its 2 s deadline at most.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -1,13 +1,13 @@
 //! `trace --otlp`: the spans a real OTLP receiver (PyPI's
 //! opentelemetry-proto, tests/otlp_receiver.py) decodes.
-use std::net::TcpListener;
+use std::{net::TcpListener, process::Command, sync::mpsc, time::Duration};
 
 use serde_json::Value;
 use tracer_tests::{
     http_server::{Behaviour, TestServer},
     otlp_receiver::OtlpReceiver,
-    process::{can_trace_or_skip as kernel_or_skip, of_type},
-    tracer_bin::{tracer, tracer_env},
+    process::{Proc, can_trace_or_skip as kernel_or_skip, of_type},
+    tracer_bin::{tracer, tracer_bin, tracer_env},
 };
 
 /// OTLP's SpanKind CLIENT.
@@ -204,4 +204,54 @@ fn propagate_names_each_request_span_in_its_traceparent() {
         );
         assert_eq!(get["headers"]["traceparent"], want.as_str());
     }
+}
+
+/// A server that accepts and never answers: the request hangs until Ctrl-C.
+/// The receiver hears of each accepted connection.
+fn silent_server() -> (std::net::SocketAddr, mpsc::Receiver<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept() {
+            held.push(conn);
+            let _ = tx.send(());
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn ctrl_c_still_exports_what_was_traced_and_exits_130() {
+    if !kernel_or_skip() {
+        return;
+    }
+    let receiver = OtlpReceiver::start("ctrl-c");
+    let (addr, accepted) = silent_server();
+    let url = format!("http://{addr}/");
+    let mut tracer = Proc::spawn(Command::new(tracer_bin()).args([
+        "trace",
+        &url,
+        "--otlp",
+        &receiver.endpoint(),
+    ]))
+    .unwrap();
+    // Connected: the probes are on and the request waits for its answer.
+    accepted
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the tracer connects");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(tracer.pid() as i32, libc::SIGINT) };
+    let status = tracer.wait_exit(Duration::from_secs(10));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(130),
+        "{}",
+        tracer.stderr()
+    );
+    assert_eq!(receiver.posts().len(), 1, "exported before the exit");
+    let spans = receiver.spans();
+    assert_eq!(spans.len(), 1, "the root only: no request finished");
+    assert_eq!(spans[0]["name"], "tracer trace");
 }
