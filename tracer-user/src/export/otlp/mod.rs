@@ -45,6 +45,10 @@ impl TraceExport {
         propagate: bool,
     ) -> Result<(Option<Self>, Option<TraceIds>), String> {
         let config = OtlpConfig::resolve(otlp, |k| std::env::var(k).ok())?;
+        if config.is_none() && !propagate {
+            // Neither asked for: nothing of the exporter runs.
+            return Ok((None, None));
+        }
         let ids = TraceIds::random();
         let export = config.map(|config| TraceExport {
             config,
