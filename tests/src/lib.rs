@@ -1,6 +1,7 @@
 //! Helpers for tracer's end-to-end tests: loopback traffic with known byte
 //! counts, socket cookies, and kernel event collection.
 pub mod http;
+pub mod otlp_receiver;
 pub mod process;
 pub mod run_cmd;
 

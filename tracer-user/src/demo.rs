@@ -72,6 +72,8 @@ pub async fn run(format: Format, no_ebpf: bool) -> i32 {
         expect: None,
         no_ebpf,
         show_secrets: false,
+        otlp: None,
+        propagate: false,
         ring_bytes: None,
     };
     let code = crate::trace::run(&args).await;

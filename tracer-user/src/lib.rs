@@ -52,6 +52,7 @@ mod clock;
 mod demo;
 mod exit;
 mod expect;
+mod export;
 /// Test and bench knobs: only the knob binaries turn them on.
 #[doc(hidden)]
 pub mod knobs;

@@ -15,7 +15,9 @@ use crate::{
     cli::TraceArgs,
     client::{ClientEvent, RequestOutcome, RequestSpec, TracedClient},
     clock::monotonic_ns,
-    exit, knobs, preflight,
+    exit,
+    export::otlp::{TraceExport, TraceIds, with_traceparent},
+    knobs, preflight,
     probes::{EventStream, KernelEvent, ProbeOptions, Probes},
     render::{self, Format},
     timeline::{self, RequestInfo, Trace},
@@ -32,6 +34,13 @@ const QUIET: Duration = Duration::from_millis(5);
 
 pub async fn run(args: &TraceArgs) -> i32 {
     let (spec, opts) = match args.to_request() {
+        Ok(v) => v,
+        Err(msg) => {
+            eprintln!("tracer: {msg}");
+            return exit::USAGE;
+        }
+    };
+    let (export, propagate) = match TraceExport::from_args(args.otlp.as_deref(), args.propagate) {
         Ok(v) => v,
         Err(msg) => {
             eprintln!("tracer: {msg}");
@@ -73,7 +82,8 @@ pub async fn run(args: &TraceArgs) -> i32 {
     }
     let reader = kernel.as_mut().map(|k| spawn_reader(k.stream.take()));
 
-    let (outcomes, interrupted) = run_requests(&client, &spec, args.count, args.interval()).await;
+    let (outcomes, interrupted) =
+        run_requests(&client, &spec, args.count, args.interval(), propagate).await;
     // Dropping the client closes its pooled connections: their FIN and close
     // belong in the timeline too.
     drop(client);
@@ -87,6 +97,10 @@ pub async fn run(args: &TraceArgs) -> i32 {
     print(&trace, args.format, sink.as_mut());
     // Detaching waits on the kernel (tens of ms per tp_btf link): print first.
     drop(kernel);
+    // After the detach: the exporter's own connections are not traced.
+    if let Some(export) = export {
+        export.send(&trace, shown.url.as_str()).await;
+    }
     crate::expect::exit_code(&trace, args.expect, interrupted)
 }
 
@@ -206,6 +220,7 @@ async fn run_requests(
     spec: &RequestSpec,
     count: u32,
     interval: Duration,
+    propagate: Option<TraceIds>,
 ) -> (Vec<RequestOutcome>, Option<i32>) {
     let mut outcomes = Vec::new();
     let (Ok(mut int), Ok(mut term)) = (
@@ -224,6 +239,10 @@ async fn run_requests(
             }
         }
         spare.extend(spare_connect(spec, n).await);
+        let spec = match &propagate {
+            Some(ids) => &with_traceparent(spec, ids, n),
+            None => spec,
+        };
         let outcome = tokio::select! {
             o = client.run(n, spec) => o,
             _ = int.recv() => return (outcomes, Some(exit::SIGINT)),

@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask setup | test | run | bench`.
 mod bench;
 mod guest;
+mod otlp_receiver;
 mod setup;
 mod shell;
 mod skips;
@@ -102,6 +103,7 @@ fn run_tests(
 ) -> Result<()> {
     setup::run()?;
     tools::ensure()?;
+    otlp_receiver::ensure()?;
     let executables = build_tests()?;
     // knobs_ignored checks the binary users get, so it is built as they build it.
     build_release_tracer()?;

@@ -51,6 +51,14 @@ pub fn install_missing(tools: &[(&str, &str)], who: &str) -> Result<()> {
             missing.join(" ")
         );
     }
+    install_packages(&missing, who)
+}
+
+/// Installs these Debian packages (root and apt-get needed).
+pub fn install_packages(packages: &[&str], who: &str) -> Result<()> {
+    if !shell::is_root() || !has("apt-get") {
+        bail!("{who} need: apt-get install {}", packages.join(" "));
+    }
     shell::status(
         Command::new("apt-get").args(["update", "-qq"]),
         "apt-get update",
@@ -58,10 +66,10 @@ pub fn install_missing(tools: &[(&str, &str)], who: &str) -> Result<()> {
     shell::status(
         Command::new("apt-get")
             .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
+            .args(packages)
             .env("DEBIAN_FRONTEND", "noninteractive"),
-        &format!("apt-get install {}", missing.join(" ")),
+        &format!("apt-get install {}", packages.join(" ")),
     )?;
-    eprintln!("setup: DID      installed {}", missing.join(" "));
+    eprintln!("setup: DID      installed {}", packages.join(" "));
     Ok(())
 }

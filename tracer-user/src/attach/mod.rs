@@ -28,7 +28,9 @@ use tracer_ebpf::{tcp_state, tgid_flags};
 pub use crate::render::Format;
 use crate::{
     clock::monotonic_ns,
-    exit, preflight,
+    exit,
+    export::otlp::{OtlpConfig, SpanQueue},
+    preflight,
     probes::{ProbeOptions, Probes},
 };
 pub(crate) use conns::Tracker;
@@ -70,6 +72,10 @@ pub struct AttachArgs {
     /// event and request (text or json).
     #[arg(long)]
     pub stat: bool,
+    /// Export each request as an OpenTelemetry span: POST OTLP/HTTP
+    /// protobuf to ENDPOINT/v1/traces (else OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub otlp: Option<String>,
     /// Bytes of all ring buffers together (testing the lost-event path).
     #[arg(long, hide = true)]
     pub ring_bytes: Option<u32>,
@@ -122,6 +128,13 @@ pub async fn run(args: &AttachArgs) -> i32 {
         }
         None => None,
     };
+    let otlp = match OtlpConfig::resolve(args.otlp.as_deref(), |k| std::env::var(k).ok()) {
+        Ok(config) => config,
+        Err(msg) => {
+            eprintln!("tracer: {msg}");
+            return exit::USAGE;
+        }
+    };
     let pids: Vec<u32> = targets.iter().map(|t| t.pid).collect();
     let mut probes = match load_probes(args.ring_bytes, &pids) {
         Ok(p) => p,
@@ -131,7 +144,9 @@ pub async fn run(args: &AttachArgs) -> i32 {
         }
     };
     let first = targets.first().map_or(0, |t| t.pid);
-    let mut out = Output::new(args.format, first, monotonic_ns()).events(args.events);
+    let mut out = Output::new(args.format, first, monotonic_ns())
+        .events(args.events)
+        .otlp(otlp.map(SpanQueue::start));
     if let Some(sink) = sink {
         out = out.to(sink);
     }

@@ -133,7 +133,7 @@ pub async fn record(mut r: Recording<'_>, exited: impl Future<Output = String>) 
     if r.follow {
         adopt(r.probes, &mut r.out);
     }
-    finish(&mut r, &stream, &ended);
+    finish(&mut r, &stream, &ended).await;
     let totals = Totals {
         requests: r.tracker.request_count,
         reused: r.tracker.reused_count,
@@ -181,7 +181,7 @@ fn adopt(probes: &mut Probes, out: &mut Output) {
 }
 
 /// Prints what is still open, the notes about losses, and the summary.
-fn finish(r: &mut Recording<'_>, stream: &EventStream, ended: &str) {
+async fn finish(r: &mut Recording<'_>, stream: &EventStream, ended: &str) {
     let (tracker, out) = (&mut r.tracker, &mut r.out);
     for req in tracker.finish_all() {
         if let Some(q) = tracker.request(req) {
@@ -218,6 +218,7 @@ fn finish(r: &mut Recording<'_>, stream: &EventStream, ended: &str) {
             stream.late()
         ));
     }
+    out.finish_export().await;
     out.summary(tracker, &lost_by_kind, ended);
     out.note(ended);
 }

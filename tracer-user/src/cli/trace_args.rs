@@ -90,6 +90,14 @@ pub struct TraceArgs {
     /// Set-Cookie headers and a URL's password (redacted by default).
     #[arg(long)]
     pub show_secrets: bool,
+    /// Export the run as OpenTelemetry spans: POST OTLP/HTTP protobuf to
+    /// ENDPOINT/v1/traces (else OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub otlp: Option<String>,
+    /// Send a W3C traceparent header naming each request's span, so the
+    /// server's spans join the exported trace.
+    #[arg(long)]
+    pub propagate: bool,
     /// Bytes of all ring buffers together (testing the lost-event path).
     #[arg(long, hide = true)]
     pub ring_bytes: Option<u32>,

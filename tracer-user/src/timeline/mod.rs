@@ -13,7 +13,7 @@ pub use connections::OpenedWhen;
 pub use connections::{OpenedConnection, handshake_text};
 pub use findings::{Evidence, Finding, FindingKind};
 pub use join::build;
-pub use phases::Phases;
+pub use phases::{Phases, windows as phase_windows};
 #[cfg(feature = "ebpf")]
 pub(crate) use verdict::opened_socket;
 pub use verdict::{ReuseVerdict, Summary, Verdict};
@@ -125,4 +125,4 @@ pub struct Trace {
 #[cfg(test)]
 pub(crate) mod test_events;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

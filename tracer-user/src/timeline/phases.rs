@@ -42,11 +42,53 @@ fn last(t: &RequestTimeline, pred: impl Fn(&EventBody) -> bool) -> Option<u64> {
         .map(|e| e.ts_ns)
 }
 
-fn span(a: Option<u64>, b: Option<u64>) -> Option<u64> {
-    b?.checked_sub(a?)
+/// A phase's (start, end) in CLOCK_MONOTONIC ns; None when it did not
+/// happen or was not observed, or ended before it started.
+fn span(a: Option<u64>, b: Option<u64>) -> Option<(u64, u64)> {
+    let (a, b) = (a?, b?);
+    (b >= a).then_some((a, b))
+}
+
+/// When each phase of [`Phases`] began and ended, for exporters that draw
+/// them as spans of their own (dns, connect, tls, server, transfer).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PhaseWindows {
+    pub dns: Option<(u64, u64)>,
+    pub connect: Option<(u64, u64)>,
+    pub tls: Option<(u64, u64)>,
+    pub server: Option<(u64, u64)>,
+    pub transfer: Option<(u64, u64)>,
+}
+
+impl PhaseWindows {
+    /// (name, window) in the contract's order, without `total`.
+    pub fn named(&self) -> [(&'static str, Option<(u64, u64)>); 5] {
+        [
+            ("dns", self.dns),
+            ("connect", self.connect),
+            ("tls", self.tls),
+            ("server", self.server),
+            ("transfer", self.transfer),
+        ]
+    }
 }
 
 pub(super) fn measure(t: &RequestTimeline) -> Phases {
+    let w = windows(t);
+    let len = |w: Option<(u64, u64)>| w.map(|(a, b)| b - a);
+    let total = len(span(Some(t.info.start_ns), Some(t.info.end_ns))).filter(|&d| d > 0);
+    Phases {
+        dns: len(w.dns),
+        connect: len(w.connect),
+        tls: len(w.tls),
+        server: len(w.server),
+        transfer: len(w.transfer),
+        total,
+    }
+}
+
+/// The windows [`measure`] takes its durations from.
+pub fn windows(t: &RequestTimeline) -> PhaseWindows {
     let client = |name: &'static str| move |b: &EventBody| matches!(b, EventBody::Client(h) if h.name() == name);
     let dns = span(first(t, client("DNSStart")), first(t, client("DNSDone")));
 
@@ -94,13 +136,11 @@ pub(super) fn measure(t: &RequestTimeline) -> Phases {
     let server = span(wrote, first_byte);
     let body_done = first(t, |b| matches!(b, EventBody::Client(Hook::BodyDone { .. })));
     let transfer = span(first_byte, body_done);
-    let total = span(Some(t.info.start_ns), Some(t.info.end_ns)).filter(|&d| d > 0);
-    Phases {
+    PhaseWindows {
         dns,
         connect,
         tls,
         server,
         transfer,
-        total,
     }
 }

@@ -10,7 +10,7 @@ use tracer_ebpf::tcp_state::{CLOSE, ESTABLISHED, SYN_SENT};
 
 /// SYN, connect (stamped at the SYN), ESTABLISHED for `cookie` at `ts`, as
 /// the state hook writes them.
-fn new_socket(ts: u64, cookie: u64, local: &str) -> Vec<KernelEvent> {
+pub(crate) fn new_socket(ts: u64, cookie: u64, local: &str) -> Vec<KernelEvent> {
     let (local, remote) = (addr(local), addr(SERVER));
     vec![
         kernel(
@@ -46,7 +46,7 @@ fn new_socket(ts: u64, cookie: u64, local: &str) -> Vec<KernelEvent> {
     ]
 }
 
-fn exchange(ts: u64, cookie: u64) -> Vec<KernelEvent> {
+pub(crate) fn exchange(ts: u64, cookie: u64) -> Vec<KernelEvent> {
     vec![
         kernel(
             ts,
@@ -67,7 +67,7 @@ fn exchange(ts: u64, cookie: u64) -> Vec<KernelEvent> {
     ]
 }
 
-fn got_conn(request: u32, ts_ns: u64, reused: bool) -> ClientEvent {
+pub(crate) fn got_conn(request: u32, ts_ns: u64, reused: bool) -> ClientEvent {
     ClientEvent {
         request,
         ts_ns,

@@ -141,6 +141,8 @@ pub(super) fn summary_line<'a>(
         findings: Counts(t.findings.counts()),
         lost_by_kind: Counts(f.lost),
         lost_events: f.lost_total,
+        otlp_dropped: None,
+        otlp_exported: None,
         per_connection,
         per_process: procs.records(t),
         // `pid` names the one traced process; with several, `pids` does.

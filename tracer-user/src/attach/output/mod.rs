@@ -18,6 +18,7 @@ use crate::{
 
 mod chrome;
 mod json;
+mod otlp;
 mod stat;
 mod summary;
 mod text;
@@ -51,6 +52,8 @@ pub struct Output {
     /// `--events`: every kernel event is written; else only connections
     /// opening and closing (with requests, findings and notes).
     events: bool,
+    /// `--otlp`: each request also goes out as a span.
+    otlp: Option<otlp::AttachOtlp>,
 }
 
 impl Output {
@@ -67,6 +70,21 @@ impl Output {
             io_unknown: false,
             stat: None,
             events: false,
+            otlp: None,
+        }
+    }
+
+    /// Sends each request as a span through `queue` (`--otlp`).
+    pub fn otlp(mut self, queue: Option<crate::export::otlp::SpanQueue>) -> Self {
+        self.otlp = queue.map(otlp::AttachOtlp::new);
+        self
+    }
+
+    /// Gives the span exporter its last chance (2 s at most), so that the
+    /// summary can say how many spans were dropped.
+    pub async fn finish_export(&mut self) {
+        if let Some(o) = &mut self.otlp {
+            o.finish().await;
         }
     }
 
@@ -183,15 +201,20 @@ impl Output {
     }
 
     pub fn request(&mut self, r: &Request, t: &Tracker) {
+        let pid_of = |c: &Connection| if c.pid != 0 { c.pid } else { self.pid };
+        if let Some(o) = &mut self.otlp {
+            let c = &t.connections[r.connection];
+            o.request(r, c, pid_of(c));
+        }
         if let Some(stat) = &mut self.stat {
             stat.add(r);
             return;
         }
         let c = &t.connections[r.connection];
+        let pid = pid_of(c);
         match self.format {
             Format::Text => self.text_request(r, c),
             Format::Json => {
-                let pid = if c.pid != 0 { c.pid } else { self.pid };
                 write_line(&mut self.buf, &json::request_line(r, c, pid));
                 self.line_written();
             }
@@ -222,6 +245,12 @@ impl Output {
         match self.format {
             Format::Text => {
                 self.text_summary(t, &figures);
+                if let Some((exported, dropped)) = self.otlp.as_ref().and_then(|o| o.counts) {
+                    self.line(
+                        true,
+                        &format!("otlp: {exported} spans exported, {dropped} dropped"),
+                    );
+                }
                 if let Some(rows) = self.stat_run() {
                     let mut table = b"endpoints over the whole run:\n".to_vec();
                     stat::write_table(&mut table, &rows);
@@ -233,6 +262,9 @@ impl Output {
                 let rows = self.stat.as_ref().map(|s| s.run_rows(Instant::now()));
                 let mut line = json::summary_line(t, &figures, &self.procs, self.pid);
                 line.stat = rows.as_deref().map(stat::records);
+                let counts = self.otlp.as_ref().and_then(|o| o.counts);
+                line.otlp_exported = counts.map(|c| c.0);
+                line.otlp_dropped = counts.map(|c| c.1);
                 write_line(&mut self.buf, &line);
                 self.line_written();
             }

@@ -160,6 +160,12 @@ pub struct AttachSummary<'a> {
     pub findings: Counts<'a, usize>,
     pub lost_by_kind: Counts<'a, u64>,
     pub lost_events: u64,
+    /// `--otlp`: spans the collector took, and spans dropped (queue full,
+    /// collector slow or down).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_dropped: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_exported: Option<u64>,
     pub per_connection: Vec<ConnectionRecord>,
     pub per_process: Vec<ProcessRecord<'a>>,
     /// The one traced process; with several, `pids` names them.

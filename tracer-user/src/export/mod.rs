@@ -1,0 +1,2 @@
+//! Sending what was traced to other systems' collectors.
+pub mod otlp;
