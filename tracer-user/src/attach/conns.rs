@@ -143,6 +143,9 @@ impl Tracker {
             KernelDetail::Payload { send, len, head } => {
                 self.payload(c, ev, *send, u64::from(*len), head, &mut fx)
             }
+            KernelDetail::Plaintext { send, len, head } => {
+                self.plaintext(c, ev, *send, u64::from(*len), head, &mut fx)
+            }
             KernelDetail::Close { .. } | KernelDetail::Destroy => {
                 if !self.connections[c].closed {
                     fx.opened = Some(false);

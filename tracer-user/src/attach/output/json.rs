@@ -126,6 +126,7 @@ pub(super) fn summary_line<'a>(
             closed: c.closed,
             connection: c.number,
             encrypted: c.encrypted,
+            plaintext: c.plaintext,
             local_addr: c.local,
             preexisting: c.preexisting_fd.is_some(),
             remote_addr: c.remote,

@@ -178,8 +178,10 @@ impl Output {
             if c.requests > 1 {
                 notes.push("reused".to_string());
             }
-            if c.encrypted {
-                notes.push("encrypted (TLS): timing and bytes only".to_string());
+            if c.plaintext {
+                notes.push("TLS: requests from OpenSSL's plaintext".to_string());
+            } else if c.encrypted {
+                notes.push("encrypted: no probe for this TLS library".to_string());
             }
             let pid = if self.name_processes {
                 format!("  pid {}", c.pid)

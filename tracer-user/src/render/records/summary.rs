@@ -185,6 +185,9 @@ pub struct ConnectionRecord {
     pub connection: usize,
     pub encrypted: bool,
     pub local_addr: Option<SocketAddr>,
+    /// A TLS connection whose requests were read from its library's
+    /// plaintext (OpenSSL uprobes).
+    pub plaintext: bool,
     pub preexisting: bool,
     pub remote_addr: Option<SocketAddr>,
     pub requests: Option<usize>,
