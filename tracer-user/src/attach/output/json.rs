@@ -105,6 +105,7 @@ pub(super) fn request_line<'a>(r: &'a Request, c: &Connection, pid: u32) -> Requ
         url: Shown(Url {
             host: r.host.as_deref(),
             target: &r.target,
+            https: c.plaintext,
         }),
     }
 }

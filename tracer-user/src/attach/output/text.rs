@@ -102,7 +102,10 @@ impl Output {
         let b = &mut self.buf;
         let _ = write!(b, "request {}  {} ", r.number, r.method);
         let _ = match &r.host {
-            Some(h) if r.target.starts_with('/') => write!(b, "http://{h}{}", r.target),
+            Some(h) if r.target.starts_with('/') => {
+                let scheme = if c.plaintext { "https" } else { "http" };
+                write!(b, "{scheme}://{h}{}", r.target)
+            }
             _ => b.write_all(r.target.as_bytes()),
         };
         let _ = match r.status {
