@@ -388,8 +388,6 @@ pub mod names {
     pub const FOLLOWED: &str = "FOLLOWED";
     /// Hash of followed processes that exited: tgid -> `comm` (16 bytes).
     pub const EXIT_COMM: &str = "EXIT_COMM";
-    /// Thread id -> the OpenSSL read or write call it is in (attach).
-    pub const SSL_CALLS: &str = "SSL_CALLS";
     /// The global holding [`super::PidNs`].
     pub const PID_NS: &str = "PID_NS";
     /// The global holding [`super::SockOffsets`].

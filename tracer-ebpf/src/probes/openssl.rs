@@ -12,7 +12,7 @@
 use aya_ebpf::{
     helpers::{bpf_probe_read_user, generated},
     macros::{map, uprobe, uretprobe},
-    maps::{HashMap, LruHashMap},
+    maps::LruHashMap,
     programs::{ProbeContext, RetProbeContext},
 };
 use tracer_ebpf::{
@@ -49,8 +49,9 @@ pub struct SslKey {
     pub _pad: u32,
 }
 
+/// LRU: a thread that dies inside a call never removes its mark.
 #[map(name = "SSL_CALLS")]
-static SSL_CALLS: HashMap<u32, SslCall> = HashMap::with_max_entries(16384, 0);
+static SSL_CALLS: LruHashMap<u32, SslCall> = LruHashMap::with_max_entries(16384, 0);
 
 /// The socket each `SSL*` last did I/O on. LRU: freed `SSL`s are never
 /// announced, and a reused address is corrected by its first syscall.

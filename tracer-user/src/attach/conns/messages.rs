@@ -48,7 +48,7 @@ impl Tracker {
             conn.bytes_received += n;
         }
         if !conn.plaintext {
-            self.to_messages(c, ts_ns, send, n, fx);
+            self.count_to_messages(c, ts_ns, send, n, fx);
         }
     }
 
@@ -67,12 +67,12 @@ impl Tracker {
         let conn = &mut self.connections[c];
         (conn.plaintext, conn.encrypted) = (true, true);
         self.heads(c, ev, send, len, head, fx);
-        self.to_messages(c, ev.ts_ns, send, len, fx);
+        self.count_to_messages(c, ev.ts_ns, send, len, fx);
     }
 
     /// `n` bytes moved in direction `send`, counted to the messages of the
     /// head parsed for them, or to the request they continue.
-    fn to_messages(&mut self, c: usize, ts_ns: u64, send: bool, n: u64, fx: &mut Effect) {
+    fn count_to_messages(&mut self, c: usize, ts_ns: u64, send: bool, n: u64, fx: &mut Effect) {
         let conn = &mut self.connections[c];
         if let Some(h) = conn.head_io.take_if(|h| h.ts_ns == ts_ns && h.send == send) {
             for s in &h.shares[..h.len] {
