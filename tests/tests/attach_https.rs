@@ -37,8 +37,9 @@ struct TlsServer {
 }
 
 impl TlsServer {
-    fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("tracer-https-{}", std::process::id()));
+    /// `name`: the test's, so tests run side by side keep their own files.
+    fn start(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("tracer-https-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let made = Command::new("openssl")
             .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
@@ -113,7 +114,7 @@ fn curl_https_two_urls_on_one_connection() {
     if !can_run_or_skip() {
         return;
     }
-    let server = TlsServer::start();
+    let server = TlsServer::start("curl");
     let base = format!("https://127.0.0.1:{}", server.port);
     let (a, b) = (format!("{base}/a"), format!("{base}/b"));
     // The shell waits for a line, then becomes curl: same pid, attached
@@ -166,7 +167,7 @@ fn python_http_client_https_three_requests() {
     if !can_run_or_skip() {
         return;
     }
-    let server = TlsServer::start();
+    let server = TlsServer::start("python");
     // In double quotes for sh: no double quote or dollar inside.
     let code = format!(
         "import http.client, ssl, sys\n\
@@ -212,4 +213,39 @@ fn python_http_client_https_three_requests() {
     let summary = of_type(&lines, "summary")[0];
     assert_eq!(summary["connections"], 1, "{summary}");
     assert_eq!(summary["per_connection"][0]["plaintext"], true, "{summary}");
+}
+
+/// A TLS library without a probe (rustls, inside `tracer trace`): its
+/// connection is shown as encrypted, per connection, and no request is
+/// made up from its records.
+#[test]
+fn a_tls_library_without_a_probe_is_named_per_connection() {
+    if !can_run_or_skip() {
+        return;
+    }
+    let server = TlsServer::start("rustls");
+    let bin = tracer_tests::tracer_bin::tracer_bin();
+    let script = format!(
+        "read go && exec {} trace --no-ebpf --insecure https://127.0.0.1:{}/rustls",
+        bin.display(),
+        server.port
+    );
+    let mut client = Proc::spawn(Command::new("sh").args(["-c", &script])).unwrap();
+    let mut tracer = attach(client.pid(), "text");
+    client.go_and_succeed();
+    let out = tracer.exit_0_stdout();
+    println!("{out}");
+    assert_eq!(server.log(), ["GET /rustls"]);
+    assert!(
+        out.contains("https: OpenSSL SSL_read/SSL_write probed in"),
+        "{out}"
+    );
+    let conn = out
+        .lines()
+        .find(|l| l.starts_with("  conn 1 "))
+        .unwrap_or_else(|| panic!("no connection line: {out}"));
+    assert!(
+        conn.contains("0 requests") && conn.ends_with("encrypted: no probe for this TLS library"),
+        "{conn}"
+    );
 }
