@@ -249,3 +249,46 @@ fn a_tls_library_without_a_probe_is_named_per_connection() {
         "{conn}"
     );
 }
+
+/// Traced on the server side: the requests the TLS server read, inbound,
+/// with the paths its own log has.
+#[test]
+fn a_tls_server_shows_its_inbound_requests() {
+    if !can_run_or_skip() {
+        return;
+    }
+    let server = TlsServer::start("server");
+    let mut tracer = attach(server.proc.pid(), "json");
+    let base = format!("https://127.0.0.1:{}", server.port);
+    let curl = Command::new("curl")
+        .args(["-sSk", "-o", "/dev/null", "-o", "/dev/null"])
+        .args([format!("{base}/in1"), format!("{base}/in2")])
+        .output()
+        .unwrap();
+    assert!(curl.status.success(), "{curl:?}");
+    let found = tracer.wait_for("/in2\"", false, Duration::from_secs(5));
+    let _ = tracer.child.kill();
+    let lines = json_lines(&tracer.stdout());
+    assert!(found, "{lines:?}");
+    assert_eq!(server.log(), ["GET /in1", "GET /in2"]);
+    let requests = of_type(&lines, "request");
+    let got: Vec<(&str, &str, Option<u64>)> = requests
+        .iter()
+        .map(|r| {
+            (
+                r["direction"].as_str().unwrap_or(""),
+                r["url"].as_str().unwrap_or(""),
+                r["status"].as_u64(),
+            )
+        })
+        .collect();
+    let (in1, in2) = (format!("{base}/in1"), format!("{base}/in2"));
+    assert_eq!(
+        got,
+        [
+            ("inbound", in1.as_str(), Some(200)),
+            ("inbound", in2.as_str(), Some(200)),
+        ]
+    );
+    assert_eq!(requests[0]["socket_cookie"], requests[1]["socket_cookie"]);
+}
