@@ -186,6 +186,11 @@ pub(crate) fn libc_of(pid: u32) -> Option<PathBuf> {
     .libc()
 }
 
+/// `tracer check --pid PID`: the TLS libraries of the process.
+pub fn tls_report(pid: u32, probes: Option<&mut Probes>) -> String {
+    tls::report(pid, probes)
+}
+
 /// The OpenSSL uprobes on every libssl of the targets (see `tls`): the
 /// `tgid_flags` bit that turns the join on, and a note saying what is read.
 fn probe_openssl(probes: &mut Probes, targets: &[Target], scope: u32) -> (u8, Vec<String>) {

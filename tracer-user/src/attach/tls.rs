@@ -78,6 +78,68 @@ pub fn libssl_of(pid: u32) -> Vec<PathBuf> {
         .collect()
 }
 
+/// TLS libraries without a probe, by the start of their file name.
+const UNPROBED: &[(&str, &str)] = &[
+    ("libgnutls.so", "GnuTLS"),
+    ("libnss3.so", "NSS"),
+    ("libwolfssl.so", "wolfSSL"),
+    ("libmbedtls.so", "Mbed TLS"),
+    ("libboringssl", "BoringSSL"),
+];
+
+/// The TLS libraries without a probe that a `/proc/PID/maps` text maps:
+/// (name, path), once each.
+pub fn mapped_unprobed(maps: &str) -> Vec<(&'static str, String)> {
+    let mut found: Vec<(&'static str, String)> = Vec::new();
+    for path in maps.lines().filter_map(|l| l.split_whitespace().nth(5)) {
+        let file = path.rsplit('/').next().unwrap_or("");
+        if let Some((_, name)) = UNPROBED.iter().find(|(start, _)| file.starts_with(start))
+            && !found.iter().any(|(_, p)| p == path)
+        {
+            found.push((name, path.to_string()));
+        }
+    }
+    found
+}
+
+/// `tracer check --pid PID`'s lines: each TLS library of the process, and
+/// whether attach reads its plaintext (the uprobes are attached, to prove
+/// it, when `probes` are loaded, and go when they are dropped).
+pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
+    let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+        return format!("\ntls libraries of pid {pid}: cannot read /proc/{pid}/maps\n");
+    };
+    let mapped = mapped_libssl(&maps);
+    let mut out = format!("\ntls libraries of pid {pid}\n");
+    let libs = libssl_of(pid);
+    let mut probes = probes;
+    for lib in &libs {
+        let shown = lib.display().to_string();
+        let how = if mapped.iter().any(|m| shown.ends_with(m.as_str())) {
+            "mapped"
+        } else {
+            "under its root, not mapped yet"
+        };
+        let can = match probes.as_deref_mut() {
+            Some(p) => match p.attach_openssl(lib, pid) {
+                Ok(()) => "readable: SSL_read/SSL_write probed".to_string(),
+                Err(e) => format!("not readable: {e}"),
+            },
+            None => "not checked: the probes did not load".to_string(),
+        };
+        out.push_str(&format!("  OpenSSL   {shown} ({how})  {can}\n"));
+    }
+    for (name, path) in mapped_unprobed(&maps) {
+        out.push_str(&format!(
+            "  {name:<9} {path} (mapped)  not readable: no probe for this TLS library\n"
+        ));
+    }
+    if libs.is_empty() {
+        out.push_str("  no libssl mapped or under its root; Go's crypto/tls, rustls and statically linked OpenSSL are not probed\n");
+    }
+    out
+}
+
 fn under(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
 }
@@ -93,6 +155,21 @@ mod tests {
         assert!(!is_libssl("libssl.so"));
         assert!(!is_libssl("libssl3.so"));
         assert!(!is_libssl("libcrypto.so.3"));
+    }
+
+    #[test]
+    fn libraries_without_a_probe_are_named() {
+        let maps = "\
+7f00-7f01 r-xp 00000000 08:01 7 /usr/lib/x86_64-linux-gnu/libgnutls.so.30.34.3
+7f01-7f02 r--p 00001000 08:01 7 /usr/lib/x86_64-linux-gnu/libgnutls.so.30.34.3
+";
+        assert_eq!(
+            mapped_unprobed(maps),
+            [(
+                "GnuTLS",
+                "/usr/lib/x86_64-linux-gnu/libgnutls.so.30.34.3".to_string()
+            )]
+        );
     }
 
     #[test]
