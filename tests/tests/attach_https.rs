@@ -14,7 +14,8 @@ import http.server, ssl, sys
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     def do_GET(self):
-        body = b'hello ' + self.path.encode()
+        big = self.path.startswith('/big')
+        body = b'x' * 20000 if big else b'hello ' + self.path.encode()
         self.send_response(200)
         self.send_header('Content-Length', str(len(body)))
         self.end_headers()
@@ -291,4 +292,48 @@ fn a_tls_server_shows_its_inbound_requests() {
         ]
     );
     assert_eq!(requests[0]["socket_cookie"], requests[1]["socket_cookie"]);
+}
+
+/// A client that reads 100 bytes per `SSL_read`: OpenSSL reads each
+/// record (up to 16 KiB) from the socket once and serves the rest of it
+/// from its buffer, without a syscall. Those reads still count, through
+/// the `SSL*`'s last socket: the request has every byte the client read.
+#[test]
+fn reads_served_from_openssls_buffer_still_count() {
+    if !can_run_or_skip() {
+        return;
+    }
+    let server = TlsServer::start("buffered");
+    // In double quotes for sh: no double quote or dollar inside.
+    let code = format!(
+        "import socket, ssl, sys\n\
+         sys.stdin.readline()\n\
+         s = ssl._create_unverified_context().wrap_socket(socket.create_connection(('127.0.0.1', {})))\n\
+         s.sendall(b'GET /big HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n\
+         got = b''\n\
+         while b'\\r\\n\\r\\n' not in got:\n    \
+             got += s.recv(100)\n\
+         head, _, body = got.partition(b'\\r\\n\\r\\n')\n\
+         n = [int(l.split(b':')[1]) for l in head.split(b'\\r\\n') if l.lower().startswith(b'content-length')][0]\n\
+         while len(body) < n:\n    \
+             body += s.recv(100)\n\
+         print('done', len(head) + 4 + len(body), flush=True)\n\
+         s.close()\n\
+         sys.stdin.readline()\n",
+        server.port
+    );
+    let (mut client, mut tracer) = python_under_attach(&code, "json");
+    client.close_stdin();
+    let _ = client.wait_exit(Duration::from_secs(10));
+    let out = tracer.exit_0_stdout();
+    println!("{out}\nclient: {}", client.stdout());
+    let read: u64 = numbers(&client.stdout())[0];
+    assert!(read > 20000, "{read}");
+    let lines = json_lines(&out);
+    assert_eq!(server.log(), ["GET /big"]);
+    let requests = of_type(&lines, "request");
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let r = requests[0];
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["bytes_received"].as_u64(), Some(read), "{r}");
 }
