@@ -337,3 +337,50 @@ fn reads_served_from_openssls_buffer_still_count() {
     assert_eq!(r["status"], 200, "{r}");
     assert_eq!(r["bytes_received"].as_u64(), Some(read), "{r}");
 }
+
+/// `tracer run -- curl https://...`: the command is probed from its first
+/// instruction, so its first (and only) connection's requests are read.
+#[test]
+fn run_curl_https_reads_its_requests() {
+    if !can_run_or_skip() {
+        return;
+    }
+    let server = TlsServer::start("run");
+    let base = format!("https://127.0.0.1:{}", server.port);
+    let (a, b) = (format!("{base}/r1"), format!("{base}/r2"));
+    let bin = tracer_tests::tracer_bin::tracer_bin();
+    let out = Command::new(bin)
+        .args(["run", "--format", "json", "--", "curl", "-sSk"])
+        .args(["-o", "/dev/null", "-o", "/dev/null", &a, &b])
+        .output()
+        .unwrap();
+    // run's trace goes to stderr, apart from the command's own output.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stderr}");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(server.log(), ["GET /r1", "GET /r2"]);
+    let json: String = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let lines = json_lines(&json);
+    let requests = of_type(&lines, "request");
+    let got: Vec<(&str, Option<u64>, Option<bool>)> = requests
+        .iter()
+        .map(|r| {
+            (
+                r["url"].as_str().unwrap_or(""),
+                r["status"].as_u64(),
+                r["reused"].as_bool(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (a.as_str(), Some(200), Some(false)),
+            (b.as_str(), Some(200), Some(true)),
+        ]
+    );
+}

@@ -191,9 +191,11 @@ pub fn tls_report(pid: u32, probes: Option<&mut Probes>) -> String {
     tls::report(pid, probes)
 }
 
-/// The OpenSSL uprobes on every libssl of the targets (see `tls`): the
-/// `tgid_flags` bit that turns the join on, and a note saying what is read.
-fn probe_openssl(probes: &mut Probes, targets: &[Target], scope: u32) -> (u8, Vec<String>) {
+/// The OpenSSL uprobes on every libssl of processes `pids` (see `tls`),
+/// firing for `scope` (0: any process the kernel's filter lets through):
+/// the `tgid_flags` bit that turns the join on, and notes saying what is
+/// read (attach and run).
+pub(crate) fn probe_openssl(probes: &mut Probes, pids: &[u32], scope: u32) -> (u8, Vec<String>) {
     // The plaintext finds its socket through the send/recv hooks.
     if io_unknown(probes) {
         return (
@@ -202,8 +204,8 @@ fn probe_openssl(probes: &mut Probes, targets: &[Target], scope: u32) -> (u8, Ve
         );
     }
     let mut libs: Vec<PathBuf> = Vec::new();
-    for t in targets {
-        for lib in tls::libssl_of(t.pid) {
+    for &pid in pids {
+        for lib in tls::libssl_of(pid) {
             if !libs.contains(&lib) {
                 libs.push(lib);
             }
@@ -306,7 +308,8 @@ async fn trace(args: &AttachArgs, targets: &[Target], probes: &mut Probes, mut o
     let segments = heads != 0 && !args.events;
     let seg_flag = if segments { tgid_flags::SEGMENTS } else { 0 };
     let (tls, https) = if heads != 0 {
-        probe_openssl(probes, targets, scope)
+        let pids: Vec<u32> = targets.iter().map(|t| t.pid).collect();
+        probe_openssl(probes, &pids, scope)
     } else {
         (0, Vec::new())
     };
