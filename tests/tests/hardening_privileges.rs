@@ -224,6 +224,14 @@ fn the_same_capabilities_attach_to_nobodys_own_process() {
         out.contains("dns: getaddrinfo probed") || out.contains("dns: no getaddrinfo probe"),
         "the DNS probe's fate is said: {out}"
     );
+    // The same for the OpenSSL uprobes, once, and attach goes on.
+    let https: Vec<&str> = out.lines().filter(|l| l.starts_with("https: ")).collect();
+    assert_eq!(https.len(), 1, "{out}");
+    assert!(
+        https[0].starts_with("https: OpenSSL SSL_read/SSL_write probed")
+            || https[0].starts_with("https: no OpenSSL probe"),
+        "{out}"
+    );
 }
 
 #[test]

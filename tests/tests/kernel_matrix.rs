@@ -52,6 +52,38 @@ fn check_exits_0_and_names_what_this_kernel_lacks() {
     }
 }
 
+/// `check --pid` on a Python that has imported `ssl`: its libssl is listed
+/// as readable, which takes loading and attaching the OpenSSL uprobes on
+/// this kernel (they load on 6.1 too, where attach cannot join them yet).
+#[test]
+fn check_pid_lists_libssl_and_loads_the_openssl_probes() {
+    if !can_trace_or_skip() {
+        return;
+    }
+    let code = "import ssl, sys; print('ready', flush=True); sys.stdin.readline()";
+    let python = Proc::spawn_ready(Command::new("python3").args(["-c", code]));
+    let run = tracer(&["check", "--pid", &python.pid().to_string()]);
+    println!(
+        "kernel {}: tracer check --pid\n{}",
+        kernel_release(),
+        run.stdout
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| {
+            l.trim_start().starts_with("OpenSSL ")
+                && l.contains("libssl.so.")
+                && l.contains("(mapped)")
+        })
+        .unwrap_or_else(|| panic!("no mapped libssl listed: {}", run.stdout));
+    assert!(
+        line.ends_with("readable: SSL_read/SSL_write probed"),
+        "{line}"
+    );
+}
+
 #[test]
 fn trace_three_requests_reuse_is_confirmed_by_the_kernel() {
     if !can_trace_or_skip() {

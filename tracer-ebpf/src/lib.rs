@@ -42,6 +42,12 @@ pub enum EventKind {
     /// The first I/O of a segment (attach without `--events`): its head, and
     /// the summary of the socket's segment it ends: [`SegmentEvent`].
     Segment = 14,
+    /// Plaintext that the application handed to, or got from, its TLS
+    /// library (OpenSSL uprobes, attach): [`PayloadEvent`], stamped when
+    /// the call returned, joined to its socket by the send/recv that the
+    /// same thread made inside the call. Stands for no kernel I/O.
+    /// (Not 15: `lost_slot::FOLLOW` has that slot.)
+    Plaintext = 16,
 }
 
 impl EventKind {
@@ -61,6 +67,7 @@ impl EventKind {
             12 => Self::ResetSent,
             13 => Self::ResetReceived,
             14 => Self::Segment,
+            16 => Self::Plaintext,
             _ => return None,
         })
     }
@@ -268,7 +275,7 @@ pub mod lost_slot {
     /// not take (they run untraced).
     pub const FOLLOW: u32 = 15;
     /// Size of the array: every kind fits below it.
-    pub const SLOTS: u32 = 16;
+    pub const SLOTS: u32 = 17;
 }
 
 /// Bits of the `TRACED_TGIDS` value.
@@ -284,6 +291,10 @@ pub mod tgid_flags {
     /// (see [`SegmentEvent`]); the I/Os inside a segment only update the
     /// socket's `SEGMENTS` entry.
     pub const SEGMENTS: u8 = 8;
+    /// With `CAPTURE_HEADS`: the process's TLS library is probed, so its
+    /// send/recv hooks note the socket of an SSL call in progress on the
+    /// thread. Processes without it pay nothing for the lookup.
+    pub const TLS_PLAINTEXT: u8 = 16;
 }
 
 /// Slots of the `TASK_OFFSETS` array (byte offsets from the kernel's BTF)

@@ -20,6 +20,9 @@
 //! - close: the state change that close(2) makes when it releases a TCP
 //!   socket (same hook, fd from the registers), and `tcp:tcp_destroy_sock`
 //!   (tp_btf) for the moment the kernel frees it.
+//! - HTTPS plaintext (attach): uprobes on OpenSSL's `SSL_read`/`SSL_write`
+//!   (and `_ex`), not hooks in the kernel: the plaintext exists only in the
+//!   process. Joined to the socket by the send/recv inside the call.
 //!
 //! Filtering happens here, first thing: only processes in `TRACED_TGIDS`
 //! produce events. Softirq-context hooks attribute by socket cookie instead,

@@ -11,7 +11,7 @@ use crate::common::{
     cookie_of, current, emit, family_of, fill_tuple, header, is_inet, owner_of, protocol_of,
     reserve, set_owner, traced_flags, wakeup_flag,
 };
-use crate::probes::{payload::emit_with_head, segment};
+use crate::probes::{openssl, payload::emit_with_head, segment};
 
 /// -EAGAIN: a non-blocking read or write that moved nothing. tokio ends every
 /// read burst with one; they carry no data and would double the event rate.
@@ -68,6 +68,10 @@ fn on_io(ctx: &BtfTracePointContext, kind: EventKind) {
     let msg_flags: i32 = ctx.arg(2);
     if kind == EventKind::Recv && msg_flags & MSG_PEEK != 0 {
         return;
+    }
+    // Inside an OpenSSL call of this thread: that call's socket.
+    if flags & tgid_flags::TLS_PLAINTEXT != 0 && bytes > 0 {
+        openssl::note_socket(ids.tid, cookie_of(sk));
     }
     let segments = flags & tgid_flags::SEGMENTS != 0 && bytes > 0;
     // Segments (attach's default): a socket in the map is an inet socket

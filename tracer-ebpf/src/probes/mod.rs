@@ -4,6 +4,7 @@ pub mod connect;
 pub mod dns;
 pub mod follow;
 pub mod io;
+pub mod openssl;
 pub mod payload;
 pub mod segment;
 pub mod state;

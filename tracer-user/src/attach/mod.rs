@@ -20,6 +20,7 @@ mod seed;
 mod segments;
 mod stat;
 mod target;
+mod tls;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -200,6 +201,66 @@ pub(crate) fn libc_of(pid: u32) -> Option<PathBuf> {
     .libc()
 }
 
+/// `tracer check --pid PID`: the TLS libraries of the process.
+pub fn tls_report(pid: u32, probes: Option<&mut Probes>) -> String {
+    tls::report(pid, probes)
+}
+
+/// The OpenSSL uprobes on every libssl of processes `pids` (see `tls`),
+/// firing for `scope` (0: any process the kernel's filter lets through):
+/// the `tgid_flags` bit that turns the join on, and notes saying what is
+/// read (attach and run).
+pub(crate) fn probe_openssl(probes: &mut Probes, pids: &[u32], scope: u32) -> (u8, Vec<String>) {
+    // The plaintext finds its socket through the send/recv hooks.
+    if io_unknown(probes) {
+        return (
+            0,
+            vec!["https: no plaintext without the send/recv tracepoints (Linux 6.3+)".to_string()],
+        );
+    }
+    let mut libs: Vec<PathBuf> = Vec::new();
+    for &pid in pids {
+        for lib in tls::libssl_of(pid) {
+            if !libs.contains(&lib) {
+                libs.push(lib);
+            }
+        }
+    }
+    if libs.is_empty() {
+        return (
+            0,
+            vec!["https: no libssl in the process or under its root: HTTPS connections show timing and bytes only".to_string()],
+        );
+    }
+    let mut probed = Vec::new();
+    let mut failed = Vec::new();
+    for lib in &libs {
+        match probes.attach_openssl(lib, scope) {
+            Ok(()) => probed.push(lib.display().to_string()),
+            Err(e) => failed.push(format!("{}: {e}", lib.display())),
+        }
+    }
+    let mut notes = Vec::new();
+    if !probed.is_empty() {
+        notes.push(format!(
+            "https: OpenSSL SSL_read/SSL_write probed in {}: HTTP/1.x requests of its TLS connections are read from the plaintext",
+            probed.join(", ")
+        ));
+    }
+    if !failed.is_empty() {
+        notes.push(format!(
+            "https: no OpenSSL probe ({}): those TLS connections show timing and bytes only",
+            failed.join("; ")
+        ));
+    }
+    let flag = if probed.is_empty() {
+        0
+    } else {
+        tgid_flags::TLS_PLAINTEXT
+    };
+    (flag, notes)
+}
+
 /// Resolves once process `pid` has exited.
 pub(crate) async fn wait_exited(pid: u32) {
     Target {
@@ -261,7 +322,13 @@ async fn trace(args: &AttachArgs, targets: &[Target], probes: &mut Probes, mut o
     // Without --events the kernel sends a record per message, not per I/O.
     let segments = heads != 0 && !args.events;
     let seg_flag = if segments { tgid_flags::SEGMENTS } else { 0 };
-    let flags = tgid_flags::TRACED | heads | follow | seg_flag;
+    let (tls, https) = if heads != 0 {
+        let pids: Vec<u32> = targets.iter().map(|t| t.pid).collect();
+        probe_openssl(probes, &pids, scope)
+    } else {
+        (0, Vec::new())
+    };
+    let flags = tgid_flags::TRACED | heads | follow | seg_flag | tls;
     let mut seeded = Vec::new();
     for target in targets {
         if let Err(e) = probes.trace_tgid_with(target.pid, flags) {
@@ -310,6 +377,9 @@ async fn trace(args: &AttachArgs, targets: &[Target], probes: &mut Probes, mut o
         out.note(&format!("note: {}", preflight::skipped_note(what, detail)));
     }
     out.note(&dns);
+    for note in &https {
+        out.note(note);
+    }
     for s in &seeded {
         let what = if s.is_listener() {
             "listening"

@@ -18,6 +18,10 @@ pub struct Connection {
     pub preexisting_fd: Option<i32>,
     pub connect_seen: bool,
     pub encrypted: bool,
+    /// Its TLS library's plaintext is probed (OpenSSL): requests, their
+    /// timing and their bytes come from the plaintext; the kernel's I/O
+    /// (the TLS records) counts to the connection's bytes only.
+    pub plaintext: bool,
     pub requests: usize,
     pub bytes_sent: u64,
     pub bytes_received: u64,

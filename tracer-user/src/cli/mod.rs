@@ -33,7 +33,12 @@ pub enum Command {
     /// Trace three requests against a loopback server started for the demo.
     Demo(DemoArgs),
     /// Say what this machine supports for tracing, and what is missing.
-    Check,
+    Check {
+        /// Also list the TLS libraries of process PID, and which of them
+        /// attach can read the plaintext of.
+        #[arg(long, value_name = "PID")]
+        pid: Option<u32>,
+    },
     /// The demo's server (runs in its own process, apart from the tracer).
     #[command(hide = true, name = "__demo-server")]
     DemoServer,
@@ -79,15 +84,15 @@ pub fn main() -> i32 {
             Command::Attach(args) => crate::attach::run(&args).await,
             Command::Run(args) => crate::run::run(&args).await,
             Command::Demo(args) => crate::demo::run(args.format, args.no_ebpf).await,
-            Command::Check => check(),
+            Command::Check { pid } => check(pid),
             Command::DemoServer => crate::demo::serve().await,
         }
     })
 }
 
-fn check() -> i32 {
+fn check(pid: Option<u32>) -> i32 {
     let report = preflight::run();
-    let probe_result = report.can_trace().then(|| {
+    let mut probe_result = report.can_trace().then(|| {
         crate::probes::Probes::load(&crate::probes::ProbeOptions {
             skip: report.skip_programs.clone(),
             sock_offsets: report.sock_offsets,
@@ -98,6 +103,10 @@ fn check() -> i32 {
         "{}",
         crate::render::check_table(&report, probe_result.as_ref())
     );
+    if let Some(pid) = pid {
+        let probes = probe_result.as_mut().and_then(|r| r.as_mut().ok());
+        print!("{}", crate::attach::tls_report(pid, probes));
+    }
     match probe_result {
         Some(Ok(_)) => exit::SUCCESS,
         _ => exit::NO_SUPPORT,

@@ -81,6 +81,16 @@ pub enum KernelDetail {
         len: u32,
         head: PayloadHead,
     },
+    /// Plaintext of one TLS library call (OpenSSL `SSL_write`/`SSL_read`,
+    /// attach): its first bytes (at most 128), on the socket of the
+    /// send/recv the call made. No kernel I/O: the wire's encrypted bytes
+    /// come as their own events.
+    Plaintext {
+        send: bool,
+        /// Plaintext bytes the call wrote or read.
+        len: u32,
+        head: PayloadHead,
+    },
     /// libc `getaddrinfo(host, ...)` was called.
     DnsStart {
         host: String,
@@ -111,6 +121,7 @@ impl KernelDetail {
             KernelDetail::Reset { .. } => "reset",
             KernelDetail::Socket { .. } => "socket",
             KernelDetail::Payload { .. } => "payload",
+            KernelDetail::Plaintext { .. } => "plaintext",
             KernelDetail::DnsStart { .. } => "dns_start",
             KernelDetail::DnsDone { .. } => "dns_done",
             KernelDetail::SegmentEnd(_) => "segment",
@@ -292,6 +303,18 @@ pub fn decode(bytes: &[u8]) -> Result<(KernelEvent, Option<KernelEvent>), Decode
                 head: PayloadHead::new(&bytes[data..data + captured]),
             };
             return Ok((event(io), Some(event(head))));
+        }
+        EventKind::Plaintext => {
+            if bytes.len() < size_of::<PayloadEvent>() {
+                return Err(DecodeError::Short(bytes.len()));
+            }
+            let e: PayloadEvent = read(bytes)?;
+            let captured = (e.captured as usize).min(PAYLOAD_HEAD);
+            KernelDetail::Plaintext {
+                send: e.direction == DIRECTION_SEND,
+                len: e.len,
+                head: PayloadHead::new(&e.data[..captured]),
+            }
         }
         EventKind::Segment => return Err(DecodeError::UnknownKind(h.kind)),
         EventKind::DnsStart | EventKind::DnsDone => {

@@ -54,6 +54,7 @@ fn kind_name(kind: EventKind) -> &'static str {
         EventKind::Socket => "socket",
         EventKind::Payload => "payload",
         EventKind::Segment => "segment",
+        EventKind::Plaintext => "plaintext",
         EventKind::DnsStart => "dns_start",
         EventKind::DnsDone => "dns_done",
         EventKind::Retransmit => "retransmit",

@@ -280,6 +280,42 @@ impl Probes {
         Ok(())
     }
 
+    /// Attaches the OpenSSL uprobes (entry of `SSL_write`, `SSL_write_ex`,
+    /// `SSL_read`, `SSL_read_ex`, and one uretprobe on each) to the libssl
+    /// at `lib`, firing for process `pid` only (0: every process, and the
+    /// kernel's filter picks). The programs are loaded on the first call.
+    pub fn attach_openssl(&mut self, lib: &std::path::Path, pid: u32) -> Result<(), ProbeError> {
+        const ENTRIES: [(&str, &str); 4] = [
+            ("SSL_write", "tracer_ssl_write"),
+            ("SSL_write_ex", "tracer_ssl_write_ex"),
+            ("SSL_read", "tracer_ssl_read"),
+            ("SSL_read_ex", "tracer_ssl_read_ex"),
+        ];
+        let scope = std::num::NonZeroU32::new(pid)
+            .map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
+        for (function, entry) in ENTRIES {
+            for program in [entry, "tracer_ssl_return"] {
+                let fail = |source| ProbeError::Program {
+                    program,
+                    hook: format!("uprobe {}:{function}", lib.display()),
+                    source,
+                };
+                let prog = self
+                    .ebpf
+                    .program_mut(program)
+                    .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+                    .map_err(fail)?;
+                let probe: &mut UProbe = prog.try_into().map_err(fail)?;
+                match probe.load() {
+                    Ok(()) | Err(aya::programs::ProgramError::AlreadyLoaded) => {}
+                    Err(e) => return Err(fail(e)),
+                }
+                probe.attach(function, lib, scope).map_err(fail)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The segment socket `cookie` is in (see tracer-ebpf's `segment`), as
     /// far as it has come; None when it has none (or the lookup failed).
     pub fn segment(&self, cookie: SocketCookie) -> Option<tracer_ebpf::SegmentSummary> {

@@ -85,6 +85,7 @@ impl fmt::Display for KernelDetailText<'_> {
                 write!(f, "first seen {local} -> {remote} {proto}")
             }
             KernelDetail::Payload { len, .. } => write!(f, "{len} B"),
+            KernelDetail::Plaintext { len, .. } => write!(f, "{len} B plaintext"),
             KernelDetail::SegmentEnd(s) => write!(f, "{} B in {} I/Os", s.bytes, s.ios),
             KernelDetail::DnsStart { host } => write!(f, "getaddrinfo {host}"),
             KernelDetail::DnsDone {

@@ -109,7 +109,15 @@ pub async fn run(args: &RunArgs) -> i32 {
     };
     // Without --events the kernel sends a record per message, not per I/O.
     let segments = heads != 0 && !args.events;
+    // HTTPS through OpenSSL: the held child has not exec'd yet, so its
+    // libssl is found under its root, and probed for any traced process.
+    let (tls, https) = if heads != 0 {
+        attach::probe_openssl(&mut probes, &[pid], 0)
+    } else {
+        (0, Vec::new())
+    };
     let flags = tgid_flags::TRACED
+        | tls
         | heads
         | if follow { tgid_flags::FOLLOW } else { 0 }
         | if segments { tgid_flags::SEGMENTS } else { 0 };
@@ -143,6 +151,9 @@ pub async fn run(args: &RunArgs) -> i32 {
         None => {
             out.note("dns: no libc found: no getaddrinfo probe; DNS shows as UDP port 53 traffic")
         }
+    }
+    for note in &https {
+        out.note(note);
     }
     // The notes go first: the command's own output follows its start.
     if let Err(e) = child.release() {

@@ -37,7 +37,9 @@ impl Tracker {
             .or_else(|| conn.open.last().copied())
     }
 
-    /// A send or recv that moved `n` bytes: counted to its messages.
+    /// A send or recv that moved `n` bytes: counted to its messages, or,
+    /// on a connection whose plaintext is probed, to the connection only
+    /// (those are TLS records; the plaintext counts to the requests).
     pub(super) fn io(&mut self, c: usize, ts_ns: u64, send: bool, n: u64, fx: &mut Effect) {
         let conn = &mut self.connections[c];
         if send {
@@ -45,6 +47,33 @@ impl Tracker {
         } else {
             conn.bytes_received += n;
         }
+        if !conn.plaintext {
+            self.count_to_messages(c, ts_ns, send, n, fx);
+        }
+    }
+
+    /// Plaintext that the TLS library wrote or read on connection `c`
+    /// (after the handshake, whose records the kernel heads showed): parsed
+    /// and counted as a plaintext send or recv with its head would be.
+    pub(super) fn plaintext(
+        &mut self,
+        c: usize,
+        ev: &KernelEvent,
+        send: bool,
+        len: u64,
+        head: &[u8],
+        fx: &mut Effect,
+    ) {
+        let conn = &mut self.connections[c];
+        (conn.plaintext, conn.encrypted) = (true, true);
+        self.heads(c, ev, send, len, head, fx);
+        self.count_to_messages(c, ev.ts_ns, send, len, fx);
+    }
+
+    /// `n` bytes moved in direction `send`, counted to the messages of the
+    /// head parsed for them, or to the request they continue.
+    fn count_to_messages(&mut self, c: usize, ts_ns: u64, send: bool, n: u64, fx: &mut Effect) {
+        let conn = &mut self.connections[c];
         if let Some(h) = conn.head_io.take_if(|h| h.ts_ns == ts_ns && h.send == send) {
             for s in &h.shares[..h.len] {
                 self.count(c, ts_ns, send, s.request, s.bytes, s.completes, fx);
@@ -115,10 +144,26 @@ impl Tracker {
         head: &[u8],
         fx: &mut Effect,
     ) {
-        if looks_like_tls(head) {
-            self.connections[c].encrypted = true;
+        // A TLS connection's heads are records, never parsed: ciphertext
+        // could read as a chunk line of the response under way.
+        let conn = &mut self.connections[c];
+        if conn.encrypted || looks_like_tls(head) {
+            conn.encrypted = true;
             return;
         }
+        self.heads(c, ev, send, len, head, fx);
+    }
+
+    /// The HTTP/1.x messages in `head`, the start of an I/O of `len` bytes.
+    fn heads(
+        &mut self,
+        c: usize,
+        ev: &KernelEvent,
+        send: bool,
+        len: u64,
+        head: &[u8],
+        fx: &mut Effect,
+    ) {
         let mut io = HeadIo::new(ev.ts_ns, send);
         // A request head split across sends: the held start goes before
         // this head, and the request starts with it.

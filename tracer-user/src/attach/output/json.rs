@@ -105,6 +105,7 @@ pub(super) fn request_line<'a>(r: &'a Request, c: &Connection, pid: u32) -> Requ
         url: Shown(Url {
             host: r.host.as_deref(),
             target: &r.target,
+            https: c.plaintext,
         }),
     }
 }
@@ -126,6 +127,7 @@ pub(super) fn summary_line<'a>(
             closed: c.closed,
             connection: c.number,
             encrypted: c.encrypted,
+            plaintext: c.plaintext,
             local_addr: c.local,
             preexisting: c.preexisting_fd.is_some(),
             remote_addr: c.remote,

@@ -164,7 +164,10 @@ impl Output {
             return;
         }
         let req = fx.request.and_then(|r| t.request(r));
-        if matches!(ev.what, KernelDetail::Payload { .. }) {
+        if matches!(
+            ev.what,
+            KernelDetail::Payload { .. } | KernelDetail::Plaintext { .. }
+        ) {
             // A payload head is shown only as what it was parsed into.
             if self.format == Format::Text {
                 self.text_payload(ev, fx, conn, req);

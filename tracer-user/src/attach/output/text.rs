@@ -102,7 +102,10 @@ impl Output {
         let b = &mut self.buf;
         let _ = write!(b, "request {}  {} ", r.number, r.method);
         let _ = match &r.host {
-            Some(h) if r.target.starts_with('/') => write!(b, "http://{h}{}", r.target),
+            Some(h) if r.target.starts_with('/') => {
+                let scheme = if c.plaintext { "https" } else { "http" };
+                write!(b, "{scheme}://{h}{}", r.target)
+            }
             _ => b.write_all(r.target.as_bytes()),
         };
         let _ = match r.status {
@@ -178,8 +181,10 @@ impl Output {
             if c.requests > 1 {
                 notes.push("reused".to_string());
             }
-            if c.encrypted {
-                notes.push("encrypted (TLS): timing and bytes only".to_string());
+            if c.plaintext {
+                notes.push("TLS: requests from OpenSSL's plaintext".to_string());
+            } else if c.encrypted {
+                notes.push("encrypted: no probe for this TLS library".to_string());
             }
             let pid = if self.name_processes {
                 format!("  pid {}", c.pid)

@@ -157,7 +157,9 @@ impl<'a> KernelFields<'a> {
                 remote_addr: *remote,
                 protocol: proto(*protocol),
             },
-            KernelDetail::Payload { .. } | KernelDetail::SegmentEnd(_) => KernelWhat::Payload {},
+            KernelDetail::Payload { .. }
+            | KernelDetail::Plaintext { .. }
+            | KernelDetail::SegmentEnd(_) => KernelWhat::Payload {},
             KernelDetail::DnsStart { host } => KernelWhat::Dns { host },
             KernelDetail::DnsDone {
                 host,

@@ -37,17 +37,22 @@ pub struct ServerPhasesUs {
     pub transfer: Option<u64>,
 }
 
-/// `http://host/path` when the Host header and an origin-form target are
-/// known, else the target as it was sent.
+/// `http://host/path` (`https://` when read from a TLS library's
+/// plaintext) when the Host header and an origin-form target are known,
+/// else the target as it was sent.
 pub struct Url<'a> {
     pub host: Option<&'a str>,
     pub target: &'a str,
+    pub https: bool,
 }
 
 impl fmt::Display for Url<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.https { "https" } else { "http" };
         match self.host {
-            Some(h) if self.target.starts_with('/') => write!(f, "http://{h}{}", self.target),
+            Some(h) if self.target.starts_with('/') => {
+                write!(f, "{scheme}://{h}{}", self.target)
+            }
             _ => f.write_str(self.target),
         }
     }
@@ -191,6 +196,9 @@ pub struct ConnectionRecord {
     pub connection: usize,
     pub encrypted: bool,
     pub local_addr: Option<SocketAddr>,
+    /// A TLS connection whose requests were read from its library's
+    /// plaintext (OpenSSL uprobes).
+    pub plaintext: bool,
     pub preexisting: bool,
     pub remote_addr: Option<SocketAddr>,
     pub requests: Option<usize>,
