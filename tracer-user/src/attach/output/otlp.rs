@@ -74,6 +74,8 @@ fn span(r: &Request, c: &Connection, pid: u32, offset: u64) -> Span {
         let url = Url {
             host: r.host.as_deref(),
             target: &r.target,
+            // OpenSSL's plaintext: the request went over TLS.
+            https: c.plaintext,
         };
         a.push(text("url.full", url.to_string()));
     }
