@@ -1,5 +1,5 @@
 //! The programs the end-to-end tests drive besides tracer (curl, nginx,
-//! nftables, iproute2's ip and nstat), installed from Debian's packages when
+//! nftables, iproute2's ip and nstat, openssl), installed from Debian's packages when
 //! missing: a test must never skip for want of a tool the setup can get.
 use std::process::Command;
 
@@ -16,6 +16,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("nstat", "iproute2"),
     ("unshare", "util-linux"),
     ("getent", "libc-bin"),
+    // attach_https makes its test certificate with it.
+    ("openssl", "openssl"),
 ];
 
 fn has(command: &str) -> bool {
