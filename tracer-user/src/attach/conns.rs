@@ -203,13 +203,12 @@ impl Tracker {
         self.requests.remove(&r);
     }
 
-    /// The sockets of connections with a request waiting for (the rest of)
-    /// its answer.
-    pub fn waiting_cookies(&self) -> impl Iterator<Item = SocketCookie> + '_ {
-        self.connections
-            .iter()
-            .filter(|c| !c.open.is_empty())
-            .map(|c| c.cookie)
+    /// Whether socket `cookie`'s connection has a request waiting for (the
+    /// rest of) its answer.
+    pub fn waits(&self, cookie: SocketCookie) -> bool {
+        self.by_cookie
+            .get(&cookie)
+            .is_some_and(|&i| !self.connections[i].open.is_empty())
     }
 
     /// Live TCP connections (UDP sockets are DNS and the like, not counted).

@@ -259,14 +259,9 @@ fn poll(
     if !all && !seg.due(now) {
         return;
     }
-    let waiting: Vec<_> = t.waiting_cookies().collect();
-    seg.poll(
-        probes,
-        now,
-        all,
-        |c| waiting.contains(&c),
-        |ev| handle(ev, t, out),
-    );
+    // A lookup per stale segment, not a scan of every connection.
+    let due = seg.stale(now, all, |cookie| t.waits(cookie));
+    seg.look_at(&due, probes, now, |ev| handle(ev, t, out));
 }
 
 /// One event through the tracker into the output, with the requests it

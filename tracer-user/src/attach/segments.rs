@@ -105,30 +105,39 @@ impl Segments {
         }
     }
 
-    /// Reads from the map the segments of the sockets that `waiting` says
-    /// have a request waiting for its answer and that have not moved for
-    /// [`WAIT_NS`]; `all` reads every one (the end of the run).
-    /// Whether [`Segments::poll`] has something to do at `now_ns`.
+    /// Whether [`Segments::stale`] has something to do at `now_ns`.
     pub fn due(&self, now_ns: u64) -> bool {
         !self.open.is_empty() && now_ns.saturating_sub(self.polled_ns) >= POLL_NS
     }
 
-    pub fn poll(
+    /// The sockets whose segment to read from the map: those that
+    /// `waiting` says have a request waiting for its answer and that have
+    /// not moved for [`WAIT_NS`]; every one with `all` (the end of the run).
+    /// Apart from [`Segments::look_at`], so that `waiting` and the reading's
+    /// `f` may borrow the same tracker in turn.
+    pub fn stale(
         &mut self,
-        probes: &impl SegmentMap,
         now_ns: u64,
         all: bool,
         waiting: impl Fn(SocketCookie) -> bool,
-        mut f: impl FnMut(&KernelEvent),
-    ) {
+    ) -> Vec<SocketCookie> {
         self.polled_ns = now_ns;
-        let due: Vec<SocketCookie> = self
-            .open
+        self.open
             .iter()
             .filter(|(c, o)| all || (now_ns.saturating_sub(o.looked_ns) >= WAIT_NS && waiting(**c)))
             .map(|(c, _)| *c)
-            .collect();
-        for cookie in due {
+            .collect()
+    }
+
+    /// Passes on what the map holds of the segments of `due`.
+    pub fn look_at(
+        &mut self,
+        due: &[SocketCookie],
+        probes: &impl SegmentMap,
+        now_ns: u64,
+        mut f: impl FnMut(&KernelEvent),
+    ) {
+        for &cookie in due {
             self.look(cookie, probes, now_ns, &mut f);
         }
     }

@@ -93,13 +93,9 @@ impl Rig {
 
     fn poll(&mut self, now_ns: u64, waiting: bool) {
         let (t, finished) = (&mut self.t, &mut self.finished);
-        self.seg.poll(
-            &self.map,
-            now_ns,
-            false,
-            |_| waiting,
-            |e| Self::handle(t, finished, e),
-        );
+        let due = self.seg.stale(now_ns, false, |_| waiting);
+        self.seg
+            .look_at(&due, &self.map, now_ns, |e| Self::handle(t, finished, e));
     }
 }
 
