@@ -10,8 +10,7 @@
 //! sudo target/debug/examples/kernel_confirmed                            # a loopback server of its own
 //! sudo target/debug/examples/kernel_confirmed http://127.0.0.1:8080/
 //! ```
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+mod common;
 
 use tracer_user::{ClientOptions, KernelError, KernelSession, TracedClientBuilder};
 
@@ -19,7 +18,7 @@ use tracer_user::{ClientOptions, KernelError, KernelSession, TracedClientBuilder
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = match std::env::args().nth(1) {
         Some(url) => url,
-        None => format!("http://127.0.0.1:{}/", serve_loopback()?),
+        None => format!("http://127.0.0.1:{}/", common::serve_loopback()?),
     };
     let kernel = match KernelSession::start() {
         Ok(kernel) => kernel,
@@ -61,30 +60,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
-}
-
-/// A keep-alive HTTP/1.1 server on 127.0.0.1 that answers every request
-/// with a short body; returns its port.
-fn serve_loopback() -> std::io::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(&stream);
-                let mut writer = &stream;
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                    if line == "\r\n" {
-                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nhello\n";
-                        if writer.write_all(answer.as_bytes()).is_err() {
-                            return;
-                        }
-                    }
-                    line.clear();
-                }
-            });
-        }
-    });
-    Ok(port)
 }
