@@ -247,6 +247,29 @@ pub fn family_of(sk: *const u8) -> u16 {
     unsafe { read::<u16>(sk, 16) }.unwrap_or(0)
 }
 
+/// `family_of` for a BTF-typed `struct sock *` (a tp_btf argument): a
+/// plain load, which the verifier checks against the kernel's BTF and makes
+/// fault-safe, instead of a helper call on the per-I/O path.
+#[inline(always)]
+pub fn family_btf(sk: *const u8) -> u16 {
+    // SAFETY: `sk` is a tp_btf `struct sock *`; offset 16 is skc_family.
+    unsafe { core::ptr::read_volatile(sk.add(16) as *const u16) }
+}
+
+/// `protocol_of` for a BTF-typed `struct sock *`, as `family_btf`.
+/// `sk_protocol` is a u16 field since Linux 5.6; before, a bitfield the
+/// verifier cannot load directly, read through the helper.
+#[inline(always)]
+pub fn protocol_btf(sk: *const u8) -> u16 {
+    // SAFETY: a read-only copy of a global that userspace set before load.
+    let offs = unsafe { core::ptr::read_volatile(&SOCK_OFFSETS) };
+    if offs.sk_protocol_size != 2 {
+        return protocol_of(sk);
+    }
+    // SAFETY: as in `family_btf`; the offset is a load-time constant.
+    unsafe { core::ptr::read_volatile(sk.add(offs.sk_protocol as usize) as *const u16) }
+}
+
 #[inline(always)]
 pub fn is_inet(family: u16) -> bool {
     family == AF_INET || family == AF_INET6

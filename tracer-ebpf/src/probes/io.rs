@@ -8,7 +8,7 @@ use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use tracer_ebpf::{EventKind, IoEvent, SocketEvent, tgid_flags};
 
 use crate::common::{
-    cookie_of, current, emit, family_of, fill_tuple, header, is_inet, owner_of, protocol_of,
+    cookie_of, current, emit, family_btf, fill_tuple, header, is_inet, owner_of, protocol_btf,
     reserve, set_owner, traced_flags, wakeup_flag,
 };
 use crate::probes::{openssl, payload::emit_with_head, segment};
@@ -69,9 +69,10 @@ fn on_io(ctx: &BtfTracePointContext, kind: EventKind) {
     if kind == EventKind::Recv && msg_flags & MSG_PEEK != 0 {
         return;
     }
+    let cookie = cookie_of(sk);
     // Inside an OpenSSL call of this thread: that call's socket.
     if flags & tgid_flags::TLS_PLAINTEXT != 0 && bytes > 0 {
-        openssl::note_socket(ids.tid, cookie_of(sk));
+        openssl::note_socket(ids.tid, cookie);
     }
     let segments = flags & tgid_flags::SEGMENTS != 0 && bytes > 0;
     // Segments (attach's default): a socket in the map is an inet socket
@@ -79,23 +80,22 @@ fn on_io(ctx: &BtfTracePointContext, kind: EventKind) {
     // A null pointer, not an Option: every path must set the register
     // (Linux's verifier refused the Option's uninitialised payload).
     let seg = if segments {
-        segment::lookup(cookie_of(sk))
+        segment::lookup(cookie)
     } else {
         core::ptr::null_mut()
     };
     if !seg.is_null() && segment::extend(seg, kind, bytes) {
         return;
     }
-    let family = family_of(sk);
+    let family = family_btf(sk);
     if !is_inet(family) {
         return;
     }
-    let cookie = cookie_of(sk);
     if seg.is_null() && owner_of(cookie).is_none() {
         set_owner(cookie, ids.tgid);
         socket_seen(sk, family, &ids, cookie);
     }
-    let protocol = protocol_of(sk);
+    let protocol = protocol_btf(sk);
     if segments {
         segment::begin(seg, &ids, cookie, kind, bytes, protocol, family);
         return;

@@ -218,7 +218,8 @@ impl Output {
         match self.format {
             Format::Text => self.text_request(r, c),
             Format::Json => {
-                write_line(&mut self.buf, &json::request_line(r, c, pid));
+                // The one line per request: written by hand (see write_fast).
+                json::request_line(r, c, pid).write_fast(&mut self.buf);
                 self.line_written();
             }
             Format::Chrome => self.chrome.push(&chrome::span(r, c)),

@@ -254,5 +254,7 @@ fn escape_into(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(&bytes[start..]);
 }
 
+mod request;
+
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,8 @@ use proptest::prelude::*;
 use tracer_ebpf::IPPROTO_UDP;
 
 use super::super::{
-    ClientFields, EventFields, EventLine, KernelFields, LineType, Place, write_line,
+    ClientFields, EventFields, EventLine, KernelFields, LineType, Place, RequestLine,
+    ServerPhasesUs, Shown, Url, write_line,
 };
 use crate::{
     client::Hook,
@@ -172,5 +173,83 @@ proptest! {
         prop_assert_eq!(fast, serde);
         let (fast, serde) = both(&line(EventFields::None {}, numbers, None, derived));
         prop_assert_eq!(fast, serde);
+    }
+}
+
+/// Any request line, with text that needs escaping now and then.
+#[derive(Debug, Clone)]
+struct RequestParts {
+    numbers: [u64; 6],
+    pid: u32,
+    flags: [bool; 3],
+    addrs: (Option<SocketAddr>, Option<SocketAddr>),
+    status: Option<u16>,
+    phases: (Option<u64>, Option<u64>),
+    text: [String; 4],
+    host: Option<String>,
+}
+
+fn request_parts() -> impl Strategy<Value = RequestParts> {
+    let text = prop_oneof![".*", "[A-Z]{1,7}", "/[a-z0-9/?=&%]{0,20}"];
+    (
+        any::<[u64; 6]>(),
+        any::<u32>(),
+        any::<[bool; 3]>(),
+        (
+            proptest::option::of(socket_addr()),
+            proptest::option::of(socket_addr()),
+        ),
+        proptest::option::of(any::<u16>()),
+        (
+            proptest::option::of(any::<u64>()),
+            proptest::option::of(any::<u64>()),
+        ),
+        [text.clone(), text.clone(), text.clone(), text],
+        proptest::option::of(".*"),
+    )
+        .prop_map(|(numbers, pid, flags, addrs, status, phases, text, host)| {
+            RequestParts { numbers, pid, flags, addrs, status, phases, text, host }
+        })
+}
+
+fn request_line(p: &RequestParts) -> RequestLine<'_> {
+    let n = p.numbers;
+    RequestLine {
+        bytes_received: n[0],
+        bytes_sent: n[1],
+        connection: n[2],
+        direction: if p.flags[0] { "inbound" } else { "outbound" },
+        http_version: &p.text[0],
+        kernel_confirmed: p.flags[1],
+        local_addr: p.addrs.0,
+        method: &p.text[1],
+        phases_us: ServerPhasesUs {
+            server: p.phases.0,
+            total: n[3],
+            transfer: p.phases.1,
+        },
+        pid: p.pid,
+        remote_addr: p.addrs.1,
+        request: n[4],
+        reused: p.flags[2],
+        socket_cookie: n[5],
+        status: p.status,
+        line: LineType::Request,
+        url: Shown(Url {
+            host: p.host.as_deref(),
+            target: &p.text[2],
+            https: p.text[3].len() % 2 == 0,
+        }),
+    }
+}
+
+proptest! {
+    #[test]
+    fn request_lines_are_serdes_bytes(p in request_parts()) {
+        let line = request_line(&p);
+        let (mut fast, mut serde) = (b"x".to_vec(), b"x".to_vec());
+        line.write_fast(&mut fast);
+        write_line(&mut serde, &line);
+        prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(serde).unwrap());
     }
 }
