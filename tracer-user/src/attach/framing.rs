@@ -48,7 +48,8 @@ pub fn response_body(head: &[u8], len: u64, method: &str, status: u16) -> (Body,
     let fields = &head[..end as usize];
     let rest = len.saturating_sub(end);
     let body_head = head.get(end as usize..).unwrap_or_default();
-    if header(fields, b"transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case(b"chunked")) {
+    let (te, cl) = framing_headers(fields);
+    if te.is_some_and(|v| v.eq_ignore_ascii_case(b"chunked")) {
         let mut chunks = Body::Chunked(Chunks {
             seen: 0,
             next: 0,
@@ -59,7 +60,7 @@ pub fn response_body(head: &[u8], len: u64, method: &str, status: u16) -> (Body,
         let used = chunks.advance(body_head, rest).map(|u| end + u);
         return (chunks, used);
     }
-    match header(fields, b"content-length").and_then(parse_u64) {
+    match cl.and_then(parse_u64) {
         Some(n) if n <= rest => (Body::Length(0), Some(end + n)),
         Some(n) => (Body::Length(n - rest), None),
         None => (Body::Unknown, None),
@@ -72,11 +73,11 @@ pub fn response_body(head: &[u8], len: u64, method: &str, status: u16) -> (Body,
 /// the capture, a chunked body).
 pub fn request_used(head: &[u8], len: u64) -> Option<u64> {
     let end = head_end(head)?;
-    let fields = &head[..end as usize];
-    if header(fields, b"transfer-encoding").is_some() {
+    let (te, cl) = framing_headers(&head[..end as usize]);
+    if te.is_some() {
         return None;
     }
-    let body = header(fields, b"content-length").map_or(Some(0), parse_u64)?;
+    let body = cl.map_or(Some(0), parse_u64)?;
     (end + body <= len).then_some(end + body)
 }
 
@@ -172,20 +173,31 @@ impl Chunks {
 /// The value of the field `name` (lowercase) in a head's `fields`. One
 /// pass over the lines; a line is compared only when its length and first
 /// letter can match (this runs on every request and response head).
-fn header<'a>(fields: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    let first = name.first()?;
+/// The Transfer-Encoding and Content-Length values of a head, in one pass
+/// over its lines (every message on a busy connection gets here).
+fn framing_headers(fields: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
+    let (mut te, mut cl) = (None, None);
     let mut lines = fields.split(|&b| b == b'\n');
     lines.next(); // the request or status line
-    lines.find_map(|line| {
-        if line.len() <= name.len() || line[name.len()] != b':' {
-            return None;
-        }
-        if line[0].to_ascii_lowercase() != *first || !line[..name.len()].eq_ignore_ascii_case(name)
+    for line in lines {
+        let name: &[u8] = match line.first().map(u8::to_ascii_lowercase) {
+            Some(b't') => b"transfer-encoding",
+            Some(b'c') => b"content-length",
+            _ => continue,
+        };
+        if line.len() <= name.len()
+            || line[name.len()] != b':'
+            || !line[..name.len()].eq_ignore_ascii_case(name)
         {
-            return None;
+            continue;
         }
-        Some(line[name.len() + 1..].trim_ascii())
-    })
+        let value = Some(line[name.len() + 1..].trim_ascii());
+        match name[0] {
+            b't' => te = te.or(value),
+            _ => cl = cl.or(value),
+        }
+    }
+    (te, cl)
 }
 
 fn parse_u64(v: &[u8]) -> Option<u64> {
@@ -202,6 +214,14 @@ mod tests {
 
     fn body(head: &[u8], method: &str, status: u16) -> (Body, Option<u64>) {
         response_body(head, head.len() as u64, method, status)
+    }
+
+    #[test]
+    fn framing_headers_are_found_in_any_case_and_order() {
+        let h = b"HTTP/1.1 200 OK\r\nconnection: x\r\nCONTENT-LENGTH:  12 \r\nTransfer-Encoding: chunked\r\nContent-Type: a\r\n";
+        assert_eq!(framing_headers(h), (Some(&b"chunked"[..]), Some(&b"12"[..])));
+        let none = b"GET /content-length: 3 HTTP/1.1\r\ncontent-lengthy: 4\r\nt: 1\r\n";
+        assert_eq!(framing_headers(none), (None, None));
     }
 
     #[test]
