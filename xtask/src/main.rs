@@ -133,8 +133,8 @@ fn run_tests(
         println!("guest: not run (--no-guest)");
         return Ok(());
     }
-    if !args.is_empty() && kernel.is_none() {
-        println!("guest: not run (test arguments given; `--kernel PATH` runs it too)");
+    if selects_tests(args) && kernel.is_none() {
+        println!("guest: not run (tests selected; `--kernel PATH` runs the guest too)");
         return Ok(());
     }
     let bins: Vec<(String, PathBuf)> = guest::GUEST_TESTS
@@ -257,9 +257,30 @@ fn run(args: &[String]) -> Result<()> {
     std::process::exit(status.code().unwrap_or(1));
 }
 
+/// Whether `args` pick some tests (a `--test` target, a name filter...):
+/// the guests then do not run. Flags that only change how every test runs
+/// (`--no-fail-fast`) keep the whole matrix.
+fn selects_tests(args: &[String]) -> bool {
+    args.iter().any(|a| a != "--no-fail-fast")
+}
+
 fn split_dashdash(args: &[String]) -> (&[String], &[String]) {
     match args.iter().position(|a| a == "--") {
         Some(i) => (&args[..i], &args[i + 1..]),
         None => (args, &[]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selects_tests;
+
+    #[test]
+    fn only_no_fail_fast_keeps_the_guests() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(!selects_tests(&args(&[])));
+        assert!(!selects_tests(&args(&["--no-fail-fast"])));
+        assert!(selects_tests(&args(&["--no-fail-fast", "--test", "trace_e2e"])));
+        assert!(selects_tests(&args(&["--", "two_thousand"])));
     }
 }
