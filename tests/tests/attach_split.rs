@@ -75,7 +75,10 @@ fn a_request_head_split_across_sends_is_reconstructed() {
     assert_eq!(read.len(), 2, "the server saw both requests");
     assert_eq!(
         got,
-        [row("http://x/first", read[0]), row("http://x/second", read[1])]
+        [
+            row("http://x/first", read[0]),
+            row("http://x/second", read[1])
+        ]
     );
 }
 
@@ -100,6 +103,9 @@ fn writev_sendmsg_readv_recvmsg_requests_are_reconstructed() {
     assert_eq!(read.len(), 2, "the server saw both requests");
     assert_eq!(
         got,
-        [row("http://x/vectored", read[0]), row("http://x/message", read[1])]
+        [
+            row("http://x/vectored", read[0]),
+            row("http://x/message", read[1])
+        ]
     );
 }
