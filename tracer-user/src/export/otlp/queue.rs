@@ -19,8 +19,9 @@ use tokio::{
 
 use super::{DEADLINE, OtlpConfig, attrs, post, scope, shown_endpoint};
 
-/// Spans waiting for the exporter task, at most.
-const CAPACITY: usize = 4096;
+/// Requests (each its span and its children) waiting for the exporter
+/// task, at most: with their events, a few MB.
+const CAPACITY: usize = 1024;
 /// Spans per POST, at most.
 const BATCH: usize = 512;
 /// A partial batch waits this long at most.
@@ -40,7 +41,7 @@ struct Counts {
 }
 
 pub struct SpanQueue {
-    tx: Option<Sender<(SpanSource, Span)>>,
+    tx: Option<Sender<(SpanSource, Vec<Span>)>>,
     counts: Arc<Counts>,
     task: Option<JoinHandle<()>>,
 }
@@ -58,11 +59,14 @@ impl SpanQueue {
         }
     }
 
-    /// Queues a span, or drops it when the queue is full; never waits.
-    pub fn push(&self, source: SpanSource, span: Span) {
-        self.counts.pushed.fetch_add(1, Ordering::Relaxed);
+    /// Queues the spans of one trace together, or drops them all when the
+    /// queue is full (a child never goes without its parent); never waits.
+    pub fn push(&self, source: SpanSource, spans: Vec<Span>) {
+        self.counts
+            .pushed
+            .fetch_add(spans.len() as u64, Ordering::Relaxed);
         if let Some(tx) = &self.tx {
-            let _ = tx.try_send((source, span));
+            let _ = tx.try_send((source, spans));
         }
     }
 
@@ -81,23 +85,29 @@ impl SpanQueue {
     }
 }
 
-async fn export(config: OtlpConfig, mut rx: Receiver<(SpanSource, Span)>, counts: Arc<Counts>) {
-    let mut batch = Vec::new();
+async fn export(
+    config: OtlpConfig,
+    mut rx: Receiver<(SpanSource, Vec<Span>)>,
+    counts: Arc<Counts>,
+) {
+    let mut batch: Vec<(SpanSource, Vec<Span>)> = Vec::new();
+    let mut spans = 0;
     let mut said = false;
     let mut tick = tokio::time::interval(EVERY);
     loop {
         let open = tokio::select! {
             next = rx.recv() => match next {
                 Some(item) => {
+                    spans += item.1.len();
                     batch.push(item);
-                    batch.len() < BATCH
+                    spans < BATCH
                 }
                 None => false,
             },
             _ = tick.tick() => false,
         };
         if !open && !batch.is_empty() {
-            let n = batch.len() as u64;
+            let n = std::mem::take(&mut spans) as u64;
             match post::post(
                 &config,
                 encode(&config, std::mem::take(&mut batch)),
@@ -126,10 +136,10 @@ async fn export(config: OtlpConfig, mut rx: Receiver<(SpanSource, Span)>, counts
 }
 
 /// One resource per traced process.
-fn encode(config: &OtlpConfig, batch: Vec<(SpanSource, Span)>) -> Vec<u8> {
+fn encode(config: &OtlpConfig, batch: Vec<(SpanSource, Vec<Span>)>) -> Vec<u8> {
     let mut by_source: BTreeMap<SpanSource, Vec<Span>> = BTreeMap::new();
-    for (source, span) in batch {
-        by_source.entry(source).or_default().push(span);
+    for (source, spans) in batch {
+        by_source.entry(source).or_default().extend(spans);
     }
     let resource_spans = by_source
         .into_iter()
