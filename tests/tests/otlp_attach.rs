@@ -149,7 +149,13 @@ fn request_spans_have_phase_children_inside_them_and_kernel_events() {
         for e in events {
             assert!(e["time"].as_u64() >= s["start"].as_u64(), "{path}: {e}");
             assert!(e["time"].as_u64() <= s["end"].as_u64(), "{path}: {e}");
-            assert_eq!(e["attributes"]["tracer.source"], "kernel");
+            // Kernel events, and findings (http::serve writes the head and
+            // the body apart: a reused request may stall on a delayed ACK).
+            let finding = e["attributes"]["tracer.finding.text"].is_string();
+            assert!(
+                finding || e["attributes"]["tracer.source"] == "kernel",
+                "{e}"
+            );
             let cookie = &s["attributes"]["tracer.socket.cookie"];
             assert_eq!(&e["attributes"]["tracer.socket.cookie"], cookie);
         }
@@ -174,7 +180,8 @@ fn a_collector_that_is_down_costs_dropped_spans_counted_in_the_summary() {
     let (_, lines, err) = attach_run(&format!("http://{down}"));
     let summary = of_type(&lines, "summary")[0];
     assert_eq!(summary["otlp_exported"], 0, "{summary}");
-    assert_eq!(summary["otlp_dropped"], 5, "{summary}");
+    // 5 requests: each a span and its phase children.
+    assert!(summary["otlp_dropped"].as_u64() >= Some(5 * 4), "{summary}");
     let said: Vec<&str> = err.lines().filter(|l| l.contains("otlp")).collect();
     assert_eq!(said.len(), 1, "{err}");
     assert!(said[0].starts_with("tracer: otlp: "), "{}", said[0]);
@@ -198,7 +205,8 @@ fn a_collector_that_never_answers_holds_attach_up_2_seconds_at_most() {
     let (_, lines, _) = attach_run(&format!("http://{silent}"));
     let summary = of_type(&lines, "summary")[0];
     assert_eq!(summary["otlp_exported"], 0, "{summary}");
-    assert_eq!(summary["otlp_dropped"], 5, "{summary}");
+    // 5 requests: each a span and its phase children.
+    assert!(summary["otlp_dropped"].as_u64() >= Some(5 * 4), "{summary}");
     let requests = of_type(&lines, "request");
     assert_eq!(requests.len(), 5, "the trace itself is whole");
     // The target's run and the attach take well under the 10 s bound; the
