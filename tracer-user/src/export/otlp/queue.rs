@@ -27,6 +27,10 @@ const BATCH: usize = 512;
 /// A partial batch waits this long at most.
 const EVERY: Duration = Duration::from_secs(1);
 
+/// Spans that the exporter task builds (off the caller's thread); it must
+/// build as many as the count pushed with it.
+pub type SpanBuild = Box<dyn FnOnce() -> Vec<Span> + Send>;
+
 /// Who a span's process is: its resource.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SpanSource {
@@ -41,7 +45,7 @@ struct Counts {
 }
 
 pub struct SpanQueue {
-    tx: Option<Sender<(SpanSource, Vec<Span>)>>,
+    tx: Option<Sender<(SpanSource, SpanBuild)>>,
     counts: Arc<Counts>,
     task: Option<JoinHandle<()>>,
 }
@@ -62,11 +66,17 @@ impl SpanQueue {
     /// Queues the spans of one trace together, or drops them all when the
     /// queue is full (a child never goes without its parent); never waits.
     pub fn push(&self, source: SpanSource, spans: Vec<Span>) {
+        self.push_later(source, spans.len(), Box::new(move || spans));
+    }
+
+    /// As [`Self::push`], for `count` spans that `build` makes when the
+    /// exporter task takes them.
+    pub fn push_later(&self, source: SpanSource, count: usize, build: SpanBuild) {
         self.counts
             .pushed
-            .fetch_add(spans.len() as u64, Ordering::Relaxed);
+            .fetch_add(count as u64, Ordering::Relaxed);
         if let Some(tx) = &self.tx {
-            let _ = tx.try_send((source, spans));
+            let _ = tx.try_send((source, build));
         }
     }
 
@@ -87,7 +97,7 @@ impl SpanQueue {
 
 async fn export(
     config: OtlpConfig,
-    mut rx: Receiver<(SpanSource, Vec<Span>)>,
+    mut rx: Receiver<(SpanSource, SpanBuild)>,
     counts: Arc<Counts>,
 ) {
     let mut batch: Vec<(SpanSource, Vec<Span>)> = Vec::new();
@@ -97,9 +107,10 @@ async fn export(
     loop {
         let open = tokio::select! {
             next = rx.recv() => match next {
-                Some(item) => {
-                    spans += item.1.len();
-                    batch.push(item);
+                Some((source, build)) => {
+                    let built = build();
+                    spans += built.len();
+                    batch.push((source, built));
                     spans < BATCH
                 }
                 None => false,

@@ -146,7 +146,9 @@ impl AttachOtlp {
         }
     }
 
-    /// A request ended: its span, phases, events and findings go out.
+    /// A request ended: its span, phases, events and findings go out. They
+    /// are built on the exporter's thread, off the loop that reads the
+    /// kernel's events: only the request and what is held are moved.
     pub fn request(&mut self, r: &Request, t: &Tracker, pid: u32) {
         let mut held = self.open.remove(&(r.number - 1)).unwrap_or_default();
         if !r.reused
@@ -156,10 +158,15 @@ impl AttachOtlp {
             held.dropped += early.dropped;
             held.events.splice(0..0, early.events);
         }
-        let c = &t.connections[r.connection];
-        let spans = spans::request_spans(r, c, pid, &held, self.unix_offset_ns);
+        let facts = spans::ConnFacts::from(&t.connections[r.connection]);
+        let count = 1 + spans::phases(r).len();
+        let (r, offset) = (r.clone(), self.unix_offset_ns);
         let source = self.source(pid);
-        self.queue.push(source, spans);
+        self.queue.push_later(
+            source,
+            count,
+            Box::new(move || spans::request_spans(&r, &facts, pid, &held, offset)),
+        );
     }
 
     pub async fn finish(&mut self) {

@@ -1,5 +1,7 @@
 //! The spans of one request attach reconstructed: the request's (CLIENT or
 //! SERVER), a child per phase the kernel saw, its events and findings.
+use std::net::SocketAddr;
+
 use opentelemetry_proto::tonic::{
     common::v1::KeyValue,
     trace::v1::{Span, span::SpanKind},
@@ -15,6 +17,28 @@ use crate::{
 
 /// W3C trace flags: sampled.
 const SAMPLED: u32 = 1;
+
+/// What a request's span says of its connection: copied out of the
+/// tracker, so that the span can be built on the exporter's thread.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConnFacts {
+    pub number: usize,
+    pub local: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
+    /// OpenSSL's plaintext: the request went over TLS.
+    pub plaintext: bool,
+}
+
+impl From<&Connection> for ConnFacts {
+    fn from(c: &Connection) -> Self {
+        ConnFacts {
+            number: c.number,
+            local: c.local,
+            remote: c.remote,
+            plaintext: c.plaintext,
+        }
+    }
+}
 
 /// The phases of `r` that the kernel saw, in order, as (name, start, end):
 /// `connect` the handshake of a connection opened for it; `request` its
@@ -49,7 +73,7 @@ fn window(r: &Request) -> (u64, u64) {
 }
 
 /// The request's span first, then its phase children.
-pub fn request_spans(r: &Request, c: &Connection, pid: u32, held: &Held, offset: u64) -> Vec<Span> {
+pub fn request_spans(r: &Request, c: &ConnFacts, pid: u32, held: &Held, offset: u64) -> Vec<Span> {
     let ids = TraceIds::random();
     let (start, end) = window(r);
     let inside = |ts: u64| ts.clamp(start, end) + offset;
@@ -99,7 +123,7 @@ pub fn request_spans(r: &Request, c: &Connection, pid: u32, held: &Held, offset:
     spans
 }
 
-fn attributes(r: &Request, c: &Connection, pid: u32, error: Option<u16>) -> Vec<KeyValue> {
+fn attributes(r: &Request, c: &ConnFacts, pid: u32, error: Option<u16>) -> Vec<KeyValue> {
     let mut a = vec![
         text("http.request.method", r.method),
         text("url.path", r.target.clone()),
@@ -117,7 +141,6 @@ fn attributes(r: &Request, c: &Connection, pid: u32, error: Option<u16>) -> Vec<
         let url = Url {
             host: r.host.as_deref(),
             target: &r.target,
-            // OpenSSL's plaintext: the request went over TLS.
             https: c.plaintext,
         };
         a.push(text("url.full", url.to_string()));

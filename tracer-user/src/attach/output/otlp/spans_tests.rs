@@ -6,7 +6,7 @@ use opentelemetry_proto::tonic::{common::v1::any_value::Value, trace::v1::status
 
 use super::*;
 
-fn answered(status: u16) -> (Request, Connection) {
+fn answered(status: u16) -> (Request, ConnFacts) {
     let r = Request {
         number: 1,
         connection: 0,
@@ -28,11 +28,11 @@ fn answered(status: u16) -> (Request, Connection) {
         reused_from: None,
         connect_ns: None,
     };
-    let c = Connection {
+    let c = ConnFacts {
         number: 1,
         local: Some("10.0.0.1:8080".parse().unwrap()),
         remote: Some("10.0.0.2:40000".parse().unwrap()),
-        ..Connection::default()
+        plaintext: false,
     };
     (r, c)
 }
@@ -42,7 +42,7 @@ fn attr<'a>(s: &'a Span, key: &str) -> Option<&'a Value> {
     kv.value.as_ref()?.value.as_ref()
 }
 
-fn spans(r: &Request, c: &Connection) -> Vec<Span> {
+fn spans(r: &Request, c: &ConnFacts) -> Vec<Span> {
     request_spans(r, c, 42, &Held::default(), 10)
 }
 
