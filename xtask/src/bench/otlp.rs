@@ -162,6 +162,8 @@ fn attach_cost(plan: &Plan, bins: &Bins, port: u16, report: &mut Report) -> Resu
     let mut raw = Vec::new();
     let mut dropped = 0;
     let mut exported = 0;
+    // Kernel events lost (ring full), without and with --otlp.
+    let mut lost = [0u64; 2];
     for i in 0..rounds {
         let order = if i % 2 == 0 {
             [None, Some(port)]
@@ -187,6 +189,8 @@ fn attach_cost(plan: &Plan, bins: &Bins, port: u16, report: &mut Report) -> Resu
                 json!({"otlp": otlp_port.is_some(), "rps": p.rps, "cpu_s": p.cpu_s,
                             "requests_seen": seen, "summary": p.summary}),
             );
+            lost[usize::from(otlp_port.is_some())] +=
+                p.summary["lost_events"].as_u64().unwrap_or(0);
             if otlp_port.is_some() {
                 exported += p.summary["otlp_exported"].as_u64().unwrap_or(0);
                 dropped += p.summary["otlp_dropped"].as_u64().unwrap_or(0);
@@ -219,8 +223,8 @@ fn attach_cost(plan: &Plan, bins: &Bins, port: u16, report: &mut Report) -> Resu
     );
     report.row(
         "10",
-        "  spans exported / dropped with --otlp (all rounds)",
-        format!("{exported} / {dropped}"),
+        "  spans exported / dropped with --otlp; kernel events lost without / with (all rounds)",
+        format!("{exported} / {dropped}; {} / {}", lost[0], lost[1]),
         "",
         Verdict::Info,
     );
