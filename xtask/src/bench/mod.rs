@@ -7,6 +7,7 @@ mod churn;
 mod events;
 mod nginx;
 mod nginx_load;
+mod otlp;
 mod paced;
 mod peer;
 mod procs;
@@ -95,7 +96,8 @@ impl Plan {
     }
 }
 
-pub fn run(quick: bool) -> Result<()> {
+/// Every workload, or those in `only` (by number).
+pub fn run(quick: bool, only: &[u32]) -> Result<()> {
     if !shell::is_root() {
         bail!("the bench loads eBPF programs and sets kernel.bpf_stats_enabled: run it as root");
     }
@@ -120,36 +122,44 @@ pub fn run(quick: bool) -> Result<()> {
     let started = std::time::Instant::now();
     let mut report = Report::default();
 
-    eprintln!("bench: 4 start-up");
-    if let Err(e) = startup::run(&plan, &bins, &mut report) {
-        report.failed("4", &e);
-    }
-    eprintln!("bench: 1, 2 busy server");
-    if let Err(e) = server_load::run(&plan, &bins, &mut report) {
-        report.failed("1", &e);
-    }
-    eprintln!("bench: 3, 5, 6 event throughput, kernel cost, memory");
-    if let Err(e) = events::run(&plan, &bins, &mut report) {
-        report.failed("3", &e);
-    }
-    eprintln!("bench: 3 flat out, 7 bpftrace");
-    if let Err(e) = peer::run(&plan, &bins, &mut report) {
-        report.failed("7", &e);
-    }
-    eprintln!("bench: 8 nginx");
-    if let Err(e) = nginx_load::run(&plan, &bins, &mut report) {
-        report.failed("8", &e);
-    }
-    eprintln!("bench: 9 attach at a paced 100k requests/s");
-    if let Err(e) = paced::run(&plan, &bins, &mut report) {
-        report.failed("9", &e);
-    }
-    eprintln!("bench: 6 memory over a churn of short connections");
-    if let Err(e) = churn::run(&plan, &bins, &mut report) {
-        report.failed("6", &e);
+    let wanted = |n: u32| only.is_empty() || only.contains(&n);
+    type Workload = fn(&Plan, &Bins, &mut Report) -> Result<()>;
+    // In this order; the first number is the one `--only` selects (1 runs
+    // 1 and 2, 3 runs 3, 5 and 6's peak RSS, 6 the churn).
+    let workloads: [(u32, &str, &str, Workload); 8] = [
+        (4, "4", "4 start-up", startup::run),
+        (1, "1", "1, 2 busy server", server_load::run),
+        (
+            3,
+            "3",
+            "3, 5, 6 event throughput, kernel cost, memory",
+            events::run,
+        ),
+        (7, "7", "3 flat out, 7 bpftrace", peer::run),
+        (8, "8", "8 nginx", nginx_load::run),
+        (9, "9", "9 attach at a paced 100k requests/s", paced::run),
+        (10, "10", "10 what --otlp costs", otlp::run),
+        (
+            6,
+            "6",
+            "6 memory over a churn of short connections",
+            churn::run,
+        ),
+    ];
+    for (n, row, what, workload) in workloads {
+        if !wanted(n) {
+            continue;
+        }
+        eprintln!("bench: {what}");
+        if let Err(e) = workload(&plan, &bins, &mut report) {
+            report.failed(row, &e);
+        }
     }
     let _ = fs::remove_dir_all(bins.out_dir.join("scratch"));
-    report.rows.sort_by_key(|r| r.workload);
+    // By number: "10" after "9"; a stable sort keeps each one's rows in order.
+    report
+        .rows
+        .sort_by_key(|r| r.workload.parse::<u32>().unwrap_or(u32::MAX));
 
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
