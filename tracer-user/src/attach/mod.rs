@@ -20,6 +20,7 @@ mod seed;
 mod segments;
 mod stat;
 mod target;
+mod handshake;
 mod tls;
 
 use std::{path::PathBuf, time::Duration};
