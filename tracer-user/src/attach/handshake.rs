@@ -11,11 +11,13 @@
 //! at the server's flight after that (its ChangeCipherSpec and Finished).
 //! Each flight begins with a change of direction, so its first I/O always
 //! comes as an event: its time is seen even when its head was not.
+use std::fmt;
+
+pub use hello::starts_handshake;
 use hello::{
     APPLICATION_DATA, AfterHello, CHANGE_CIPHER_SPEC, HANDSHAKE, Parsed, ServerHello, SessionId,
     TLS13, client_hello, server_hello,
 };
-pub use hello::starts_handshake;
 
 #[cfg(test)]
 mod captured;
@@ -215,8 +217,38 @@ impl Handshake {
     }
 }
 
+impl Handshake {
+    /// "yes", "no" or "unknown".
+    pub fn resumed_word(&self) -> &'static str {
+        match self.resumed() {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown",
+        }
+    }
+
+    pub fn version_name(&self) -> Option<&'static str> {
+        self.version().and_then(version_name)
+    }
+}
+
+/// `tls 1.3, handshake 2.104 ms, resumed: no`, for people.
+impl fmt::Display for Handshake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.version_name() {
+            Some(v) => write!(f, "tls {v}, ")?,
+            None => f.write_str("tls version unknown, ")?,
+        }
+        match self.handshake_ns() {
+            Some(ns) => write!(f, "handshake {:.3} ms", ns as f64 / 1e6)?,
+            None => f.write_str("handshake time unknown")?,
+        }
+        write!(f, ", resumed: {}", self.resumed_word())
+    }
+}
+
 /// "1.3" for 0x0304, and so on.
-pub fn version_name(v: u16) -> Option<&'static str> {
+fn version_name(v: u16) -> Option<&'static str> {
     Some(match v {
         0x0304 => "1.3",
         0x0303 => "1.2",

@@ -11,6 +11,7 @@ mod conn_table;
 mod conns;
 mod findings;
 mod framing;
+mod handshake;
 mod http;
 mod model;
 mod output;
@@ -20,7 +21,6 @@ mod seed;
 mod segments;
 mod stat;
 mod target;
-mod handshake;
 mod tls;
 
 use std::{path::PathBuf, time::Duration};

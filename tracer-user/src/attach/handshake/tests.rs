@@ -26,7 +26,10 @@ fn pieces(bytes: &[u8], total: u64, split: bool) -> Vec<u64> {
     }
     let (mut out, mut at) = (Vec::new(), 0u64);
     while at + 5 <= bytes.len() as u64 && at < total {
-        let body = u64::from(u16::from_be_bytes([bytes[at as usize + 3], bytes[at as usize + 4]]));
+        let body = u64::from(u16::from_be_bytes([
+            bytes[at as usize + 3],
+            bytes[at as usize + 4],
+        ]));
         out.extend([5, body.min(total - at - 5)]);
         at += 5 + body;
     }
@@ -52,7 +55,10 @@ fn replay(
         let send = client_sent == client;
         starts.push(ts + STEP);
         let mut pos = 0usize;
-        for (k, len) in pieces(&bytes, total, split && !send).into_iter().enumerate() {
+        for (k, len) in pieces(&bytes, total, split && !send)
+            .into_iter()
+            .enumerate()
+        {
             ts += STEP;
             let head = (k == 0 || pos < HEAD).then(|| {
                 let end = (pos + len as usize).min(pos + HEAD).min(bytes.len());
@@ -136,7 +142,10 @@ fn tls12_resumed_session_ends_at_the_client_finished() {
 #[test]
 fn a_lost_head_is_unknown_not_guessed() {
     let (h, _) = replay(TLS13_RESUMED, true, false, Some(1));
-    assert_eq!((h.version(), h.resumed(), h.handshake_ns()), (None, None, None));
+    assert_eq!(
+        (h.version(), h.resumed(), h.handshake_ns()),
+        (None, None, None)
+    );
     let (h, starts) = replay(TLS12_RESUMED, true, false, Some(2));
     assert_eq!(h.resumed(), Some(true));
     assert_eq!(h.handshake_ns(), Some(starts[2] - starts[0]));
