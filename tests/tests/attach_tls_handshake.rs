@@ -187,6 +187,69 @@ fn server_side_attach_sees_resumption_too() {
     }
 }
 
+/// A Python `ssl` client that times its own `do_handshake` (in ns) and
+/// says whether it resumed, two connections, the second with the first's
+/// session: `HANDSHAKE <n> <version> <reused> <ns>`.
+const TIMED_CLIENT: &str = r#"
+import socket, ssl, sys, time
+port, version = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+v = ssl.TLSVersion.TLSv1_3 if version == '1.3' else ssl.TLSVersion.TLSv1_2
+ctx.minimum_version = ctx.maximum_version = v
+session = None
+for i in range(2):
+    raw = socket.create_connection(('127.0.0.1', port))
+    s = ctx.wrap_socket(raw, do_handshake_on_connect=False, session=session)
+    t0 = time.monotonic_ns()
+    s.do_handshake()
+    t1 = time.monotonic_ns()
+    s.sendall(b'GET / HTTP/1.0\r\n\r\n')
+    while s.recv(65536):
+        pass
+    session = s.session
+    print('HANDSHAKE', i + 1, s.version(), s.session_reused, t1 - t0, flush=True)
+    s.close()
+"#;
+
+/// The ClientHello's send comes after `do_handshake` began and the last
+/// Finished's I/O before it returned: the kernel's time is inside the
+/// client's own, whatever the load, and the resumption is the client's.
+#[test]
+fn handshake_time_lies_inside_the_clients_own_do_handshake() {
+    if !can_run_or_skip() || !have("python3") {
+        return;
+    }
+    for version in ["1.3", "1.2"] {
+        let server = Server::start(&format!("python{version}"));
+        let port = server.port.to_string();
+        let args = ["--", "python3", "-c", TIMED_CLIENT, &port, version];
+        let (run, lines) = run_json(&format!("hs-python{version}"), &args);
+        println!("{}\n{}\n{lines:?}", run.stdout, run.stderr);
+        let said: Vec<Vec<&str>> = run
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("HANDSHAKE "))
+            .map(|l| l.split(' ').collect())
+            .collect();
+        assert_eq!(said.len(), 2, "{}", run.stderr);
+        for (i, words) in said.iter().enumerate() {
+            let [_, v, reused, ns] = words[..] else {
+                panic!("{words:?}")
+            };
+            let tls = tls_of_close(&lines, i as u64 + 1);
+            assert_eq!(format!("TLSv{}", tls["version"].as_str().unwrap()), v);
+            let resumed = if reused == "True" { "yes" } else { "no" };
+            assert_eq!(tls["resumed"], resumed, "{tls}");
+            assert_eq!(reused, if i == 0 { "False" } else { "True" });
+            let own_ms = ns.parse::<f64>().unwrap() / 1e6;
+            let ms = tls["handshake_ms"].as_f64().unwrap();
+            assert!(ms <= own_ms, "kernel {ms} ms, do_handshake {own_ms} ms");
+        }
+    }
+}
+
 /// rustls (in `tracer trace --no-ebpf`) has no plaintext probe: the
 /// connections say "encrypted", and still their handshake.
 #[test]
