@@ -113,7 +113,7 @@ impl Handshake {
     /// What the current flight's bytes say, at its place in the handshake.
     fn look(&mut self) {
         let (n, first) = (self.flight, self.bytes.first().copied());
-        let client_flight = n % 2 == 1;
+        let client_flight = !n.is_multiple_of(2);
         if n == 1 {
             match client_hello(&self.bytes) {
                 Parsed::Is(sid) => self.client_sid = Some(sid),
