@@ -54,13 +54,17 @@ fn replay(
         let bytes = unhex(hex);
         let send = client_sent == client;
         starts.push(ts + STEP);
-        let mut pos = 0usize;
+        // The kernel's segment: an I/O begins a new one, with a head, when
+        // the direction changed or the current one is shorter than a head.
+        let (mut pos, mut segment) = (0usize, 0u64);
         for (k, len) in pieces(&bytes, total, split && !send)
             .into_iter()
             .enumerate()
         {
             ts += STEP;
-            let head = (k == 0 || pos < HEAD).then(|| {
+            let begins = k == 0 || segment < HEAD as u64;
+            segment = if begins { len } else { segment + len };
+            let head = begins.then(|| {
                 let end = (pos + len as usize).min(pos + HEAD).min(bytes.len());
                 bytes[pos.min(end)..end].to_vec()
             });
