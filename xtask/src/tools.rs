@@ -1,5 +1,5 @@
 //! The programs the end-to-end tests drive besides tracer (curl, nginx,
-//! nftables, iproute2's ip and nstat, openssl), installed from Debian's packages when
+//! nftables, iproute2's ip and nstat, openssl, go), installed from Debian's packages when
 //! missing: a test must never skip for want of a tool the setup can get.
 use std::process::Command;
 
@@ -18,6 +18,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("getent", "libc-bin"),
     // attach_https makes its test certificate with it.
     ("openssl", "openssl"),
+    // attach_https_go builds its Go client and server with it.
+    ("go", "golang-go"),
 ];
 
 fn has(command: &str) -> bool {

@@ -134,8 +134,34 @@ pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
             "  {name:<9} {path} (mapped)  not readable: no probe for this TLS library\n"
         ));
     }
-    if libs.is_empty() {
-        out.push_str("  no libssl mapped or under its root; Go's crypto/tls, rustls and statically linked OpenSSL are not probed\n");
+    let exe = PathBuf::from(format!("/proc/{pid}/exe"));
+    let go = match super::gotls::inspect(&exe) {
+        Ok(None) => false,
+        Ok(Some(go)) => {
+            let can = match probes.as_deref_mut() {
+                Some(p) => match p.attach_go_tls(&exe, &go, pid) {
+                    Ok(()) => "readable: crypto/tls (*Conn).Read/Write probed".to_string(),
+                    Err(e) => format!("not readable: {e}"),
+                },
+                None => "not checked: the probes did not load".to_string(),
+            };
+            out.push_str(&format!(
+                "  Go        {} ({}, crypto/tls)  {can}\n",
+                exe.display(),
+                go.version
+            ));
+            true
+        }
+        Err(why) => {
+            out.push_str(&format!(
+                "  Go        {}  not readable: {why}\n",
+                exe.display()
+            ));
+            true
+        }
+    };
+    if libs.is_empty() && !go {
+        out.push_str("  no libssl mapped or under its root, not a Go executable; rustls and statically linked OpenSSL are not probed\n");
     }
     out
 }
