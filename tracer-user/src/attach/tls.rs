@@ -138,7 +138,7 @@ pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
     let go = match super::gotls::inspect(&exe) {
         Ok(None) => false,
         Ok(Some(go)) => {
-            let can = match probes.as_deref_mut() {
+            let can = match probes {
                 Some(p) => match p.attach_go_tls(&exe, &go, pid) {
                     Ok(()) => "readable: crypto/tls (*Conn).Read/Write probed".to_string(),
                     Err(e) => format!("not readable: {e}"),
