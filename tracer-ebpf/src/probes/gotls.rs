@@ -6,12 +6,16 @@
 //!
 //! The call is keyed by its goroutine (`g` and tgid), which stays the same
 //! from entry to return even when the goroutine changes thread. Its socket
-//! comes from OpenSSL's join: the entry marks its thread as `openssl`
-//! does, and the send/recv of that thread writes the socket into the mark.
-//! A goroutine that parks (a Read waiting on the netpoller) lets its thread
-//! run others, whose I/O could land in that mark; so a Write, which does
-//! not park, teaches its `*Conn`'s socket (`GO_SOCKETS`), and a Read uses
-//! what its `*Conn` learnt, and its mark only for a `*Conn` not yet seen.
+//! comes from OpenSSL's join: the thread is marked as `openssl` does, and
+//! the send/recv of that thread writes the socket into the mark. A
+//! goroutine that waits (a Read parked on the netpoller) may resume on
+//! another thread, so the mark is set again on the thread of each
+//! `syscall.read`/`syscall.write` entry of a goroutine inside a call
+//! ([`tracer_go_syscall`]): nothing can park between there and the
+//! syscall. `(*Conn).handshakeContext` is followed the same way, so that a
+//! `*Conn`'s socket (`GO_SOCKETS`) is known before its first Write, which
+//! is then emitted at its entry: at a RET it could come after the answer,
+//! read on another thread.
 use aya_ebpf::{
     macros::{map, uprobe},
     maps::LruHashMap,
@@ -20,6 +24,11 @@ use aya_ebpf::{
 use tracer_ebpf::tgid_flags;
 
 use crate::common::{current, traced_flags};
+
+/// `GoCall::how`: a handshake outside Read/Write (it only learns the socket).
+const HANDSHAKE: u32 = 4;
+/// `GoCall::how`: a Write already emitted at its entry.
+const EMITTED: u32 = 8;
 use crate::probes::openssl::{self, SslCall, SslKey, WRITE};
 
 /// A crypto/tls call in progress on a goroutine.
@@ -47,6 +56,7 @@ static GO_SOCKETS: LruHashMap<SslKey, u64> = LruHashMap::with_max_entries(16384,
 /// x86_64 only; read by index so the object builds for any target).
 const R14: usize = 1;
 const RBX: usize = 5;
+const RCX: usize = 11;
 const RAX: usize = 10;
 
 #[inline(always)]
@@ -63,29 +73,133 @@ fn enter(ctx: &ProbeContext, how: u32) -> u32 {
         return 0;
     }
     let (conn, buf, g) = (reg(ctx, RAX), reg(ctx, RBX), reg(ctx, R14));
+    let mut how = how;
+    if how & WRITE != 0 {
+        let known = socket_of(conn, ids.tgid);
+        if known != 0 {
+            let len = reg(ctx, RCX);
+            if len > 0 && len <= i32::MAX as u64 {
+                openssl::emit_plaintext(&ids, known, buf, len, true);
+                how |= EMITTED;
+            }
+        }
+    }
+    begin(&ids, g, conn, buf, how);
+    0
+}
+
+/// Records the goroutine's call and marks its thread.
+#[inline(always)]
+fn begin(ids: &crate::common::Ids, g: u64, conn: u64, buf: u64, how: u32) {
     let call = GoCall {
         conn,
         buf,
         tid: ids.tid,
         how,
     };
-    let key = SslKey {
-        ssl: g,
-        tgid: ids.tgid,
-        _pad: 0,
-    };
-    let _ = GO_CALLS.insert(&key, &call, 0);
+    let _ = GO_CALLS.insert(&go_key(g, ids.tgid), &call, 0);
+    mark(ids.tid, &call);
+}
+
+#[inline(always)]
+fn mark(tid: u32, call: &GoCall) {
     openssl::mark(
-        ids.tid,
+        tid,
         &SslCall {
-            ssl: conn,
-            buf,
+            ssl: call.conn,
+            buf: call.buf,
             count_at: 0,
             cookie: 0,
-            how,
+            how: call.how,
             _pad: 0,
         },
     );
+}
+
+#[inline(always)]
+fn go_key(g: u64, tgid: u32) -> SslKey {
+    SslKey {
+        ssl: g,
+        tgid,
+        _pad: 0,
+    }
+}
+
+/// The socket `*Conn` `conn` was last seen on; 0: none yet.
+#[inline(always)]
+fn socket_of(conn: u64, tgid: u32) -> u64 {
+    // SAFETY: a u64 copied out at once.
+    unsafe { GO_SOCKETS.get(&go_key(conn, tgid)).copied() }.unwrap_or(0)
+}
+
+/// The socket that the send/recv of `call`'s thread wrote into its mark, if
+/// the mark is still the call's; the mark is removed.
+#[inline(always)]
+fn marked_socket(call: &GoCall) -> u64 {
+    match openssl::mark_of(call.tid) {
+        Some(m) if m.ssl == call.conn && m.buf == call.buf && m.how == call.how => {
+            openssl::unmark(call.tid);
+            m.cookie
+        }
+        _ => 0,
+    }
+}
+
+/// `crypto/tls.(*Conn).handshakeContext`: Read and Write call it too (it
+/// returns at once after the first); only a handshake outside them is
+/// followed.
+#[uprobe]
+pub fn tracer_go_tls_handshake(ctx: ProbeContext) -> u32 {
+    let ids = current();
+    if traced_flags(ids.tgid) & tgid_flags::TLS_PLAINTEXT == 0 {
+        return 0;
+    }
+    let g = reg(&ctx, R14);
+    // SAFETY: only tested for presence.
+    if unsafe { GO_CALLS.get(&go_key(g, ids.tgid)) }.is_some() {
+        return 0;
+    }
+    begin(&ids, g, reg(&ctx, RAX), 0, HANDSHAKE);
+    0
+}
+
+/// On every RET of `handshakeContext`: the `*Conn` learns its socket.
+#[uprobe]
+pub fn tracer_go_tls_handshake_return(ctx: ProbeContext) -> u32 {
+    let ids = current();
+    let key = go_key(reg(&ctx, R14), ids.tgid);
+    // SAFETY: a value copied out before removal.
+    let Some(call) = (unsafe { GO_CALLS.get(&key).copied() }) else {
+        return 0;
+    };
+    if call.how != HANDSHAKE {
+        return 0;
+    }
+    let _ = GO_CALLS.remove(&key);
+    let cookie = marked_socket(&call);
+    if cookie != 0 {
+        let _ = GO_SOCKETS.insert(&go_key(call.conn, ids.tgid), &cookie, 0);
+    }
+    0
+}
+
+/// `syscall.read` / `syscall.write` entry: a goroutine inside a call marks
+/// the thread that makes the syscall, wherever it resumed.
+#[uprobe]
+pub fn tracer_go_syscall(ctx: ProbeContext) -> u32 {
+    let ids = current();
+    if traced_flags(ids.tgid) & tgid_flags::TLS_PLAINTEXT == 0 {
+        return 0;
+    }
+    let Some(call) = GO_CALLS.get_ptr_mut(&go_key(reg(&ctx, R14), ids.tgid)) else {
+        return 0;
+    };
+    // SAFETY: a map value of this goroutine's, which runs on this thread.
+    let copy = unsafe {
+        (*call).tid = ids.tid;
+        *call
+    };
+    mark(ids.tid, &copy);
     0
 }
 
@@ -99,51 +213,31 @@ pub fn tracer_go_tls_read(ctx: ProbeContext) -> u32 {
     enter(&ctx, 0)
 }
 
-/// On every RET of both functions.
+/// On every RET of Read and Write.
 #[uprobe]
 pub fn tracer_go_tls_return(ctx: ProbeContext) -> u32 {
     let ids = current();
     let (n, g) = (reg(&ctx, RAX) as i64, reg(&ctx, R14));
-    let key = SslKey {
-        ssl: g,
-        tgid: ids.tgid,
-        _pad: 0,
-    };
+    let key = go_key(g, ids.tgid);
     // SAFETY: a value copied out before removal.
     let Some(call) = (unsafe { GO_CALLS.get(&key).copied() }) else {
         return 0;
     };
-    let _ = GO_CALLS.remove(&key);
-    // The entry thread's mark, if no other call has marked it since.
-    let marked = match openssl::mark_of(call.tid) {
-        Some(m) if m.ssl == call.conn && m.buf == call.buf && m.how == call.how => {
-            openssl::unmark(call.tid);
-            m.cookie
-        }
-        _ => 0,
-    };
-    if n <= 0 || n > i32::MAX as i64 {
+    if call.how == HANDSHAKE {
         return 0;
     }
-    let conn = SslKey {
-        ssl: call.conn,
-        tgid: ids.tgid,
-        _pad: 0,
-    };
-    // SAFETY: a u64 copied out at once.
-    let known = unsafe { GO_SOCKETS.get(&conn).copied() }.unwrap_or(0);
-    let cookie = if call.how & WRITE != 0 && marked != 0 {
-        marked
-    } else if known != 0 {
-        known
-    } else {
-        marked
-    };
+    let _ = GO_CALLS.remove(&key);
+    let marked = marked_socket(&call);
+    let known = socket_of(call.conn, ids.tgid);
+    if marked != 0 && marked != known {
+        let _ = GO_SOCKETS.insert(&go_key(call.conn, ids.tgid), &marked, 0);
+    }
+    if n <= 0 || n > i32::MAX as i64 || call.how & EMITTED != 0 {
+        return 0;
+    }
+    let cookie = if marked != 0 { marked } else { known };
     if cookie == 0 {
         return 0;
-    }
-    if cookie != known {
-        let _ = GO_SOCKETS.insert(&conn, &cookie, 0);
     }
     openssl::emit_plaintext(&ids, cookie, call.buf, n as u64, call.how & WRITE != 0);
     0

@@ -12,16 +12,28 @@ use object::{Object, ObjectSection, ObjectSymbol};
 
 const WRITE: &str = "crypto/tls.(*Conn).Write";
 const READ: &str = "crypto/tls.(*Conn).Read";
+const HANDSHAKE: &str = "crypto/tls.(*Conn).handshakeContext";
+/// The raw syscalls under `internal/poll`: where a goroutine that resumed
+/// on another thread marks it (see tracer-ebpf's `gotls`).
+const SYSCALLS: [&str; 2] = ["syscall.read", "syscall.write"];
 
-/// Where the probes of one Go executable go, as file offsets.
+/// Where the probes of one Go executable go.
 #[derive(Debug, PartialEq)]
 pub struct GoTls {
     /// `runtime.buildVersion`, from the build info: `go1.19.8`.
     pub version: String,
-    pub write: u64,
-    pub read: u64,
-    /// Every RET of both functions.
-    pub returns: Vec<u64>,
+    /// (program, file offset) of every probe.
+    pub points: Vec<(&'static str, u64)>,
+}
+
+impl GoTls {
+    /// How many RET instructions are probed.
+    pub fn returns(&self) -> usize {
+        self.points
+            .iter()
+            .filter(|(p, _)| p.ends_with("_return"))
+            .count()
+    }
 }
 
 /// Why a Go executable gets no probe.
@@ -58,20 +70,33 @@ pub fn inspect(path: &Path) -> Result<Option<GoTls>, NoProbe> {
     let (Some(write), Some(read)) = (function(&obj, WRITE), function(&obj, READ)) else {
         return Err(NoProbe::NoSymbols(version));
     };
-    let mut returns = Vec::new();
+    let mut points = vec![
+        ("tracer_go_tls_write", write.offset),
+        ("tracer_go_tls_read", read.offset),
+    ];
     for (f, name) in [(&write, WRITE), (&read, READ)] {
-        let rets = rets(f.bytes, f.address);
+        let rets = f.rets();
         if rets.is_empty() {
             return Err(NoProbe::Decode(version, name));
         }
-        returns.extend(rets.iter().map(|a| a - f.address + f.offset));
+        points.extend(rets.into_iter().map(|r| ("tracer_go_tls_return", r)));
     }
-    Ok(Some(GoTls {
-        version,
-        write: write.offset,
-        read: read.offset,
-        returns,
-    }))
+    // Without these a Read that resumed on another thread, or the first
+    // Write, may find no socket: the calls above still work.
+    if let Some(h) = function(&obj, HANDSHAKE) {
+        points.push(("tracer_go_tls_handshake", h.offset));
+        points.extend(
+            h.rets()
+                .into_iter()
+                .map(|r| ("tracer_go_tls_handshake_return", r)),
+        );
+    }
+    for name in SYSCALLS {
+        if let Some(f) = function(&obj, name) {
+            points.push(("tracer_go_syscall", f.offset));
+        }
+    }
+    Ok(Some(GoTls { version, points }))
 }
 
 /// A function's code: its address, file offset and bytes.
@@ -79,6 +104,16 @@ struct Function<'a> {
     address: u64,
     offset: u64,
     bytes: &'a [u8],
+}
+
+impl Function<'_> {
+    /// File offsets of its RET instructions.
+    fn rets(&self) -> Vec<u64> {
+        rets(self.bytes, self.address)
+            .into_iter()
+            .map(|a| a - self.address + self.offset)
+            .collect()
+    }
 }
 
 fn function<'a>(obj: &object::File<'a>, name: &str) -> Option<Function<'a>> {
@@ -182,7 +217,7 @@ pub fn probe(
                         "https: Go crypto/tls (*Conn).Read/Write probed in {} ({}, {} returns): HTTP/1.x requests of its TLS connections are read from the plaintext",
                         exe.display(),
                         go.version,
-                        go.returns.len()
+                        go.returns()
                     ));
                 }
                 Err(e) => notes.push(format!(

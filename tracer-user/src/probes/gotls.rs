@@ -6,7 +6,8 @@ use crate::attach::gotls::GoTls;
 
 impl Probes {
     /// The crypto/tls uprobes on the Go executable `exe` (entries of
-    /// `(*Conn).Write` and `(*Conn).Read`, and every RET of both), firing
+    /// `(*Conn).Write`, `Read` and `handshakeContext` and every RET of them,
+    /// and the entries of `syscall.read`/`write`; see `GoTls`), firing
     /// for process `pid` only (0: every process the kernel's filter lets
     /// through). The programs are loaded on the first call.
     pub fn attach_go_tls(
@@ -17,13 +18,7 @@ impl Probes {
     ) -> Result<(), ProbeError> {
         let scope = std::num::NonZeroU32::new(pid)
             .map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
-        let points = [
-            ("tracer_go_tls_write", go.write),
-            ("tracer_go_tls_read", go.read),
-        ]
-        .into_iter()
-        .chain(go.returns.iter().map(|&r| ("tracer_go_tls_return", r)));
-        for (program, offset) in points {
+        for &(program, offset) in &go.points {
             let fail = |source| ProbeError::Program {
                 program,
                 hook: format!("uprobe {}+{offset:#x}", exe.display()),
