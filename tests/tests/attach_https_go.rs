@@ -137,12 +137,21 @@ impl GoServer {
         Self { proc, base }
     }
 
-    /// The requests the server read, as `GET /a`, in order.
+    /// The requests the server read, as `GET /a`, in order, once it has
+    /// logged 3 (or after 5 s): its log is read by a thread of this test,
+    /// which a loaded machine can leave behind the client's exit.
     fn log(&self) -> Vec<String> {
-        let out = self.proc.stdout();
-        out.lines()
-            .filter_map(|l| l.strip_prefix("LOG ").map(str::to_string))
-            .collect()
+        let read = || -> Vec<String> {
+            let out = self.proc.stdout();
+            out.lines()
+                .filter_map(|l| l.strip_prefix("LOG ").map(str::to_string))
+                .collect()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while read().len() < 3 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        read()
     }
 }
 
