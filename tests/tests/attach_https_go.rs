@@ -63,7 +63,8 @@ fn program(stripped: bool) -> Option<PathBuf> {
     static STRIPPED: OnceLock<Option<PathBuf>> = OnceLock::new();
     let cell = if stripped { &STRIPPED } else { &BUILT };
     cell.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("tracer-go-{}", std::process::id()));
+        // Under target/: rebuilt each run, its Go cache kept, nothing left in /tmp.
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("go-https");
         let src = dir.join("src");
         std::fs::create_dir_all(&src).unwrap();
         std::fs::write(src.join("main.go"), PROGRAM).unwrap();
