@@ -319,3 +319,26 @@ fn stripped_go_binary_says_no_probe() {
     );
     assert!(!stderr.contains("request 1"), "{stderr}");
 }
+
+/// `tracer check --pid` of a Go server names its crypto/tls, its Go
+/// version, and the probes attached.
+#[test]
+fn check_pid_lists_go_crypto_tls() {
+    let Some(bin) = go_or_skip(false) else { return };
+    let server = GoServer::start(&bin);
+    let out = Command::new(tracer_tests::tracer_bin::tracer_bin())
+        .args(["check", "--pid", &server.proc.pid().to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Go "))
+        .unwrap_or_else(|| panic!("no Go line: {text}"));
+    assert!(line.contains("(go1."), "{line}");
+    assert!(
+        line.contains("readable: crypto/tls (*Conn).Read/Write probed"),
+        "{line}"
+    );
+}
