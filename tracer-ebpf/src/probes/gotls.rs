@@ -12,7 +12,8 @@
 //! another thread, so the mark is set again on the thread of each
 //! `syscall.read`/`syscall.write` entry of a goroutine inside a call
 //! ([`tracer_go_syscall`]): nothing can park between there and the
-//! syscall. `(*Conn).handshakeContext` is followed the same way, so that a
+//! syscall. `(*Conn).clientHandshake`/`serverHandshake` are followed the
+//! same way, so that a
 //! `*Conn`'s socket (`GO_SOCKETS`) is known before its first Write, which
 //! is then emitted at its entry: at a RET it could come after the answer,
 //! read on another thread.
@@ -72,7 +73,16 @@ fn enter(ctx: &ProbeContext, how: u32) -> u32 {
     if traced_flags(ids.tgid) & tgid_flags::TLS_PLAINTEXT == 0 {
         return 0;
     }
-    let (conn, buf, g) = (reg(ctx, RAX), reg(ctx, RBX), reg(ctx, R14));
+    let (conn, buf) = (reg(ctx, RAX), reg(ctx, RBX));
+    let g = reg(ctx, R14);
+    // SAFETY: a value copied out at once.
+    let again = unsafe { GO_CALLS.get(&go_key(g, ids.tgid)).copied() };
+    if again.is_some_and(|c| c.conn == conn && c.buf == buf && c.how & WRITE == how & WRITE) {
+        // The same call entered again after its prologue grew the stack
+        // (`morestack` restarts the function): already recorded, and a
+        // Write already emitted.
+        return 0;
+    }
     let mut how = how;
     if how & WRITE != 0 {
         let known = socket_of(conn, ids.tgid);
@@ -145,9 +155,8 @@ fn marked_socket(call: &GoCall) -> u64 {
     }
 }
 
-/// `crypto/tls.(*Conn).handshakeContext`: Read and Write call it too (it
-/// returns at once after the first); only a handshake outside them is
-/// followed.
+/// `crypto/tls.(*Conn).clientHandshake` / `serverHandshake`: one inside a
+/// Read or Write is that call's; only a handshake outside them is followed.
 #[uprobe]
 pub fn tracer_go_tls_handshake(ctx: ProbeContext) -> u32 {
     let ids = current();
@@ -163,7 +172,7 @@ pub fn tracer_go_tls_handshake(ctx: ProbeContext) -> u32 {
     0
 }
 
-/// On every RET of `handshakeContext`: the `*Conn` learns its socket.
+/// On every RET of both handshakes: the `*Conn` learns its socket.
 #[uprobe]
 pub fn tracer_go_tls_handshake_return(ctx: ProbeContext) -> u32 {
     let ids = current();

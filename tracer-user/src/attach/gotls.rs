@@ -12,7 +12,12 @@ use object::{Object, ObjectSection, ObjectSymbol};
 
 const WRITE: &str = "crypto/tls.(*Conn).Write";
 const READ: &str = "crypto/tls.(*Conn).Read";
-const HANDSHAKE: &str = "crypto/tls.(*Conn).handshakeContext";
+/// The handshakes themselves, run once per connection (`handshakeContext`
+/// is entered by every Read and Write: two more uprobe hits per call).
+const HANDSHAKES: [&str; 2] = [
+    "crypto/tls.(*Conn).clientHandshake",
+    "crypto/tls.(*Conn).serverHandshake",
+];
 /// The raw syscalls under `internal/poll`: where a goroutine that resumed
 /// on another thread marks it (see tracer-ebpf's `gotls`).
 const SYSCALLS: [&str; 2] = ["syscall.read", "syscall.write"];
@@ -83,7 +88,7 @@ pub fn inspect(path: &Path) -> Result<Option<GoTls>, NoProbe> {
     }
     // Without these a Read that resumed on another thread, or the first
     // Write, may find no socket: the calls above still work.
-    if let Some(h) = function(&obj, HANDSHAKE) {
+    for h in HANDSHAKES.iter().filter_map(|name| function(&obj, name)) {
         points.push(("tracer_go_tls_handshake", h.offset));
         points.extend(
             h.rets()

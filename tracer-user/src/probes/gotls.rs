@@ -6,8 +6,9 @@ use crate::attach::gotls::GoTls;
 
 impl Probes {
     /// The crypto/tls uprobes on the Go executable `exe` (entries of
-    /// `(*Conn).Write`, `Read` and `handshakeContext` and every RET of them,
-    /// and the entries of `syscall.read`/`write`; see `GoTls`), firing
+    /// `(*Conn).Write`, `Read`, `clientHandshake`, `serverHandshake` and
+    /// every RET of them, and the entries of `syscall.read`/`write`; see
+    /// `GoTls`), firing
     /// for process `pid` only (0: every process the kernel's filter lets
     /// through). The programs are loaded on the first call.
     pub fn attach_go_tls(
