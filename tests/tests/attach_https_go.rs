@@ -11,50 +11,7 @@ use tracer_tests::process::{Proc, attach, can_trace_or_skip, json_lines, of_type
 /// per request (httptest's own certificate); `client URL...` fetches each
 /// URL in turn on one keep-alive connection, after a line on stdin when
 /// `WAIT` is set (it prints `ready` first).
-const PROGRAM: &str = r#"package main
-
-import (
-	"bufio"
-	"crypto/tls"
-	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"os"
-)
-
-func main() {
-	if os.Args[1] == "server" {
-		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Println("LOG", r.Method, r.URL.Path)
-			if r.URL.Path == "/missing" {
-				http.NotFound(w, r)
-				return
-			}
-			io.WriteString(w, "hello "+r.URL.Path)
-		}))
-		s.StartTLS()
-		fmt.Println("PORT", s.Listener.Addr().String())
-		select {}
-	}
-	if os.Getenv("WAIT") != "" {
-		fmt.Println("ready")
-		bufio.NewReader(os.Stdin).ReadString('\n')
-	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
-	c := &http.Client{Transport: tr}
-	for _, u := range os.Args[2:] {
-		r, err := c.Get(u)
-		if err != nil {
-			fmt.Println("ERR", err)
-			os.Exit(1)
-		}
-		io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-		fmt.Println("STATUS", r.StatusCode)
-	}
-}
-"#;
+const PROGRAM: &str = include_str!("../go-https/main.go");
 
 /// The program built with `go build` (and `-ldflags=-s` when `stripped`),
 /// once per test process; None (and why, printed) without a Go toolchain.
