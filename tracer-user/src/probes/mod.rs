@@ -280,11 +280,18 @@ impl Probes {
         Ok(())
     }
 
-    /// Attaches the OpenSSL uprobes (entry of `SSL_write`, `SSL_write_ex`,
-    /// `SSL_read`, `SSL_read_ex`, and one uretprobe on each) to the libssl
-    /// at `lib`, firing for process `pid` only (0: every process, and the
-    /// kernel's filter picks). The programs are loaded on the first call.
-    pub fn attach_openssl(&mut self, lib: &std::path::Path, pid: u32) -> Result<(), ProbeError> {
+    /// Attaches the OpenSSL uprobes on `functions` (of `SSL_write`,
+    /// `SSL_write_ex`, `SSL_read`, `SSL_read_ex`: the entry, and one
+    /// uretprobe on each) in the ELF file `lib`, a libssl or a program
+    /// that links OpenSSL in, firing for process `pid` only (0: every
+    /// process, and the kernel's filter picks). The programs are loaded on
+    /// the first call.
+    pub fn attach_openssl(
+        &mut self,
+        lib: &std::path::Path,
+        pid: u32,
+        functions: &[&'static str],
+    ) -> Result<(), ProbeError> {
         const ENTRIES: [(&str, &str); 4] = [
             ("SSL_write", "tracer_ssl_write"),
             ("SSL_write_ex", "tracer_ssl_write_ex"),
@@ -294,6 +301,9 @@ impl Probes {
         let scope = std::num::NonZeroU32::new(pid)
             .map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
         for (function, entry) in ENTRIES {
+            if !functions.contains(&function) {
+                continue;
+            }
             for program in [entry, "tracer_ssl_return"] {
                 let fail = |source| ProbeError::Program {
                     program,
