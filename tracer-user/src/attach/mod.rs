@@ -256,6 +256,13 @@ pub(crate) fn probe_openssl(
             file.path.display().to_string()
         };
         match probes.attach_openssl(&file.path, scope, &file.functions) {
+            // Every other file would be refused the same way: say it once.
+            Err(ref e) if let Some(why) = e.uprobe_refused() => {
+                notes.push(format!(
+                    "https: no OpenSSL probe: the kernel refuses uprobes to a tracer without CAP_SYS_ADMIN (perf_event_open: {why}); HTTPS connections show timing and bytes only"
+                ));
+                return (0, notes);
+            }
             Ok(()) => {
                 let what = tls_symbols::describe(&file.functions);
                 match probed.iter_mut().find(|(w, _)| *w == what) {

@@ -60,6 +60,25 @@ pub enum ProbeError {
     PidNs(#[from] pidns::PidNsError),
 }
 
+impl ProbeError {
+    /// The kernel's refusal of a uprobe for want of privilege, if this is
+    /// one: `perf_event_open` of the uprobe PMU answers EACCES without
+    /// CAP_SYS_ADMIN, even with CAP_BPF and CAP_PERFMON (measured on 6.18).
+    pub fn uprobe_refused(&self) -> Option<&std::io::Error> {
+        match self {
+            ProbeError::Program {
+                source: aya::programs::ProgramError::SyscallError(e),
+                ..
+            } if e.call == "perf_event_open"
+                && matches!(e.io_error.raw_os_error(), Some(libc::EACCES | libc::EPERM)) =>
+            {
+                Some(&e.io_error)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Why a program failed, in one line: for a load the verifier refused, its
 /// verdict (the last line of its log that is not a statistic) and the
 /// errno, not the whole log.
