@@ -15,8 +15,9 @@ pub enum OpenSsl {
     /// The probe-able functions it defines (a non-empty subset of
     /// [`FUNCTIONS`], in their order).
     Symbols(Vec<&'static str>),
-    /// OpenSSL's texts are in it but no symbol names it: a
-    /// stripped static build, which nothing can probe by name.
+    /// OpenSSL's texts are in it but no symbol names it, neither defined
+    /// nor imported from a libssl: a stripped static build, which nothing
+    /// can probe by name.
     Stripped,
     /// Neither.
     Absent,
@@ -43,19 +44,23 @@ pub fn inspect(path: &Path, look_for_stripped: bool) -> OpenSsl {
     let Ok(file) = object::File::parse(&*data) else {
         return OpenSsl::Absent;
     };
-    let mut defined: Vec<&str> = Vec::new();
+    let (mut defined, mut imported): (Vec<&str>, bool) = (Vec::new(), false);
     for sym in file.dynamic_symbols().chain(file.symbols()) {
-        if sym.is_definition()
-            && let Ok(name) = sym.name()
-            && FUNCTIONS.contains(&name)
-        {
-            defined.push(name);
+        let Ok(name) = sym.name() else { continue };
+        if FUNCTIONS.contains(&name) {
+            if sym.is_definition() {
+                defined.push(name);
+            } else {
+                imported = true;
+            }
         }
     }
     let found = select(|f| defined.contains(&f));
     if !found.is_empty() {
         OpenSsl::Symbols(found)
-    } else if look_for_stripped && has_openssl_marker(&data) {
+    } else if look_for_stripped && !imported && has_openssl_marker(&data) {
+        // A program that imports SSL_write (nginx) names OpenSSL's version
+        // too, for `-V`; its libssl is probed as a file of its own.
         OpenSsl::Stripped
     } else {
         OpenSsl::Absent
@@ -125,9 +130,13 @@ mod tests {
             assert_eq!(inspect(lib, false), OpenSsl::Symbols(FUNCTIONS.to_vec()));
         }
         // curl calls SSL_write through libssl: undefined symbols only.
-        let curl = Path::new("/usr/bin/curl");
-        if curl.exists() {
-            assert_eq!(inspect(curl, true), OpenSsl::Absent);
+        // nginx too, and it carries OpenSSL's version text (for -V): still
+        // not a stripped static build.
+        for program in ["/usr/bin/curl", "/usr/sbin/nginx"] {
+            let program = Path::new(program);
+            if program.exists() {
+                assert_eq!(inspect(program, true), OpenSsl::Absent, "{program:?}");
+            }
         }
     }
 
