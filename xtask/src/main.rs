@@ -51,6 +51,9 @@ enum Task {
         /// Shorter rounds: a smoke run of every workload in about a minute.
         #[arg(long)]
         quick: bool,
+        /// Run these workloads only (numbers as in the table), e.g. `--only 10`.
+        #[arg(long, value_delimiter = ',', value_name = "N")]
+        only: Vec<String>,
     },
 }
 
@@ -64,7 +67,7 @@ fn main() {
             args,
         } => test(kernel, no_guest, &args),
         Task::Run { args } => run(&args),
-        Task::Bench { quick } => bench::run(quick),
+        Task::Bench { quick, only } => bench::run(quick, &only),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e:#}");

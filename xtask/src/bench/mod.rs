@@ -1,10 +1,11 @@
-//! `cargo xtask bench [--quick]`: the tracer's cost, measured beside an
+//! `cargo xtask bench [--quick] [--only N,...]`: the tracer's cost, measured beside an
 //! untraced baseline in the same run, on loopback only. Each workload is
 //! bounded in time; a workload that fails is reported as such and the rest
 //! still run. Timing is reported, never asserted.
 mod bpftrace;
 mod churn;
 mod events;
+mod https_load;
 mod nginx;
 mod nginx_load;
 mod paced;
@@ -95,7 +96,8 @@ impl Plan {
     }
 }
 
-pub fn run(quick: bool) -> Result<()> {
+/// `only`: the workloads to run (`--only 8,10`); empty: all of them.
+pub fn run(quick: bool, only: &[String]) -> Result<()> {
     if !shell::is_root() {
         bail!("the bench loads eBPF programs and sets kernel.bpf_stats_enabled: run it as root");
     }
@@ -119,37 +121,59 @@ pub fn run(quick: bool) -> Result<()> {
     let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let started = std::time::Instant::now();
     let mut report = Report::default();
+    let want = |w: &str| only.is_empty() || only.iter().any(|o| o == w);
 
-    eprintln!("bench: 4 start-up");
-    if let Err(e) = startup::run(&plan, &bins, &mut report) {
-        report.failed("4", &e);
+    if want("4") {
+        eprintln!("bench: 4 start-up");
+        if let Err(e) = startup::run(&plan, &bins, &mut report) {
+            report.failed("4", &e);
+        }
     }
-    eprintln!("bench: 1, 2 busy server");
-    if let Err(e) = server_load::run(&plan, &bins, &mut report) {
-        report.failed("1", &e);
+    if want("1") || want("2") {
+        eprintln!("bench: 1, 2 busy server");
+        if let Err(e) = server_load::run(&plan, &bins, &mut report) {
+            report.failed("1", &e);
+        }
     }
-    eprintln!("bench: 3, 5, 6 event throughput, kernel cost, memory");
-    if let Err(e) = events::run(&plan, &bins, &mut report) {
-        report.failed("3", &e);
+    if want("3") || want("5") || want("6") {
+        eprintln!("bench: 3, 5, 6 event throughput, kernel cost, memory");
+        if let Err(e) = events::run(&plan, &bins, &mut report) {
+            report.failed("3", &e);
+        }
     }
-    eprintln!("bench: 3 flat out, 7 bpftrace");
-    if let Err(e) = peer::run(&plan, &bins, &mut report) {
-        report.failed("7", &e);
+    if want("3") || want("7") {
+        eprintln!("bench: 3 flat out, 7 bpftrace");
+        if let Err(e) = peer::run(&plan, &bins, &mut report) {
+            report.failed("7", &e);
+        }
     }
-    eprintln!("bench: 8 nginx");
-    if let Err(e) = nginx_load::run(&plan, &bins, &mut report) {
-        report.failed("8", &e);
+    if want("8") {
+        eprintln!("bench: 8 nginx");
+        if let Err(e) = nginx_load::run(&plan, &bins, &mut report) {
+            report.failed("8", &e);
+        }
     }
-    eprintln!("bench: 9 attach at a paced 100k requests/s");
-    if let Err(e) = paced::run(&plan, &bins, &mut report) {
-        report.failed("9", &e);
+    if want("9") {
+        eprintln!("bench: 9 attach at a paced 100k requests/s");
+        if let Err(e) = paced::run(&plan, &bins, &mut report) {
+            report.failed("9", &e);
+        }
     }
-    eprintln!("bench: 6 memory over a churn of short connections");
-    if let Err(e) = churn::run(&plan, &bins, &mut report) {
-        report.failed("6", &e);
+    if want("10") {
+        eprintln!("bench: 10 nginx over HTTPS");
+        if let Err(e) = https_load::run(&plan, &bins, &mut report) {
+            report.failed("10", &e);
+        }
+    }
+    if want("6") {
+        eprintln!("bench: 6 memory over a churn of short connections");
+        if let Err(e) = churn::run(&plan, &bins, &mut report) {
+            report.failed("6", &e);
+        }
     }
     let _ = fs::remove_dir_all(bins.out_dir.join("scratch"));
-    report.rows.sort_by_key(|r| r.workload);
+    // By number: "10" after "9".
+    report.rows.sort_by_key(|r| r.workload.parse::<u32>().unwrap_or(u32::MAX));
 
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
