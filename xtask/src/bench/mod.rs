@@ -173,7 +173,9 @@ pub fn run(quick: bool, only: &[String]) -> Result<()> {
     }
     let _ = fs::remove_dir_all(bins.out_dir.join("scratch"));
     // By number: "10" after "9".
-    report.rows.sort_by_key(|r| r.workload.parse::<u32>().unwrap_or(u32::MAX));
+    report
+        .rows
+        .sort_by_key(|r| r.workload.parse::<u32>().unwrap_or(u32::MAX));
 
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
