@@ -51,9 +51,9 @@ enum Task {
         /// Shorter rounds: a smoke run of every workload in about a minute.
         #[arg(long)]
         quick: bool,
-        /// Run these workloads only (numbers as in the table), e.g. `--only 10`.
+        /// Run only these workloads (their numbers, e.g. `--only 4,10`).
         #[arg(long, value_delimiter = ',', value_name = "N")]
-        only: Vec<String>,
+        only: Vec<u32>,
     },
 }
 

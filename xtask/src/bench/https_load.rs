@@ -1,4 +1,4 @@
-//! Workload 10: nginx over HTTPS (one worker, 1 KiB file, keep-alive,
+//! Workload 11: nginx over HTTPS (one worker, 1 KiB file, keep-alive,
 //! `wrk -t1 -c32`, OpenSSL 3 through Debian's libssl) untraced and under
 //! `tracer attach --pid <worker>`, whose uprobes on SSL_read/SSL_write read
 //! each request's plaintext. Rounds alternate the two modes; a round's
@@ -16,7 +16,7 @@ use super::{
     Plan,
     nginx::{self, Nginx},
     report::{Report, Verdict, median},
-    tracer::{AttachHow, Bins, BpfStats, attach, prog_stats, read_summary},
+    tracer::{AttachHow, Bins, BpfStats, attach, cpu_s, prog_stats, read_summary},
 };
 
 struct Run {
@@ -29,6 +29,8 @@ struct Run {
     /// Hits and run time of the uprobe and uretprobe programs.
     uprobe_hits: u64,
     uprobe_ns: u64,
+    /// The tracer's CPU over the load, in seconds (utime + stime).
+    tracer_cpu_s: f64,
 }
 
 pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
@@ -71,6 +73,7 @@ fn one(plan: &Plan, bins: &Bins, server: &Nginx, url: &str, traced: bool) -> Res
         lost: None,
         uprobe_hits: 0,
         uprobe_ns: 0,
+        tracer_cpu_s: 0.0,
     };
     if !traced {
         run.load = nginx::drive_wrk(url, plan.nginx_secs)?;
@@ -78,7 +81,9 @@ fn one(plan: &Plan, bins: &Bins, server: &Nginx, url: &str, traced: bool) -> Res
     }
     let out = bins.scratch("nginx-https-attach.jsonl");
     let mut tracer = attach(bins, server.worker, &out, AttachHow::default())?;
+    let cpu_before = cpu_s(tracer.pid()).unwrap_or(0.0);
     run.load = nginx::drive_wrk(url, plan.nginx_secs)?;
+    run.tracer_cpu_s = cpu_s(tracer.pid()).unwrap_or(0.0) - cpu_before;
     for p in prog_stats(tracer.pid())?
         .iter()
         .filter(|p| p.hook == "uprobe" || p.hook == "uretprobe")
@@ -126,8 +131,11 @@ fn rows(plan: &Plan, runs: &[Run], report: &mut Report) {
     } else {
         0.0
     };
+    let cpu: f64 = traced().map(|r| r.tracer_cpu_s).sum();
+    let wall = traced().count() as f64 * plan.nginx_secs;
+    let cpu_share = if wall > 0.0 { cpu / wall } else { 0.0 };
     report.row(
-        "10",
+        "11",
         format!(
             "nginx HTTPS, 1 worker, 1 KiB file, keep-alive, wrk -t1 -c{}: untraced req/s ({} x {} s rounds, bpf_stats on)",
             nginx::CONNS,
@@ -139,16 +147,23 @@ fn rows(plan: &Plan, runs: &[Run], report: &mut Report) {
         Verdict::Info,
     );
     report.row(
-        "10",
+        "11",
         "  attach --pid <worker>, SSL_read/SSL_write uprobes: req/s ratio; requests seen / completed, lost events",
         format!("{ratio:.3}; {seen} / {made}, {lost} lost"),
         "",
         Verdict::Info,
     );
     report.row(
-        "10",
+        "11",
         "  uprobe + uretprobe programs: ns per hit (run_time_ns / run_cnt), hits per request",
         format!("{per_hit:.0} ns; {per_request:.2}"),
+        "",
+        Verdict::Info,
+    );
+    report.row(
+        "11",
+        "  why: tracer CPU during the traced load (share of one core; nginx and wrk share the same 2 CPUs)",
+        format!("{:.0}%", cpu_share * 100.0),
         "",
         Verdict::Info,
     );
@@ -157,7 +172,8 @@ fn rows(plan: &Plan, runs: &[Run], report: &mut Report) {
         .map(|r| {
             json!({"round": r.round, "traced": r.traced, "requests": r.load.requests,
                    "rps": r.load.rps, "requests_seen": r.seen, "lost_events": r.lost,
-                   "uprobe_hits": r.uprobe_hits, "uprobe_run_time_ns": r.uprobe_ns})
+                   "uprobe_hits": r.uprobe_hits, "uprobe_run_time_ns": r.uprobe_ns,
+                   "tracer_cpu_s": r.tracer_cpu_s})
         })
         .collect();
     report.raw(

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--only N,...]`: the tracer's cost, measured beside an
+//! `cargo xtask bench [--quick]`: the tracer's cost, measured beside an
 //! untraced baseline in the same run, on loopback only. Each workload is
 //! bounded in time; a workload that fails is reported as such and the rest
 //! still run. Timing is reported, never asserted.
@@ -96,8 +96,8 @@ impl Plan {
     }
 }
 
-/// `only`: the workloads to run (`--only 8,10`); empty: all of them.
-pub fn run(quick: bool, only: &[String]) -> Result<()> {
+/// Every workload, or those in `only` (by number).
+pub fn run(quick: bool, only: &[u32]) -> Result<()> {
     if !shell::is_root() {
         bail!("the bench loads eBPF programs and sets kernel.bpf_stats_enabled: run it as root");
     }
@@ -121,58 +121,42 @@ pub fn run(quick: bool, only: &[String]) -> Result<()> {
     let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let started = std::time::Instant::now();
     let mut report = Report::default();
-    let want = |w: &str| only.is_empty() || only.iter().any(|o| o == w);
 
-    if want("4") {
-        eprintln!("bench: 4 start-up");
-        if let Err(e) = startup::run(&plan, &bins, &mut report) {
-            report.failed("4", &e);
+    let wanted = |n: u32| only.is_empty() || only.contains(&n);
+    type Workload = fn(&Plan, &Bins, &mut Report) -> Result<()>;
+    // In this order; the first number is the one `--only` selects (1 runs
+    // 1 and 2, 3 runs 3, 5 and 6's peak RSS, 6 the churn).
+    let workloads: [(u32, &str, &str, Workload); 8] = [
+        (4, "4", "4 start-up", startup::run),
+        (1, "1", "1, 2 busy server", server_load::run),
+        (
+            3,
+            "3",
+            "3, 5, 6 event throughput, kernel cost, memory",
+            events::run,
+        ),
+        (7, "7", "3 flat out, 7 bpftrace", peer::run),
+        (8, "8", "8 nginx", nginx_load::run),
+        (9, "9", "9 attach at a paced 100k requests/s", paced::run),
+        (11, "11", "11 nginx over HTTPS", https_load::run),
+        (
+            6,
+            "6",
+            "6 memory over a churn of short connections",
+            churn::run,
+        ),
+    ];
+    for (n, row, what, workload) in workloads {
+        if !wanted(n) {
+            continue;
         }
-    }
-    if want("1") || want("2") {
-        eprintln!("bench: 1, 2 busy server");
-        if let Err(e) = server_load::run(&plan, &bins, &mut report) {
-            report.failed("1", &e);
-        }
-    }
-    if want("3") || want("5") || want("6") {
-        eprintln!("bench: 3, 5, 6 event throughput, kernel cost, memory");
-        if let Err(e) = events::run(&plan, &bins, &mut report) {
-            report.failed("3", &e);
-        }
-    }
-    if want("3") || want("7") {
-        eprintln!("bench: 3 flat out, 7 bpftrace");
-        if let Err(e) = peer::run(&plan, &bins, &mut report) {
-            report.failed("7", &e);
-        }
-    }
-    if want("8") {
-        eprintln!("bench: 8 nginx");
-        if let Err(e) = nginx_load::run(&plan, &bins, &mut report) {
-            report.failed("8", &e);
-        }
-    }
-    if want("9") {
-        eprintln!("bench: 9 attach at a paced 100k requests/s");
-        if let Err(e) = paced::run(&plan, &bins, &mut report) {
-            report.failed("9", &e);
-        }
-    }
-    if want("10") {
-        eprintln!("bench: 10 nginx over HTTPS");
-        if let Err(e) = https_load::run(&plan, &bins, &mut report) {
-            report.failed("10", &e);
-        }
-    }
-    if want("6") {
-        eprintln!("bench: 6 memory over a churn of short connections");
-        if let Err(e) = churn::run(&plan, &bins, &mut report) {
-            report.failed("6", &e);
+        eprintln!("bench: {what}");
+        if let Err(e) = workload(&plan, &bins, &mut report) {
+            report.failed(row, &e);
         }
     }
     let _ = fs::remove_dir_all(bins.out_dir.join("scratch"));
-    // By number: "10" after "9".
+    // By number: "10" after "9"; a stable sort keeps each one's rows in order.
     report
         .rows
         .sort_by_key(|r| r.workload.parse::<u32>().unwrap_or(u32::MAX));
