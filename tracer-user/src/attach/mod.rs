@@ -228,8 +228,10 @@ pub(crate) fn probe_openssl(
     let mut found = tls::OpenSslOf::default();
     for &pid in pids {
         let of = tls::openssl_of(pid, exe);
+        // Once per file: several targets see the same one under their roots.
         for file in of.files {
-            if !found.files.iter().any(|f| f.path == file.path) {
+            let id = tls::file_id(&file.path);
+            if !found.files.iter().any(|f| tls::file_id(&f.path) == id) {
                 found.files.push(file);
             }
         }

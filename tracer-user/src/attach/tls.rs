@@ -193,7 +193,8 @@ fn linked_candidates(pid: u32) -> Vec<(PathBuf, bool)> {
     out
 }
 
-fn file_id(path: &Path) -> Option<(u64, u64)> {
+/// A file's (device, inode); None when it cannot be read.
+pub fn file_id(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path)
         .ok()
         .filter(|m| m.is_file())

@@ -6,7 +6,10 @@
 //! median. The uprobe programs' own time per hit comes from the kernel's
 //! run statistics (`kernel.bpf_stats_enabled`, on for the whole workload;
 //! it adds its own few ns to every program run). That figure leaves out
-//! the uprobe's trap into the kernel, which the req/s ratio includes.
+//! the uprobe's trap into the kernel, which the req/s ratio includes, and
+//! so does the worker's own CPU time per request: the traps and programs
+//! run in its context, so that figure moves less than req/s when other
+//! work shares the machine.
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -31,6 +34,9 @@ struct Run {
     uprobe_ns: u64,
     /// The tracer's CPU over the load, in seconds (utime + stime).
     tracer_cpu_s: f64,
+    /// The nginx worker's CPU over the load, in seconds: the uprobes' traps
+    /// and programs run in its context, whatever else loads the machine.
+    worker_cpu_s: f64,
 }
 
 pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
@@ -74,9 +80,12 @@ fn one(plan: &Plan, bins: &Bins, server: &Nginx, url: &str, traced: bool) -> Res
         uprobe_hits: 0,
         uprobe_ns: 0,
         tracer_cpu_s: 0.0,
+        worker_cpu_s: 0.0,
     };
+    let worker_before = cpu_s(server.worker).unwrap_or(0.0);
     if !traced {
         run.load = nginx::drive_wrk(url, plan.nginx_secs)?;
+        run.worker_cpu_s = cpu_s(server.worker).unwrap_or(0.0) - worker_before;
         return Ok(run);
     }
     let out = bins.scratch("nginx-https-attach.jsonl");
@@ -84,6 +93,7 @@ fn one(plan: &Plan, bins: &Bins, server: &Nginx, url: &str, traced: bool) -> Res
     let cpu_before = cpu_s(tracer.pid()).unwrap_or(0.0);
     run.load = nginx::drive_wrk(url, plan.nginx_secs)?;
     run.tracer_cpu_s = cpu_s(tracer.pid()).unwrap_or(0.0) - cpu_before;
+    run.worker_cpu_s = cpu_s(server.worker).unwrap_or(0.0) - worker_before;
     for p in prog_stats(tracer.pid())?
         .iter()
         .filter(|p| p.hook == "uprobe" || p.hook == "uretprobe")
@@ -160,6 +170,27 @@ fn rows(plan: &Plan, runs: &[Run], report: &mut Report) {
         "",
         Verdict::Info,
     );
+    // CPU per request of the worker, each mode over all its rounds.
+    let per_request_us = |traced: bool| {
+        let (cpu, n) = runs
+            .iter()
+            .filter(|r| r.traced == traced)
+            .fold((0.0, 0u64), |(c, n), r| {
+                (c + r.worker_cpu_s, n + r.load.requests)
+            });
+        if n > 0 { cpu * 1e6 / n as f64 } else { 0.0 }
+    };
+    let (plain_us, traced_us) = (per_request_us(false), per_request_us(true));
+    report.row(
+        "11",
+        "  nginx worker CPU per request, untraced / attach (the difference: uprobe traps, programs, send/recv hooks)",
+        format!(
+            "{plain_us:.1} / {traced_us:.1} us (+{:.1} us)",
+            traced_us - plain_us
+        ),
+        "",
+        Verdict::Info,
+    );
     report.row(
         "11",
         "  why: tracer CPU during the traced load (share of one core; nginx and wrk share the same 2 CPUs)",
@@ -173,13 +204,14 @@ fn rows(plan: &Plan, runs: &[Run], report: &mut Report) {
             json!({"round": r.round, "traced": r.traced, "requests": r.load.requests,
                    "rps": r.load.rps, "requests_seen": r.seen, "lost_events": r.lost,
                    "uprobe_hits": r.uprobe_hits, "uprobe_run_time_ns": r.uprobe_ns,
-                   "tracer_cpu_s": r.tracer_cpu_s})
+                   "tracer_cpu_s": r.tracer_cpu_s, "worker_cpu_s": r.worker_cpu_s})
         })
         .collect();
     report.raw(
         "nginx_https",
         json!({"conns": nginx::CONNS, "secs": plan.nginx_secs, "runs": raw,
                "median_ratio": ratio, "uprobe_ns_per_hit": per_hit,
-               "uprobe_hits_per_request": per_request}),
+               "uprobe_hits_per_request": per_request,
+               "worker_cpu_us_per_request": {"untraced": plain_us, "attach": traced_us}}),
     );
 }
