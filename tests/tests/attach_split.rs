@@ -13,11 +13,14 @@ use tracer_tests::{
     process::{can_trace_or_skip, json_lines, of_type, python_under_attach},
 };
 
+/// One request line: method, url, status, bytes sent, bytes received.
+type Row = (String, String, u64, u64, u64);
+
 /// Runs `body` (Python, with `s` connected to a keep-alive test server
 /// whose answers are 71 B) under `tracer attach`; gives attach's request
 /// lines as (method, url, status, bytes sent, bytes received) and the
 /// sizes of the requests as the server read them.
-fn requests_of(body: &str) -> (Vec<(String, String, u64, u64, u64)>, Vec<usize>) {
+fn requests_of(body: &str) -> (Vec<Row>, Vec<usize>) {
     let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
     let code = format!(
         "import os, socket, sys, time\n\
@@ -55,7 +58,7 @@ fn requests_of(body: &str) -> (Vec<(String, String, u64, u64, u64)>, Vec<usize>)
     (got, read)
 }
 
-fn row(url: &str, sent: usize) -> (String, String, u64, u64, u64) {
+fn row(url: &str, sent: usize) -> Row {
     ("GET".into(), url.into(), 200, sent as u64, 71)
 }
 
@@ -75,7 +78,10 @@ fn a_request_head_split_across_sends_is_reconstructed() {
     assert_eq!(read.len(), 2, "the server saw both requests");
     assert_eq!(
         got,
-        [row("http://x/first", read[0]), row("http://x/second", read[1])]
+        [
+            row("http://x/first", read[0]),
+            row("http://x/second", read[1])
+        ]
     );
 }
 
@@ -100,6 +106,9 @@ fn writev_sendmsg_readv_recvmsg_requests_are_reconstructed() {
     assert_eq!(read.len(), 2, "the server saw both requests");
     assert_eq!(
         got,
-        [row("http://x/vectored", read[0]), row("http://x/message", read[1])]
+        [
+            row("http://x/vectored", read[0]),
+            row("http://x/message", read[1])
+        ]
     );
 }

@@ -283,7 +283,11 @@ mod tests {
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(!selects_tests(&args(&[])));
         assert!(!selects_tests(&args(&["--no-fail-fast"])));
-        assert!(selects_tests(&args(&["--no-fail-fast", "--test", "trace_e2e"])));
+        assert!(selects_tests(&args(&[
+            "--no-fail-fast",
+            "--test",
+            "trace_e2e"
+        ])));
         assert!(selects_tests(&args(&["--", "two_thousand"])));
     }
 }

@@ -104,11 +104,19 @@ impl Tracker {
             self.connections[c].pid = ev.tgid;
         }
         match &ev.what {
-            KernelDetail::Connect { remote, .. } => {
+            KernelDetail::Connect {
+                remote,
+                ret,
+                duration_ns,
+                ..
+            } => {
                 let conn = &mut self.connections[c];
                 fx.opened = Some(true);
                 conn.connect_seen = true;
                 conn.remote.get_or_insert(*remote);
+                if *ret == 0 {
+                    conn.connect_ns = Some((ev.ts_ns, ev.ts_ns.saturating_add(*duration_ns)));
+                }
             }
             KernelDetail::State { local, remote, .. } => {
                 // Before bind and after unhash the local port reads 0.
@@ -209,6 +217,17 @@ impl Tracker {
         self.by_cookie
             .get(&cookie)
             .is_some_and(|&i| !self.connections[i].open.is_empty())
+    }
+
+    /// Socket `cookie`'s connection, until it is forgotten.
+    pub fn connection_of(&self, cookie: SocketCookie) -> Option<&Connection> {
+        self.by_cookie.get(&cookie).map(|&i| &self.connections[i])
+    }
+
+    /// The newest request on socket `cookie`'s connection that has not
+    /// ended (an index, as in an [`Effect`]).
+    pub fn open_request(&self, cookie: SocketCookie) -> Option<usize> {
+        self.connection_of(cookie)?.open.last().copied()
     }
 
     /// Live TCP connections (UDP sockets are DNS and the like, not counted).

@@ -219,7 +219,10 @@ mod tests {
     #[test]
     fn framing_headers_are_found_in_any_case_and_order() {
         let h = b"HTTP/1.1 200 OK\r\nconnection: x\r\nCONTENT-LENGTH:  12 \r\nTransfer-Encoding: chunked\r\nContent-Type: a\r\n";
-        assert_eq!(framing_headers(h), (Some(&b"chunked"[..]), Some(&b"12"[..])));
+        assert_eq!(
+            framing_headers(h),
+            (Some(&b"chunked"[..]), Some(&b"12"[..]))
+        );
         let none = b"GET /content-length: 3 HTTP/1.1\r\ncontent-lengthy: 4\r\nt: 1\r\n";
         assert_eq!(framing_headers(none), (None, None));
     }

@@ -17,6 +17,12 @@ pub struct Connection {
     /// It existed before the attach (seen in /proc), with this fd.
     pub preexisting_fd: Option<i32>,
     pub connect_seen: bool,
+    /// Its handshake as the kernel saw it: SYN_SENT and ESTABLISHED (ns),
+    /// when it succeeded.
+    pub connect_ns: Option<(u64, u64)>,
+    /// The request that opened it (its number): the first one on a
+    /// connection seen from its start.
+    pub first_request: Option<usize>,
     pub encrypted: bool,
     /// Its TLS library's plaintext is probed (OpenSSL): requests, their
     /// timing and their bytes come from the plaintext; the kernel's I/O
@@ -115,11 +121,20 @@ pub struct Request {
     /// The last informational (1xx) status before it, e.g. 100 Continue.
     pub interim: Option<u16>,
     pub start_ns: u64,
+    /// The request's own last byte moved (written by a client, read by a
+    /// server).
+    pub request_end_ns: Option<u64>,
     pub first_byte_ns: Option<u64>,
     pub last_byte_ns: Option<u64>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub reused: bool,
+    /// The request that opened the connection this one reused, when the
+    /// kernel saw it opened.
+    pub reused_from: Option<usize>,
+    /// The handshake (SYN_SENT, ESTABLISHED) of the connection the kernel
+    /// saw opened for this request: the first the process made on it.
+    pub connect_ns: Option<(u64, u64)>,
 }
 
 /// What one event changed, for the output.

@@ -183,14 +183,17 @@ fn adopt(probes: &mut Probes, out: &mut Output) {
 /// Prints what is still open, the notes about losses, and the summary.
 async fn finish(r: &mut Recording<'_>, stream: &EventStream, ended: &str) {
     let (tracker, out) = (&mut r.tracker, &mut r.out);
-    for req in tracker.finish_all() {
+    let open = tracker.finish_all();
+    tracker.findings.finish();
+    let found = tracker.findings.take();
+    out.place_findings(&found, crate::clock::monotonic_ns(), &open, tracker);
+    for req in open {
         if let Some(q) = tracker.request(req) {
             out.request(q, tracker);
         }
         tracker.forget(req);
     }
-    tracker.findings.finish();
-    for f in tracker.findings.take() {
+    for f in found {
         out.finding(&f);
     }
     let mut lost_by_kind = r.probes.lost_by_kind().unwrap_or_default();
@@ -271,13 +274,19 @@ fn handle(ev: &KernelEvent, tracker: &mut Tracker, out: &mut Output) {
     out.procs.saw(ev.tgid);
     let fx = tracker.handle(ev);
     out.event(ev, &fx, tracker);
+    // Findings are taken before the requests are written, so that a span
+    // carries those of its request; they are printed after, as always.
+    let found = tracker.findings.take();
+    if !found.is_empty() {
+        out.place_findings(&found, ev.ts_ns, &fx.finished, tracker);
+    }
     for &r in &fx.finished {
         if let Some(req) = tracker.request(r) {
             out.request(req, tracker);
         }
         tracker.forget(r);
     }
-    for f in tracker.findings.take() {
+    for f in found {
         out.finding(&f);
     }
     // A freed socket's last event: its connection is printed and done.

@@ -15,7 +15,9 @@ use crate::{
     attach::{self, Format, Output, Recording, Totals, Tracker},
     cli::Expect,
     clock::monotonic_ns,
-    exit, preflight,
+    exit,
+    export::otlp::{OtlpConfig, SpanQueue},
+    preflight,
 };
 
 #[derive(clap::Args, Debug, Clone)]
@@ -42,6 +44,11 @@ pub struct RunArgs {
     /// sends a record per I/O instead of one per message.
     #[arg(long)]
     pub events: bool,
+    /// Export each request as an OpenTelemetry span, as attach does: POST
+    /// OTLP/HTTP protobuf to ENDPOINT/v1/traces (else
+    /// OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub otlp: Option<String>,
     /// Bytes of all ring buffers together (testing the lost-event path).
     #[arg(long, hide = true)]
     pub ring_bytes: Option<u32>,
@@ -76,6 +83,15 @@ pub async fn run(args: &RunArgs) -> i32 {
         },
         None => Box::new(std::io::stderr()),
     };
+    // The command's own OTEL_* are its business: read before it starts,
+    // and the exporter's connections are the tracer's, never traced.
+    let otlp = match OtlpConfig::resolve(args.otlp.as_deref(), |k| std::env::var(k).ok()) {
+        Ok(config) => config,
+        Err(msg) => {
+            eprintln!("tracer: {msg}");
+            return exit::USAGE;
+        }
+    };
     let mut probes = match attach::load_probes(args.ring_bytes, &[]) {
         Ok(p) => p,
         Err(msg) => {
@@ -99,7 +115,8 @@ pub async fn run(args: &RunArgs) -> i32 {
     let mut out = Output::new(args.format, pid, monotonic_ns())
         .to(sink)
         .name_processes()
-        .events(args.events);
+        .events(args.events)
+        .otlp(otlp.map(SpanQueue::start));
     out.io_unknown = crate::attach::io_unknown(&probes);
     // Heads for request reconstruction come from x86_64's saved registers.
     let heads = if cfg!(target_arch = "x86_64") {

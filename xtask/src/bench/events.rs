@@ -86,6 +86,7 @@ pub fn traced_run(
         also: None,
         // Every I/O as a line: the exact-loss check counts them.
         events: true,
+        otlp: None,
     };
     let mut tracer = attach(bins, pp.pid(), &out, how)?;
     let load = go_pingpong(&mut pp, secs)?;

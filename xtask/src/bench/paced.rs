@@ -18,8 +18,26 @@ use super::{
 
 pub const RATE: f64 = 100_000.0;
 
-pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
-    let secs = plan.paced_secs;
+/// One paced run under attach.
+pub struct Paced {
+    pub made: u64,
+    pub rps: f64,
+    pub run_secs: f64,
+    /// The tracer's CPU seconds over the run.
+    pub cpu_s: f64,
+    /// attach's JSON summary.
+    pub summary: Value,
+}
+
+impl Paced {
+    /// The tracer's CPU as a share of one core, in %.
+    pub fn cpu(&self) -> f64 {
+        self.cpu_s / self.run_secs * 100.0
+    }
+}
+
+/// bench-server paced at [`RATE`] for `secs` under `tracer attach` (`how`).
+pub fn measure(bins: &Bins, conns: u32, secs: f64, how: AttachHow) -> Result<Paced> {
     let server = Proc::spawn(
         "bench-server",
         Command::new(&bins.server).args(["--secs", "300"]),
@@ -28,14 +46,14 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
     let ready = server.wait_for("ready", false, Duration::from_secs(10))?;
     let addr = ready.split_whitespace().nth(1).context("no address")?;
     let out = bins.scratch("paced-attach.jsonl");
-    let mut tracer = attach(bins, server.pid(), &out, AttachHow::default())?;
+    let mut tracer = attach(bins, server.pid(), &out, how)?;
     let cpu_before = cpu_s(tracer.pid()).context("tracer's /proc/PID/stat")?;
     let mut load = Proc::spawn(
         "bench-load",
         Command::new(&bins.load).args([
             addr,
             "--conns",
-            &plan.conns.to_string(),
+            &conns.to_string(),
             "--secs",
             &secs.to_string(),
             "--rate",
@@ -49,14 +67,24 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
         bail!("bench-load failed: {}", load.stderr().trim());
     }
     let v: Value = serde_json::from_str(load.stdout().trim()).context("bench-load output")?;
-    let made = v["requests"].as_u64().unwrap_or(0);
-    let rps = v["rps"].as_f64().unwrap_or(0.0);
-    let run_secs = v["secs"].as_f64().unwrap_or(secs);
     tracer.interrupt(Duration::from_secs(60))?;
     drop(server);
     let summary = read_summary(&out)?;
     let _ = std::fs::remove_file(&out);
-    let cpu = (cpu_after - cpu_before) / run_secs * 100.0;
+    Ok(Paced {
+        made: v["requests"].as_u64().unwrap_or(0),
+        rps: v["rps"].as_f64().unwrap_or(0.0),
+        run_secs: v["secs"].as_f64().unwrap_or(secs),
+        cpu_s: cpu_after - cpu_before,
+        summary,
+    })
+}
+
+pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
+    let secs = plan.paced_secs;
+    let p = measure(bins, plan.conns, secs, AttachHow::default())?;
+    let (made, rps, run_secs, summary) = (p.made, p.rps, p.run_secs, &p.summary);
+    let cpu = p.cpu();
     let seen = summary["requests"].as_u64().unwrap_or(0);
     let lost = summary["lost_events"].as_u64().unwrap_or(0);
     let by_kind: Vec<String> = summary["lost_by_kind"]
@@ -99,7 +127,7 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
     report.raw(
         "paced",
         json!({"asked_rps": RATE, "conns": plan.conns, "secs": run_secs, "requests": made,
-               "rps": rps, "tracer_cpu_s": cpu_after - cpu_before, "requests_seen": seen,
+               "rps": rps, "tracer_cpu_s": p.cpu_s, "requests_seen": seen,
                "lost_events": lost, "lost_by_kind": summary["lost_by_kind"]}),
     );
     Ok(())

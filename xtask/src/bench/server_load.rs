@@ -158,6 +158,7 @@ fn one_round(
         floor: mode == Mode::Floor,
         also,
         events: false,
+        otlp: None,
     };
     let mut tracer = target.map(|pid| attach(bins, pid, &out, how)).transpose()?;
     let secs = plan.load_secs.to_string();

@@ -23,10 +23,10 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
     let ready = server.wait_for("ready", false, Duration::from_secs(10))?;
     let addr = ready.split_whitespace().nth(1).context("no address")?;
     let url = format!("http://{addr}/");
-    once(bins, &url)?; // warm the page cache and BTF
+    once(bins, &url, &[])?; // warm the page cache and BTF
     let (mut wall, mut to_getconn) = (Vec::new(), Vec::new());
     for _ in 0..plan.startup_runs {
-        let (w, g) = once(bins, &url)?;
+        let (w, g) = once(bins, &url, &[])?;
         wall.push(w);
         to_getconn.push(g);
     }
@@ -58,10 +58,12 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
-/// One `tracer trace URL -n 1 --format json`: (wall ms, ms to GetConn).
-fn once(bins: &Bins, url: &str) -> Result<(f64, f64)> {
+/// One `tracer trace URL -n 1 --format json` with `extra` arguments:
+/// (wall ms, ms to GetConn).
+pub fn once(bins: &Bins, url: &str, extra: &[&str]) -> Result<(f64, f64)> {
     let mut cmd = Command::new(&bins.tracer);
     cmd.args(["trace", url, "-n", "1", "--format", "json"])
+        .args(extra)
         .env("NO_COLOR", "1");
     let start = monotonic_ns();
     let out = cmd.output().context("running tracer trace")?;

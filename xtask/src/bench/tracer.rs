@@ -78,6 +78,8 @@ pub struct AttachHow {
     /// `--events`: a record and a line per I/O instead of attach's default
     /// (a record per message, a line per request).
     pub events: bool,
+    /// `--otlp http://127.0.0.1:PORT`: spans to a local sink.
+    pub otlp: Option<u16>,
 }
 
 /// `tracer attach --pid PID --format json > out`, running once it says so.
@@ -97,6 +99,9 @@ pub fn attach(bins: &Bins, pid: u32, out: &Path, how: AttachHow) -> Result<Proc>
     }
     if how.floor {
         cmd.env("TRACER_BENCH_FLOOR", "1");
+    }
+    if let Some(port) = how.otlp {
+        cmd.args(["--otlp", &format!("http://127.0.0.1:{port}")]);
     }
     let ring_bytes = how.ring_bytes;
     if let Some(n) = ring_bytes {

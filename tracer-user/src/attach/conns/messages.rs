@@ -117,7 +117,9 @@ impl Tracker {
         } else {
             req.bytes_received += n;
         }
-        if req.outbound != send {
+        if req.outbound == send {
+            req.request_end_ns = Some(ts_ns);
+        } else {
             // A 1xx is not the response's first byte: the final one is.
             if req.interim.is_none() || req.status.is_some() {
                 req.first_byte_ns.get_or_insert(ts_ns);
@@ -293,6 +295,12 @@ impl Tracker {
         conn.requests += 1;
         let reused = conn.requests > 1 || conn.preexisting_fd.is_some();
         self.reused_count += usize::from(reused);
+        let first = conn.requests == 1 && conn.preexisting_fd.is_none();
+        if first {
+            conn.first_request = Some(r + 1);
+        }
+        // The handshake belongs to the request the process dialled it for.
+        let connect_ns = conn.connect_ns.filter(|_| first && send);
         self.requests.insert(
             r,
             Request {
@@ -307,11 +315,14 @@ impl Tracker {
                 status: None,
                 interim: None,
                 start_ns,
+                request_end_ns: (carried > 0).then_some(start_ns),
                 first_byte_ns: None,
                 last_byte_ns: None,
                 bytes_sent: if send { carried } else { 0 },
                 bytes_received: if send { 0 } else { carried },
                 reused,
+                reused_from: conn.first_request.filter(|_| reused),
+                connect_ns,
             },
         );
         conn.awaiting.push_back(r);

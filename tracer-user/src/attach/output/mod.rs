@@ -151,6 +151,9 @@ impl Output {
     }
 
     pub fn event(&mut self, ev: &KernelEvent, fx: &Effect, t: &Tracker) {
+        if let Some(o) = &mut self.otlp {
+            o.event(ev, fx, t);
+        }
         if self.stat.is_some() {
             return;
         }
@@ -206,8 +209,7 @@ impl Output {
     pub fn request(&mut self, r: &Request, t: &Tracker) {
         let pid_of = |c: &Connection| if c.pid != 0 { c.pid } else { self.pid };
         if let Some(o) = &mut self.otlp {
-            let c = &t.connections[r.connection];
-            o.request(r, c, pid_of(c));
+            o.request(r, t, pid_of(&t.connections[r.connection]));
         }
         if let Some(stat) = &mut self.stat {
             stat.add(r);
@@ -223,6 +225,20 @@ impl Output {
                 self.line_written();
             }
             Format::Chrome => self.chrome.push(&chrome::span(r, c)),
+        }
+    }
+
+    /// Findings just made (at `ts_ns`), before the requests that `finished`
+    /// are written: the spans carry them (`--otlp`).
+    pub fn place_findings(
+        &mut self,
+        found: &[Finding],
+        ts_ns: u64,
+        finished: &[usize],
+        t: &Tracker,
+    ) {
+        if let Some(o) = &mut self.otlp {
+            o.findings(found, ts_ns, finished, t);
         }
     }
 

@@ -67,11 +67,14 @@ fn request(target: &str, host: Option<&str>, version: &str) -> Request {
         status: Some(200),
         interim: None,
         start_ns: 1_000_000,
+        request_end_ns: Some(1_000_000),
         first_byte_ns: Some(1_250_000),
         last_byte_ns: Some(1_400_000),
         bytes_sent: 78,
         bytes_received: 120,
         reused: true,
+        reused_from: Some(1),
+        connect_ns: None,
     }
 }
 

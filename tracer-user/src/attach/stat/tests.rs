@@ -36,11 +36,14 @@ fn request(target: &str, status: Option<u16>, reused: bool, total_us: u64) -> Re
         status,
         interim: None,
         start_ns: 1_000,
+        request_end_ns: None,
         first_byte_ns: None,
         last_byte_ns: Some(1_000 + total_us * 1000),
         bytes_sent: 0,
         bytes_received: 0,
         reused,
+        reused_from: None,
+        connect_ns: None,
     }
 }
 

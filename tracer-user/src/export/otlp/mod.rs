@@ -4,6 +4,7 @@
 //! plain reqwest client, on the runtime the tool already has.
 mod attrs;
 mod config;
+mod events;
 mod ids;
 mod post;
 mod queue;
@@ -20,6 +21,7 @@ use prost::Message;
 
 pub use attrs::{flag, int, text};
 pub use config::OtlpConfig;
+pub use events::{finding_event, kernel_event, status_error};
 pub use ids::{TraceIds, with_traceparent};
 pub use queue::{SpanQueue, SpanSource};
 pub use spans::RunSpans;

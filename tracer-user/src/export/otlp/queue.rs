@@ -19,12 +19,17 @@ use tokio::{
 
 use super::{DEADLINE, OtlpConfig, attrs, post, scope, shown_endpoint};
 
-/// Spans waiting for the exporter task, at most.
-const CAPACITY: usize = 4096;
+/// Requests (each its span and its children) waiting for the exporter
+/// task, at most: with their events, a few MB.
+const CAPACITY: usize = 1024;
 /// Spans per POST, at most.
 const BATCH: usize = 512;
 /// A partial batch waits this long at most.
 const EVERY: Duration = Duration::from_secs(1);
+
+/// Spans that the exporter task builds (off the caller's thread); it must
+/// build as many as the count pushed with it.
+pub type SpanBuild = Box<dyn FnOnce() -> Vec<Span> + Send>;
 
 /// Who a span's process is: its resource.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,7 +45,7 @@ struct Counts {
 }
 
 pub struct SpanQueue {
-    tx: Option<Sender<(SpanSource, Span)>>,
+    tx: Option<Sender<(SpanSource, SpanBuild)>>,
     counts: Arc<Counts>,
     task: Option<JoinHandle<()>>,
 }
@@ -58,11 +63,20 @@ impl SpanQueue {
         }
     }
 
-    /// Queues a span, or drops it when the queue is full; never waits.
-    pub fn push(&self, source: SpanSource, span: Span) {
-        self.counts.pushed.fetch_add(1, Ordering::Relaxed);
+    /// Queues the spans of one trace together, or drops them all when the
+    /// queue is full (a child never goes without its parent); never waits.
+    pub fn push(&self, source: SpanSource, spans: Vec<Span>) {
+        self.push_later(source, spans.len(), Box::new(move || spans));
+    }
+
+    /// As [`Self::push`], for `count` spans that `build` makes when the
+    /// exporter task takes them.
+    pub fn push_later(&self, source: SpanSource, count: usize, build: SpanBuild) {
+        self.counts
+            .pushed
+            .fetch_add(count as u64, Ordering::Relaxed);
         if let Some(tx) = &self.tx {
-            let _ = tx.try_send((source, span));
+            let _ = tx.try_send((source, build));
         }
     }
 
@@ -81,23 +95,30 @@ impl SpanQueue {
     }
 }
 
-async fn export(config: OtlpConfig, mut rx: Receiver<(SpanSource, Span)>, counts: Arc<Counts>) {
-    let mut batch = Vec::new();
+async fn export(
+    config: OtlpConfig,
+    mut rx: Receiver<(SpanSource, SpanBuild)>,
+    counts: Arc<Counts>,
+) {
+    let mut batch: Vec<(SpanSource, Vec<Span>)> = Vec::new();
+    let mut spans = 0;
     let mut said = false;
     let mut tick = tokio::time::interval(EVERY);
     loop {
         let open = tokio::select! {
             next = rx.recv() => match next {
-                Some(item) => {
-                    batch.push(item);
-                    batch.len() < BATCH
+                Some((source, build)) => {
+                    let built = build();
+                    spans += built.len();
+                    batch.push((source, built));
+                    spans < BATCH
                 }
                 None => false,
             },
             _ = tick.tick() => false,
         };
         if !open && !batch.is_empty() {
-            let n = batch.len() as u64;
+            let n = std::mem::take(&mut spans) as u64;
             match post::post(
                 &config,
                 encode(&config, std::mem::take(&mut batch)),
@@ -126,10 +147,10 @@ async fn export(config: OtlpConfig, mut rx: Receiver<(SpanSource, Span)>, counts
 }
 
 /// One resource per traced process.
-fn encode(config: &OtlpConfig, batch: Vec<(SpanSource, Span)>) -> Vec<u8> {
+fn encode(config: &OtlpConfig, batch: Vec<(SpanSource, Vec<Span>)>) -> Vec<u8> {
     let mut by_source: BTreeMap<SpanSource, Vec<Span>> = BTreeMap::new();
-    for (source, span) in batch {
-        by_source.entry(source).or_default().push(span);
+    for (source, spans) in batch {
+        by_source.entry(source).or_default().extend(spans);
     }
     let resource_spans = by_source
         .into_iter()

@@ -4,15 +4,15 @@
 use opentelemetry_proto::tonic::{
     common::v1::KeyValue,
     trace::v1::{
-        Span, Status,
+        Span,
         span::{Event, SpanKind},
-        status::StatusCode,
     },
 };
 use reqwest::Url;
 
 use super::{
     attrs::{flag, int, text},
+    events::{finding_event, status_error},
     ids::TraceIds,
 };
 use crate::{
@@ -158,34 +158,12 @@ impl RunSpans<'_> {
 
     /// A finding has no instant of its own: it is stamped at `at`.
     fn finding(&self, f: &Finding, at: u64) -> Event {
-        let mut attributes = vec![text("tracer.finding.text", f.text.clone())];
-        if !f.hint.is_empty() {
-            attributes.push(text("tracer.finding.hint", f.hint.clone()));
-        }
-        if let Some(cookie) = f.cookie {
-            attributes.push(int("tracer.socket.cookie", cookie));
-        }
-        for (key, value) in &f.evidence {
-            attributes.push(text(&format!("tracer.finding.{key}"), value.to_string()));
-        }
-        Event {
-            time_unix_nano: self.unix(at),
-            name: f.kind.as_str().into(),
-            attributes,
-            ..Default::default()
-        }
+        finding_event(f, self.unix(at))
     }
 }
 
 /// W3C trace flags: sampled.
 const SAMPLED: u32 = 1;
-
-fn status_error(message: &str) -> Status {
-    Status {
-        message: message.to_string(),
-        code: StatusCode::Error as i32,
-    }
-}
 
 fn request_attributes(t: &RequestTimeline, error_type: Option<&str>) -> Vec<KeyValue> {
     let info = &t.info;

@@ -46,7 +46,11 @@ impl RequestLine<'_> {
             // `Url`'s Display, piece by piece (format machinery is slow).
             Some(h) if url.target.starts_with('/') => {
                 m.key("url");
-                m.buf.extend_from_slice(if url.https { b"\"https://" } else { b"\"http://" });
+                m.buf.extend_from_slice(if url.https {
+                    b"\"https://"
+                } else {
+                    b"\"http://"
+                });
                 escape_into(m.buf, h);
                 escape_into(m.buf, url.target);
                 m.buf.push(b'"');

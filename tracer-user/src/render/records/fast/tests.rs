@@ -207,9 +207,18 @@ fn request_parts() -> impl Strategy<Value = RequestParts> {
         [text.clone(), text.clone(), text.clone(), text],
         proptest::option::of(".*"),
     )
-        .prop_map(|(numbers, pid, flags, addrs, status, phases, text, host)| {
-            RequestParts { numbers, pid, flags, addrs, status, phases, text, host }
-        })
+        .prop_map(
+            |(numbers, pid, flags, addrs, status, phases, text, host)| RequestParts {
+                numbers,
+                pid,
+                flags,
+                addrs,
+                status,
+                phases,
+                text,
+                host,
+            },
+        )
 }
 
 fn request_line(p: &RequestParts) -> RequestLine<'_> {
@@ -238,7 +247,7 @@ fn request_line(p: &RequestParts) -> RequestLine<'_> {
         url: Shown(Url {
             host: p.host.as_deref(),
             target: &p.text[2],
-            https: p.text[3].len() % 2 == 0,
+            https: p.text[3].len().is_multiple_of(2),
         }),
     }
 }
