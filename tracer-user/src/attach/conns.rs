@@ -15,6 +15,7 @@ pub use super::model::{Connection, Effect, Request};
 use super::{
     conn_table::ConnTable,
     findings::Detector,
+    handshake::{self, Handshake},
     seed::{SeededSocket, same_addr},
 };
 use crate::probes::{KernelDetail, KernelEvent, SocketCookie};
@@ -146,9 +147,11 @@ impl Tracker {
             }
             KernelDetail::Send { bytes, .. } | KernelDetail::Recv { bytes, .. } if *bytes > 0 => {
                 let send = matches!(ev.what, KernelDetail::Send { .. });
+                self.handshake(c, ev.ts_ns, send, None);
                 self.io(c, ev.ts_ns, send, *bytes as u64, &mut fx);
             }
             KernelDetail::Payload { send, len, head } => {
+                self.handshake(c, ev.ts_ns, *send, Some(head));
                 self.payload(c, ev, *send, u64::from(*len), head, &mut fx)
             }
             KernelDetail::Plaintext { send, len, head } => {
@@ -175,6 +178,31 @@ impl Tracker {
             .map(|r| r.number);
         self.findings.observe(ev, response);
         fx
+    }
+
+    /// An I/O of connection `c` for its TLS handshake (one begins with a
+    /// handshake record as the connection's first bytes), before it counts.
+    fn handshake(&mut self, c: usize, ts_ns: u64, send: bool, head: Option<&[u8]>) {
+        let conn = &mut self.connections[c];
+        let offset = if send {
+            conn.bytes_sent
+        } else {
+            conn.bytes_received
+        };
+        if conn.handshake.is_none() {
+            let first = conn.bytes_sent == 0 && conn.bytes_received == 0;
+            if !first
+                || conn.udp
+                || conn.preexisting_fd.is_some()
+                || !head.is_some_and(handshake::starts_handshake)
+            {
+                return;
+            }
+            conn.handshake = Some(Box::new(Handshake::new(send, ts_ns)));
+        }
+        if let Some(h) = conn.handshake.as_mut().filter(|h| !h.settled()) {
+            h.io(send, ts_ns, offset, head);
+        }
     }
 
     /// Ends the open requests of connection `c` that have their answer and

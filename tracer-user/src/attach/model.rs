@@ -1,7 +1,7 @@
 //! What attach knows about each connection and each reconstructed request.
 use std::{collections::VecDeque, net::SocketAddr};
 
-use super::framing::Body;
+use super::{framing::Body, handshake::Handshake};
 use crate::probes::SocketCookie;
 
 #[derive(Clone, Debug, Default)]
@@ -28,6 +28,8 @@ pub struct Connection {
     /// timing and their bytes come from the plaintext; the kernel's I/O
     /// (the TLS records) counts to the connection's bytes only.
     pub plaintext: bool,
+    /// Its TLS handshake, read from the kernel's heads of its first flights.
+    pub handshake: Option<Box<Handshake>>,
     pub requests: usize,
     pub bytes_sent: u64,
     pub bytes_received: u64,

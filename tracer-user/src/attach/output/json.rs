@@ -10,7 +10,7 @@ use crate::{
         KernelDetailText,
         records::{
             AttachSummary, ConnectionLine, ConnectionRecord, Counts, EventFields, EventLine,
-            KernelFields, LineType, Place, RequestLine, ServerPhasesUs, Shown, Url,
+            KernelFields, LineType, Place, RequestLine, ServerPhasesUs, Shown, TlsRecord, Url,
         },
     },
 };
@@ -74,7 +74,21 @@ pub(super) fn connection_line<'a>(
         requests: (!opened).then_some(c.requests),
         bytes_sent: (!opened).then_some(c.bytes_sent),
         bytes_received: (!opened).then_some(c.bytes_received),
+        tls: (!opened).then(|| tls_record(c)),
     }
+}
+
+/// The TLS handshake of `c`, when it is a TLS connection.
+pub(super) fn tls_record(c: &Connection) -> Option<TlsRecord> {
+    let h = c.handshake.as_deref().filter(|h| h.is_tls())?;
+    let ms = |ns: u64| (ns / 1000) as f64 / 1000.0;
+    Some(TlsRecord {
+        handshake_ms: h.handshake_ns().map(ms),
+        resumed: h.resumed_word(),
+        role: if h.client { "client" } else { "server" },
+        server_flight_ms: h.server_flight_ns().map(ms),
+        version: h.version_name(),
+    })
 }
 
 /// A reconstructed request.
@@ -134,6 +148,7 @@ pub(super) fn summary_line<'a>(
             requests: known.then_some(c.requests),
             reused: known.then_some(c.requests > 1),
             socket_cookie: c.cookie,
+            tls: tls_record(c),
         })
         .collect();
     AttachSummary {

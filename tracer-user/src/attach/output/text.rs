@@ -11,6 +11,12 @@ use crate::{
     render::{KernelDetailText, count},
 };
 
+/// `tls 1.3, handshake 2.104 ms, resumed: no` for a TLS connection.
+fn tls_text(c: &Connection) -> Option<String> {
+    let h = c.handshake.as_deref().filter(|h| h.is_tls())?;
+    Some(h.to_string())
+}
+
 impl Output {
     fn offset_ms(&self, ts: u64) -> f64 {
         ts.saturating_sub(self.start_ns) as f64 / 1e6
@@ -61,10 +67,11 @@ impl Output {
             self.text_event(ev, Some(c));
         } else {
             let (n, out, inn) = (c.requests, c.bytes_sent, c.bytes_received);
+            let tls = tls_text(c).map(|t| format!("  {t}")).unwrap_or_default();
             self.text_line(
                 ev,
                 Some(c),
-                format_args!("closed  {n} requests, {out} B out, {inn} B in"),
+                format_args!("closed  {n} requests, {out} B out, {inn} B in{tls}"),
             );
         }
     }
@@ -186,6 +193,7 @@ impl Output {
             } else if c.encrypted {
                 notes.push("encrypted: no probe for this TLS library".to_string());
             }
+            notes.extend(tls_text(c));
             let pid = if self.name_processes {
                 format!("  pid {}", c.pid)
             } else {

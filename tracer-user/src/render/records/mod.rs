@@ -23,7 +23,7 @@ pub use event::{ClientFields, EventFields, EventLine, KernelFields, Place};
 pub use stat::{EndpointRecord, StatLine};
 pub use summary::{
     AttachSummary, ConnectionLine, ConnectionRecord, EvidenceMap, FindingLine, Headers, PhasesUs,
-    ProcessRecord, RequestLine, ServerPhasesUs, TraceRequestLine, TraceSummary, Url,
+    ProcessRecord, RequestLine, ServerPhasesUs, TlsRecord, TraceRequestLine, TraceSummary, Url,
 };
 
 /// The `type` of a line.

@@ -204,6 +204,7 @@ pub struct ConnectionRecord {
     pub requests: Option<usize>,
     pub reused: Option<bool>,
     pub socket_cookie: u64,
+    pub tls: Option<TlsRecord>,
 }
 
 #[derive(Serialize)]
@@ -245,4 +246,23 @@ pub struct ConnectionLine<'a> {
     pub bytes_sent: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_received: Option<u64>,
+    /// Close lines only: the TLS handshake, null when not TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Option<TlsRecord>>,
+}
+
+/// A TLS connection's handshake as the kernel's bytes showed it; a figure
+/// they did not show is null (`resumed`: "unknown").
+#[derive(Clone, Copy, Serialize)]
+pub struct TlsRecord {
+    /// ClientHello to the flight with the handshake's last Finished.
+    pub handshake_ms: Option<f64>,
+    /// "yes", "no" or "unknown".
+    pub resumed: &'static str,
+    /// "client": the traced process sent the ClientHello; else "server".
+    pub role: &'static str,
+    /// ClientHello to the server's first flight (its hello).
+    pub server_flight_ms: Option<f64>,
+    /// "1.3", "1.2", ...
+    pub version: Option<&'static str>,
 }
