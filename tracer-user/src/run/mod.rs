@@ -127,9 +127,10 @@ pub async fn run(args: &RunArgs) -> i32 {
     // Without --events the kernel sends a record per message, not per I/O.
     let segments = heads != 0 && !args.events;
     // HTTPS through OpenSSL: the held child has not exec'd yet, so its
-    // libssl is found under its root, and probed for any traced process.
+    // libssl is found under its root, and probed for any traced process;
+    // the command itself is looked in for OpenSSL linked in.
     let (tls, https) = if heads != 0 {
-        attach::probe_openssl(&mut probes, &[pid], 0)
+        attach::probe_openssl(&mut probes, &[pid], Some(&path), 0)
     } else {
         (0, Vec::new())
     };
