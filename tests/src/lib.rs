@@ -4,6 +4,7 @@ pub mod http;
 pub mod otlp_receiver;
 pub mod process;
 pub mod run_cmd;
+pub mod tls_server;
 
 use std::{
     io::{Read, Write},

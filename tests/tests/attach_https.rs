@@ -1,108 +1,12 @@
 //! attach on HTTPS clients that link OpenSSL 3 (Debian's curl, Python's
 //! ssl): their requests, read from the plaintext by uprobes on
 //! SSL_write/SSL_read, against a loopback TLS server's own request log.
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
-use tracer_tests::process::{
-    Proc, attach, can_trace_or_skip, json_lines, of_type, python_under_attach,
+use tracer_tests::{
+    process::{Proc, attach, json_lines, of_type, python_under_attach},
+    tls_server::{TlsServer, can_run_or_skip},
 };
-
-/// A keep-alive HTTP/1.1 server in Python's `ssl`, with a certificate made
-/// for the test; it prints its port, then `LOG <method> <path>` per request.
-const SERVER: &str = r#"
-import http.server, ssl, sys
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-    def do_GET(self):
-        big = self.path.startswith('/big')
-        body = b'x' * 20000 if big else b'hello ' + self.path.encode()
-        self.send_response(200)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, fmt, *args):
-        print('LOG', self.command, self.path, flush=True)
-d = sys.argv[1]
-s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(d + '/c.pem', d + '/k.pem')
-s.socket = ctx.wrap_socket(s.socket, server_side=True)
-print('PORT', s.server_address[1], flush=True)
-s.serve_forever()
-"#;
-
-struct TlsServer {
-    proc: Proc,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl TlsServer {
-    /// `name`: the test's, so tests run side by side keep their own files.
-    fn start(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tracer-https-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let made = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
-            .args(["-subj", "/CN=localhost", "-days", "1"])
-            .args(["-keyout", "k.pem", "-out", "c.pem"])
-            .current_dir(&dir)
-            .output()
-            .expect("openssl runs");
-        assert!(made.status.success(), "{made:?}");
-        let proc = Proc::spawn(Command::new("python3").args(["-c", SERVER]).arg(&dir)).unwrap();
-        assert!(
-            proc.wait_for("PORT ", false, Duration::from_secs(10)),
-            "{}",
-            proc.stderr()
-        );
-        let out = proc.stdout();
-        let port = out
-            .lines()
-            .find_map(|l| l.strip_prefix("PORT ")?.trim().parse().ok())
-            .unwrap();
-        Self { proc, port, dir }
-    }
-
-    /// The requests the server read, as `GET /a`, in order.
-    fn log(&self) -> Vec<String> {
-        self.proc
-            .stdout()
-            .lines()
-            .filter_map(|l| l.strip_prefix("LOG ").map(str::to_string))
-            .collect()
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// The tools, the probes and the send/recv tracepoints that join the
-/// plaintext to its socket (Linux 6.3+); prints why not.
-fn can_run_or_skip() -> bool {
-    for (tool, arg) in [
-        ("curl", "--version"),
-        ("openssl", "version"),
-        ("python3", "-V"),
-    ] {
-        if Command::new(tool).arg(arg).output().is_err() {
-            println!("skipped: {tool} not installed");
-            return false;
-        }
-    }
-    if !can_trace_or_skip() {
-        return false;
-    }
-    let report = tracer_user::preflight::run();
-    if report.skip_programs.contains(&"tracer_send") {
-        println!("skipped: no sock_send_length tracepoint (Linux 6.3+): no plaintext join");
-        return false;
-    }
-    true
-}
 
 fn numbers(text: &str) -> Vec<u64> {
     text.split_whitespace()

@@ -234,6 +234,67 @@ fn the_same_capabilities_attach_to_nobodys_own_process() {
     );
 }
 
+/// HTTPS with the same two capabilities: the uprobe PMU is refused
+/// without CAP_SYS_ADMIN (EACCES on 6.18). attach says so in one line and
+/// still shows the TLS connection with its bytes; where a kernel lets the
+/// uprobes in, the requests are read instead.
+#[test]
+fn without_sys_admin_https_says_so_once_and_keeps_bytes_and_timing() {
+    let Some(bins) = NobodyBins::new() else {
+        return;
+    };
+    if !tracer_tests::tls_server::can_run_or_skip() {
+        return;
+    }
+    let server = tracer_tests::tls_server::TlsServer::start("nobody");
+    let url = format!("https://127.0.0.1:{}/nb", server.port);
+    let script = format!("read go && exec curl -sSk -o /dev/null {url} {url}");
+    let mut sh = as_nobody("", Path::new("/bin/sh"));
+    let mut curl = Proc::spawn(sh.args(["-c", &script])).unwrap();
+    let pid = curl.pid().to_string();
+    let mut tracer =
+        Proc::spawn(as_nobody(TRACE_CAPS, &bins.path("tracer")).args(["attach", "--pid", &pid]))
+            .unwrap();
+    assert!(
+        tracer.wait_for("attached to pid", false, Duration::from_secs(20)),
+        "{}{}",
+        tracer.stdout(),
+        tracer.stderr()
+    );
+    curl.go_and_succeed();
+    let out = tracer.exit_0_stdout();
+    println!("{out}");
+    assert_eq!(server.log(), ["GET /nb", "GET /nb"]);
+    let https: Vec<&str> = out.lines().filter(|l| l.starts_with("https: ")).collect();
+    assert_eq!(https.len(), 1, "{out}");
+    let conn = out
+        .lines()
+        .find(|l| l.starts_with("  conn 1 "))
+        .unwrap_or_else(|| panic!("no connection line: {out}"));
+    if https[0].starts_with("https: no OpenSSL probe") {
+        assert!(
+            https[0].contains("without CAP_SYS_ADMIN")
+                && https[0].contains("timing and bytes only"),
+            "{out}"
+        );
+        // The wire's bytes, handshake included, with no request made up.
+        assert!(conn.contains("0 requests"), "{conn}");
+        let out_bytes: u64 = conn
+            .split(" B out")
+            .next()
+            .and_then(|s| s.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(out_bytes > 200, "{conn}");
+        assert!(
+            conn.contains("encrypted: no probe for this TLS library, tls 1.3, handshake "),
+            "{conn}"
+        );
+    } else {
+        assert!(out.contains("summary: 2 requests on 1 connection"), "{out}");
+    }
+}
+
 #[test]
 fn attach_to_another_users_process_without_sys_ptrace_exits_4() {
     let Some(bins) = NobodyBins::new() else {

@@ -45,6 +45,49 @@ pub fn shown(spec: &RequestSpec, show: bool) -> RequestSpec {
     }
 }
 
+/// Parts of a query parameter's name that mark its value as a credential
+/// (compared without case): `?token=`, `access_token`, `api_key`,
+/// `X-Amz-Signature`, `password`, `session_id`, ...
+const SECRET_PARAMS: &[&str] = &[
+    "token",
+    "key",
+    "secret",
+    "passw",
+    "pwd",
+    "sig",
+    "auth",
+    "session",
+    "credential",
+];
+
+/// A request target (`/p?token=abc&page=2`) as it may be shown: the
+/// values of credential-like query parameters replaced by `redacted`
+/// (`<` and `>` would be percent-encoded in a URL). attach has no
+/// `--show-secrets`: a request it read off the wire is never its user's.
+pub fn shown_target(target: &str) -> std::borrow::Cow<'_, str> {
+    let Some((path, query)) = target.split_once('?') else {
+        return target.into();
+    };
+    let secret = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        SECRET_PARAMS.iter().any(|s| name.contains(s))
+    };
+    if !query
+        .split('&')
+        .any(|p| p.split_once('=').is_some_and(|(n, _)| secret(n)))
+    {
+        return target.into();
+    }
+    let query: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((n, _)) if secret(n) => format!("{n}=redacted"),
+            _ => p.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&")).into()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a bad URL should fail the test loudly")]
 mod tests {
@@ -67,5 +110,15 @@ mod tests {
         let all = shown(&spec, true);
         assert_eq!(all.url.as_str(), "http://u:pw@127.0.0.1/");
         assert_eq!(all.headers, spec.headers);
+    }
+
+    #[test]
+    fn credential_query_values_are_replaced_and_others_kept() {
+        assert_eq!(
+            shown_target("/p?token=t0k3n&page=2&API_KEY=k&X-Amz-Signature=s"),
+            "/p?token=redacted&page=2&API_KEY=redacted&X-Amz-Signature=redacted"
+        );
+        assert_eq!(shown_target("/p?page=2&q=token"), "/p?page=2&q=token");
+        assert_eq!(shown_target("/plain"), "/plain");
     }
 }

@@ -23,6 +23,7 @@ mod segments;
 mod stat;
 mod target;
 mod tls;
+mod tls_symbols;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -208,11 +209,17 @@ pub fn tls_report(pid: u32, probes: Option<&mut Probes>) -> String {
     tls::report(pid, probes)
 }
 
-/// The OpenSSL uprobes on every libssl of processes `pids` (see `tls`),
-/// firing for `scope` (0: any process the kernel's filter lets through):
-/// the `tgid_flags` bit that turns the join on, and notes saying what is
-/// read (attach and run).
-pub(crate) fn probe_openssl(probes: &mut Probes, pids: &[u32], scope: u32) -> (u8, Vec<String>) {
+/// The OpenSSL uprobes on every libssl of processes `pids` and on every
+/// file that links OpenSSL in (see `tls`), firing for `scope` (0: any
+/// process the kernel's filter lets through): the `tgid_flags` bit that
+/// turns the join on, and notes saying what is read (attach and run).
+/// `exe`: the program that `run` is about to exec, looked in by symbol.
+pub(crate) fn probe_openssl(
+    probes: &mut Probes,
+    pids: &[u32],
+    exe: Option<&std::path::Path>,
+    scope: u32,
+) -> (u8, Vec<String>) {
     // The plaintext finds its socket through the send/recv hooks.
     if io_unknown(probes) {
         return (
@@ -220,33 +227,60 @@ pub(crate) fn probe_openssl(probes: &mut Probes, pids: &[u32], scope: u32) -> (u
             vec!["https: no plaintext without the send/recv tracepoints (Linux 6.3+)".to_string()],
         );
     }
-    let mut libs: Vec<PathBuf> = Vec::new();
+    let mut found = tls::OpenSslOf::default();
     for &pid in pids {
-        for lib in tls::libssl_of(pid) {
-            if !libs.contains(&lib) {
-                libs.push(lib);
+        let of = tls::openssl_of(pid, exe);
+        // Once per file: several targets see the same one under their roots.
+        for file in of.files {
+            let id = tls::file_id(&file.path);
+            if !found.files.iter().any(|f| tls::file_id(&f.path) == id) {
+                found.files.push(file);
             }
         }
+        found.stripped.extend(of.stripped);
     }
-    if libs.is_empty() {
-        return (
-            0,
-            vec!["https: no libssl in the process or under its root: HTTPS connections show timing and bytes only".to_string()],
-        );
+    let mut notes: Vec<String> = found
+        .stripped
+        .iter()
+        .map(|p| format!("https: {} links OpenSSL in without symbols (stripped): no probe; its TLS connections show timing and bytes only", p.display()))
+        .collect();
+    if found.files.is_empty() {
+        if notes.is_empty() {
+            notes.push("https: no libssl in the process or under its root, and no OpenSSL linked in: HTTPS connections show timing and bytes only".to_string());
+        }
+        return (0, notes);
     }
-    let mut probed = Vec::new();
+    // One note per probed subset: "SSL_read/SSL_write probed in A, B".
+    let mut probed: Vec<(String, Vec<String>)> = Vec::new();
     let mut failed = Vec::new();
-    for lib in &libs {
-        match probes.attach_openssl(lib, scope) {
-            Ok(()) => probed.push(lib.display().to_string()),
-            Err(e) => failed.push(format!("{}: {e}", lib.display())),
+    for file in &found.files {
+        let shown = if file.linked_in {
+            format!("{} (linked in, by symbol)", file.path.display())
+        } else {
+            file.path.display().to_string()
+        };
+        match probes.attach_openssl(&file.path, scope, &file.functions) {
+            // Every other file would be refused the same way: say it once.
+            Err(ref e) if let Some(why) = e.uprobe_refused() => {
+                notes.push(format!(
+                    "https: no OpenSSL probe: the kernel refuses uprobes to a tracer without CAP_SYS_ADMIN (perf_event_open: {why}); HTTPS connections show timing and bytes only"
+                ));
+                return (0, notes);
+            }
+            Ok(()) => {
+                let what = tls_symbols::describe(&file.functions);
+                match probed.iter_mut().find(|(w, _)| *w == what) {
+                    Some((_, paths)) => paths.push(shown),
+                    None => probed.push((what, vec![shown])),
+                }
+            }
+            Err(e) => failed.push(format!("{shown}: {e}")),
         }
     }
-    let mut notes = Vec::new();
-    if !probed.is_empty() {
+    for (what, paths) in &probed {
         notes.push(format!(
-            "https: OpenSSL SSL_read/SSL_write probed in {}: HTTP/1.x requests of its TLS connections are read from the plaintext",
-            probed.join(", ")
+            "https: OpenSSL {what} probed in {}: HTTP/1.x requests of its TLS connections are read from the plaintext",
+            paths.join(", ")
         ));
     }
     if !failed.is_empty() {
@@ -263,16 +297,17 @@ pub(crate) fn probe_openssl(probes: &mut Probes, pids: &[u32], scope: u32) -> (u
     (flag, notes)
 }
 
-/// HTTPS plaintext through OpenSSL (libraries of `pids`) and Go's
-/// crypto/tls (the executables `exes`): the flag and the notes of both;
-/// "no libssl" is left out when a Go probe covers the program.
+/// HTTPS plaintext through OpenSSL (libraries of `pids`, or linked into
+/// `exe`) and Go's crypto/tls (the executables `exes`): the flag and the
+/// notes of both; "no libssl" is left out when a Go probe covers it.
 pub(crate) fn probe_tls(
     probes: &mut Probes,
     pids: &[u32],
+    exe: Option<&std::path::Path>,
     exes: &[PathBuf],
     scope: u32,
 ) -> (u8, Vec<String>) {
-    let (ssl, mut notes) = probe_openssl(probes, pids, scope);
+    let (ssl, mut notes) = probe_openssl(probes, pids, exe, scope);
     if io_unknown(probes) {
         return (ssl, notes);
     }
@@ -351,7 +386,7 @@ async fn trace(args: &AttachArgs, targets: &[Target], probes: &mut Probes, mut o
             .iter()
             .map(|p| PathBuf::from(format!("/proc/{p}/exe")))
             .collect();
-        probe_tls(probes, &pids, &exes, scope)
+        probe_tls(probes, &pids, None, &exes, scope)
     } else {
         (0, Vec::new())
     };

@@ -1,5 +1,7 @@
 //! HTTPS in attach: the OpenSSL libraries of a target, for the uprobes that
-//! read its plaintext (tracer-ebpf's `openssl`).
+//! read its plaintext (tracer-ebpf's `openssl`): shared libssl files, and
+//! OpenSSL linked statically into the executable or another mapped ELF,
+//! found by symbol (`tls_symbols`).
 //!
 //! A uprobe is registered on a file and placed in every process that maps
 //! it, now or later. So the probes go on the libssl the target maps and on
@@ -11,6 +13,8 @@ use std::{
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
 };
+
+use super::tls_symbols::{self, OpenSsl};
 
 /// Folders searched under the target's root, besides what it maps.
 const LIB_DIRS: &[&str] = &[
@@ -102,6 +106,101 @@ pub fn mapped_unprobed(maps: &str) -> Vec<(&'static str, String)> {
     found
 }
 
+/// An ELF file to put the OpenSSL uprobes on, and on which functions.
+#[derive(Debug)]
+pub struct SslFile {
+    pub path: PathBuf,
+    pub functions: Vec<&'static str>,
+    /// Found by symbol in a file that is not a libssl: OpenSSL linked in.
+    pub linked_in: bool,
+}
+
+/// Everything of OpenSSL in a process: what can be probed, and the
+/// executables that link it without symbols (stripped), which cannot.
+#[derive(Debug, Default)]
+pub struct OpenSslOf {
+    pub files: Vec<SslFile>,
+    pub stripped: Vec<PathBuf>,
+}
+
+/// The OpenSSL of process `pid`: its libssl files ([`libssl_of`]), then
+/// the executable and every other mapped ELF that defines the functions
+/// (OpenSSL linked statically). `exe`: the program to look in instead of
+/// the process's own maps (`run`'s child, held before its exec, still
+/// maps the tracer).
+pub fn openssl_of(pid: u32, exe: Option<&Path>) -> OpenSslOf {
+    let mut found = OpenSslOf::default();
+    let mut seen = HashSet::new();
+    for path in libssl_of(pid) {
+        if let Some(id) = file_id(&path) {
+            seen.insert(id);
+        }
+        // A libssl without the symbols (unlikely) still gets the full set
+        // tried, so the attach error says what is missing.
+        let functions = match tls_symbols::inspect(&path, false) {
+            OpenSsl::Symbols(f) => f,
+            _ => tls_symbols::FUNCTIONS.to_vec(),
+        };
+        found.files.push(SslFile {
+            path,
+            functions,
+            linked_in: false,
+        });
+    }
+    let candidates: Vec<(PathBuf, bool)> = match exe {
+        Some(exe) => vec![(exe.to_path_buf(), true)],
+        None => linked_candidates(pid),
+    };
+    for (path, is_exe) in candidates {
+        if !file_id(&path).is_some_and(|id| seen.insert(id)) {
+            continue;
+        }
+        match tls_symbols::inspect(&path, is_exe) {
+            OpenSsl::Symbols(functions) => found.files.push(SslFile {
+                path,
+                functions,
+                linked_in: true,
+            }),
+            OpenSsl::Stripped => found.stripped.push(path),
+            OpenSsl::Absent => {}
+        }
+    }
+    found
+}
+
+/// The executable of `pid` first, then its other mapped executable ELF
+/// files that are not a libssl; `true` marks the executable.
+fn linked_candidates(pid: u32) -> Vec<(PathBuf, bool)> {
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    // The executable by its name under the target's root, for the notes;
+    // /proc/PID/exe (the same inode) when it is gone or unreadable.
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .and_then(|p| p.to_str().map(|p| under(&root, p)))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(format!("/proc/{pid}/exe")));
+    let mut out = vec![(exe, true)];
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let perms = fields.nth(1).unwrap_or("");
+        let Some(path) = fields.nth(3) else { continue };
+        let file = path.rsplit('/').next().unwrap_or("");
+        if perms.contains('x') && path.starts_with('/') && !is_libssl(file) {
+            out.push((under(&root, path), false));
+        }
+    }
+    out
+}
+
+/// A file's (device, inode); None when it cannot be read.
+pub fn file_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| (m.dev(), m.ino()))
+}
+
 /// `tracer check --pid PID`'s lines: each TLS library of the process, and
 /// whether attach reads its plaintext (the uprobes are attached, to prove
 /// it, when `probes` are loaded, and go when they are dropped).
@@ -111,23 +210,31 @@ pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
     };
     let mapped = mapped_libssl(&maps);
     let mut out = format!("\ntls libraries of pid {pid}\n");
-    let libs = libssl_of(pid);
+    let found = openssl_of(pid, None);
     let mut probes = probes;
-    for lib in &libs {
-        let shown = lib.display().to_string();
-        let how = if mapped.iter().any(|m| shown.ends_with(m.as_str())) {
+    for lib in &found.files {
+        let shown = lib.path.display().to_string();
+        let how = if lib.linked_in {
+            "linked in, found by symbol"
+        } else if mapped.iter().any(|m| shown.ends_with(m.as_str())) {
             "mapped"
         } else {
             "under its root, not mapped yet"
         };
         let can = match probes.as_deref_mut() {
-            Some(p) => match p.attach_openssl(lib, pid) {
-                Ok(()) => "readable: SSL_read/SSL_write probed".to_string(),
+            Some(p) => match p.attach_openssl(&lib.path, pid, &lib.functions) {
+                Ok(()) => format!("readable: {} probed", tls_symbols::describe(&lib.functions)),
                 Err(e) => format!("not readable: {e}"),
             },
             None => "not checked: the probes did not load".to_string(),
         };
         out.push_str(&format!("  OpenSSL   {shown} ({how})  {can}\n"));
+    }
+    for path in &found.stripped {
+        out.push_str(&format!(
+            "  OpenSSL   {} (linked in, stripped: no symbols)  not readable: no probe for this TLS library\n",
+            path.display()
+        ));
     }
     for (name, path) in mapped_unprobed(&maps) {
         out.push_str(&format!(
@@ -160,8 +267,8 @@ pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
             true
         }
     };
-    if libs.is_empty() && !go {
-        out.push_str("  no libssl mapped or under its root, not a Go executable; rustls and statically linked OpenSSL are not probed\n");
+    if found.files.is_empty() && found.stripped.is_empty() && !go {
+        out.push_str("  no OpenSSL mapped, linked in or under its root, and not a Go executable; rustls is not probed\n");
     }
     out
 }

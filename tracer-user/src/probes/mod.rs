@@ -61,6 +61,25 @@ pub enum ProbeError {
     PidNs(#[from] pidns::PidNsError),
 }
 
+impl ProbeError {
+    /// The kernel's refusal of a uprobe for want of privilege, if this is
+    /// one: `perf_event_open` of the uprobe PMU answers EACCES without
+    /// CAP_SYS_ADMIN, even with CAP_BPF and CAP_PERFMON (measured on 6.18).
+    pub fn uprobe_refused(&self) -> Option<&std::io::Error> {
+        match self {
+            ProbeError::Program {
+                source: aya::programs::ProgramError::SyscallError(e),
+                ..
+            } if e.call == "perf_event_open"
+                && matches!(e.io_error.raw_os_error(), Some(libc::EACCES | libc::EPERM)) =>
+            {
+                Some(&e.io_error)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Why a program failed, in one line: for a load the verifier refused, its
 /// verdict (the last line of its log that is not a statistic) and the
 /// errno, not the whole log.
@@ -281,11 +300,18 @@ impl Probes {
         Ok(())
     }
 
-    /// Attaches the OpenSSL uprobes (entry of `SSL_write`, `SSL_write_ex`,
-    /// `SSL_read`, `SSL_read_ex`, and one uretprobe on each) to the libssl
-    /// at `lib`, firing for process `pid` only (0: every process, and the
-    /// kernel's filter picks). The programs are loaded on the first call.
-    pub fn attach_openssl(&mut self, lib: &std::path::Path, pid: u32) -> Result<(), ProbeError> {
+    /// Attaches the OpenSSL uprobes on `functions` (of `SSL_write`,
+    /// `SSL_write_ex`, `SSL_read`, `SSL_read_ex`: the entry, and one
+    /// uretprobe on each) in the ELF file `lib`, a libssl or a program
+    /// that links OpenSSL in, firing for process `pid` only (0: every
+    /// process, and the kernel's filter picks). The programs are loaded on
+    /// the first call.
+    pub fn attach_openssl(
+        &mut self,
+        lib: &std::path::Path,
+        pid: u32,
+        functions: &[&'static str],
+    ) -> Result<(), ProbeError> {
         const ENTRIES: [(&str, &str); 4] = [
             ("SSL_write", "tracer_ssl_write"),
             ("SSL_write_ex", "tracer_ssl_write_ex"),
@@ -295,6 +321,9 @@ impl Probes {
         let scope = std::num::NonZeroU32::new(pid)
             .map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
         for (function, entry) in ENTRIES {
+            if !functions.contains(&function) {
+                continue;
+            }
             for program in [entry, "tracer_ssl_return"] {
                 let fail = |source| ProbeError::Program {
                     program,

@@ -5,6 +5,7 @@
 mod bpftrace;
 mod churn;
 mod events;
+mod https_load;
 mod nginx;
 mod nginx_load;
 mod otlp;
@@ -126,7 +127,7 @@ pub fn run(quick: bool, only: &[u32]) -> Result<()> {
     type Workload = fn(&Plan, &Bins, &mut Report) -> Result<()>;
     // In this order; the first number is the one `--only` selects (1 runs
     // 1 and 2, 3 runs 3, 5 and 6's peak RSS, 6 the churn).
-    let workloads: [(u32, &str, &str, Workload); 8] = [
+    let workloads: [(u32, &str, &str, Workload); 9] = [
         (4, "4", "4 start-up", startup::run),
         (1, "1", "1, 2 busy server", server_load::run),
         (
@@ -139,6 +140,7 @@ pub fn run(quick: bool, only: &[u32]) -> Result<()> {
         (8, "8", "8 nginx", nginx_load::run),
         (9, "9", "9 attach at a paced 100k requests/s", paced::run),
         (10, "10", "10 what --otlp costs", otlp::run),
+        (11, "11", "11 nginx over HTTPS", https_load::run),
         (
             6,
             "6",

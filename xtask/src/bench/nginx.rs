@@ -38,14 +38,39 @@ pub fn install() -> Result<bool> {
 
 impl Nginx {
     pub fn start(bins: &Bins) -> Result<Self> {
-        let prefix = bins.scratch("nginx");
+        Self::start_with(bins, "nginx", false)
+    }
+
+    /// The same server over HTTPS (workload 10), with a self-signed
+    /// certificate made by `openssl req`: OpenSSL 3 through its libssl.
+    pub fn start_https(bins: &Bins) -> Result<Self> {
+        Self::start_with(bins, "nginx-https", true)
+    }
+
+    fn start_with(bins: &Bins, name: &str, tls: bool) -> Result<Self> {
+        let prefix = bins.scratch(name);
         let _ = fs::remove_dir_all(&prefix);
         fs::create_dir_all(prefix.join("html"))?;
         fs::create_dir_all(prefix.join("logs"))?;
         fs::write(prefix.join("html/index.html"), [b'x'; 1024])?;
+        if tls {
+            let made = Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
+                .args(["-subj", "/CN=localhost", "-days", "1"])
+                .args(["-keyout", "k.pem", "-out", "c.pem"])
+                .current_dir(&prefix)
+                .output()
+                .context("running openssl req")?;
+            if !made.status.success() {
+                bail!(
+                    "openssl req failed: {}",
+                    String::from_utf8_lossy(&made.stderr)
+                );
+            }
+        }
         // A free port now; nginx binds it a moment later.
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let conf = config(&prefix, port);
+        let conf = config(&prefix, port, tls);
         fs::write(prefix.join("nginx.conf"), conf)?;
         let master = Proc::spawn(
             "nginx",
@@ -91,14 +116,19 @@ impl Drop for Nginx {
     }
 }
 
-fn config(prefix: &std::path::Path, port: u16) -> String {
+fn config(prefix: &std::path::Path, port: u16, tls: bool) -> String {
     let p = prefix.display();
+    let ssl = if tls {
+        format!(" ssl;\n    ssl_certificate {p}/c.pem;\n    ssl_certificate_key {p}/k.pem")
+    } else {
+        String::new()
+    };
     format!(
         "daemon off;\nmaster_process on;\nworker_processes 1;\nuser root;\n\
          pid {p}/nginx.pid;\nerror_log stderr;\n\
          events {{ worker_connections 1024; }}\n\
          http {{\n  access_log off;\n  keepalive_requests 100000000;\n  keepalive_timeout 300s;\n\
-         \x20 server {{\n    listen 127.0.0.1:{port};\n    root {p}/html;\n  }}\n}}\n"
+         \x20 server {{\n    listen 127.0.0.1:{port}{ssl};\n    root {p}/html;\n  }}\n}}\n"
     )
 }
 
@@ -150,13 +180,19 @@ pub fn drive(bins: &Bins, wrk: bool, addr: &str, secs: f64) -> Result<Drive> {
             rps: v["rps"].as_f64().unwrap_or(0.0),
         });
     }
+    drive_wrk(&format!("http://{addr}/"), secs)
+}
+
+/// `wrk -t1 -c32` on `url` (http or https) for `secs`.
+pub fn drive_wrk(url: &str, secs: f64) -> Result<Drive> {
+    let limit = Duration::from_secs_f64(secs + 30.0);
     let mut w = Proc::spawn(
         "wrk",
         Command::new("wrk")
             .args(["-t1", "-c", &CONNS.to_string(), "-d"])
             // wrk takes whole seconds (or m, h) only.
             .arg(format!("{}s", secs.ceil().max(1.0) as u64))
-            .arg(format!("http://{addr}/")),
+            .arg(url),
         None,
     )?;
     if w.wait(limit)?.code != Some(0) {

@@ -308,7 +308,7 @@ impl Tracker {
                 connection: c,
                 cookie: conn.cookie,
                 method: line.method,
-                target: line.target,
+                target: crate::secrets::shown_target(&line.target).into_owned(),
                 host: line.host,
                 version: line.version,
                 outbound: send,
