@@ -1,5 +1,5 @@
 //! The programs the end-to-end tests drive besides tracer (curl, nginx,
-//! nftables, iproute2's ip and nstat, openssl, libssl-dev), installed from Debian's packages when
+//! nftables, iproute2's ip and nstat, openssl, libssl-dev, go), installed from Debian's packages when
 //! missing: a test must never skip for want of a tool the setup can get.
 use std::process::Command;
 
@@ -21,6 +21,8 @@ const TOOLS: &[(&str, &str)] = &[
     // attach_https_static links its client with libssl.a (a file, not a
     // command: see `has`).
     ("/usr/include/openssl/ssl.h", "libssl-dev"),
+    // attach_https_go builds its Go client and server with it.
+    ("go", "golang-go"),
 ];
 
 /// Whether `command` is on PATH; a name that starts with `/` is a file

@@ -3,6 +3,7 @@ pub mod close;
 pub mod connect;
 pub mod dns;
 pub mod follow;
+pub mod gotls;
 pub mod io;
 pub mod openssl;
 pub mod payload;

@@ -19,10 +19,10 @@ use tracer_ebpf::{
     DIRECTION_RECV, DIRECTION_SEND, EventKind, IPPROTO_TCP, PAYLOAD_HEAD, PayloadEvent, tgid_flags,
 };
 
-use crate::common::{current, header, reserve, traced_flags, wakeup_flag};
+use crate::common::{Ids, current, header, reserve, traced_flags, wakeup_flag};
 
 /// `SslCall::how` bits.
-const WRITE: u32 = 1;
+pub const WRITE: u32 = 1;
 /// The `_ex` form: returns 1/0 and the byte count through its 4th argument.
 const EX: u32 = 2;
 
@@ -105,6 +105,25 @@ pub fn tracer_ssl_read_ex(ctx: ProbeContext) -> u32 {
     enter(&ctx, EX)
 }
 
+/// Marks thread `tid` as inside a TLS call (Go's crypto/tls uses it too):
+/// the thread's next send/recv writes its socket into the mark.
+#[inline(always)]
+pub fn mark(tid: u32, call: &SslCall) {
+    let _ = SSL_CALLS.insert(&tid, call, 0);
+}
+
+/// Thread `tid`'s mark, copied out.
+#[inline(always)]
+pub fn mark_of(tid: u32) -> Option<SslCall> {
+    // SAFETY: a value copied out at once.
+    unsafe { SSL_CALLS.get(&tid).copied() }
+}
+
+#[inline(always)]
+pub fn unmark(tid: u32) {
+    let _ = SSL_CALLS.remove(&tid);
+}
+
 /// Called by the send/recv hook of a process with `TLS_PLAINTEXT`: the
 /// thread's SSL call in progress, if any, learns its socket.
 #[inline(always)]
@@ -157,8 +176,17 @@ pub fn tracer_ssl_return(ctx: RetProbeContext) -> u32 {
             None => return 0,
         }
     };
+    emit_plaintext(&ids, cookie, call.buf, moved, call.how & WRITE != 0);
+    0
+}
+
+/// One `Plaintext` record: the head (at most `PAYLOAD_HEAD` bytes) of the
+/// `moved` bytes at user address `buf`, on socket `cookie`. Shared with
+/// Go's crypto/tls (`gotls`).
+#[inline(always)]
+pub fn emit_plaintext(ids: &Ids, cookie: u64, buf: u64, moved: u64, write: bool) {
     let Some(mut entry) = reserve::<PayloadEvent>(EventKind::Plaintext) else {
-        return 0;
+        return;
     };
     let ev = entry.as_mut_ptr();
     let n = if moved > PAYLOAD_HEAD as u64 {
@@ -179,11 +207,11 @@ pub fn tracer_ssl_return(ctx: RetProbeContext) -> u32 {
         let rc = generated::bpf_probe_read_user(
             (*ev).data.as_mut_ptr().cast(),
             size,
-            call.buf as *const core::ffi::c_void,
+            buf as *const core::ffi::c_void,
         );
         (*ev).header = header(EventKind::Plaintext, ids.tgid, ids.tid, cookie);
         (*ev).len = moved as u32;
-        (*ev).direction = if call.how & WRITE != 0 {
+        (*ev).direction = if write {
             DIRECTION_SEND
         } else {
             DIRECTION_RECV
@@ -193,5 +221,4 @@ pub fn tracer_ssl_return(ctx: RetProbeContext) -> u32 {
         (*ev).family = 0;
     }
     entry.submit(wakeup_flag());
-    0
 }

@@ -11,6 +11,7 @@ mod conn_table;
 mod conns;
 mod findings;
 mod framing;
+pub(crate) mod gotls;
 mod handshake;
 mod http;
 mod model;
@@ -296,6 +297,28 @@ pub(crate) fn probe_openssl(
     (flag, notes)
 }
 
+/// HTTPS plaintext through OpenSSL (libraries of `pids`, or linked into
+/// `exe`) and Go's crypto/tls (the executables `exes`): the flag and the
+/// notes of both; "no libssl" is left out when a Go probe covers it.
+pub(crate) fn probe_tls(
+    probes: &mut Probes,
+    pids: &[u32],
+    exe: Option<&std::path::Path>,
+    exes: &[PathBuf],
+    scope: u32,
+) -> (u8, Vec<String>) {
+    let (ssl, mut notes) = probe_openssl(probes, pids, exe, scope);
+    if io_unknown(probes) {
+        return (ssl, notes);
+    }
+    let (go, go_notes) = gotls::probe(probes, exes, scope);
+    if go != 0 && ssl == 0 {
+        notes.retain(|n| !n.starts_with("https: no libssl"));
+    }
+    notes.extend(go_notes);
+    (ssl | go, notes)
+}
+
 /// Resolves once process `pid` has exited.
 pub(crate) async fn wait_exited(pid: u32) {
     Target {
@@ -359,7 +382,11 @@ async fn trace(args: &AttachArgs, targets: &[Target], probes: &mut Probes, mut o
     let seg_flag = if segments { tgid_flags::SEGMENTS } else { 0 };
     let (tls, https) = if heads != 0 {
         let pids: Vec<u32> = targets.iter().map(|t| t.pid).collect();
-        probe_openssl(probes, &pids, None, scope)
+        let exes: Vec<PathBuf> = pids
+            .iter()
+            .map(|p| PathBuf::from(format!("/proc/{p}/exe")))
+            .collect();
+        probe_tls(probes, &pids, None, &exes, scope)
     } else {
         (0, Vec::new())
     };

@@ -24,7 +24,7 @@ pub struct Connection {
     /// connection seen from its start.
     pub first_request: Option<usize>,
     pub encrypted: bool,
-    /// Its TLS library's plaintext is probed (OpenSSL): requests, their
+    /// Its TLS library's plaintext is probed (OpenSSL, Go crypto/tls): requests, their
     /// timing and their bytes come from the plaintext; the kernel's I/O
     /// (the TLS records) counts to the connection's bytes only.
     pub plaintext: bool,

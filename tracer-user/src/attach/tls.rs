@@ -241,8 +241,34 @@ pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
             "  {name:<9} {path} (mapped)  not readable: no probe for this TLS library\n"
         ));
     }
-    if found.files.is_empty() && found.stripped.is_empty() {
-        out.push_str("  no OpenSSL mapped, linked in or under its root; Go's crypto/tls and rustls are not probed\n");
+    let exe = PathBuf::from(format!("/proc/{pid}/exe"));
+    let go = match super::gotls::inspect(&exe) {
+        Ok(None) => false,
+        Ok(Some(go)) => {
+            let can = match probes {
+                Some(p) => match p.attach_go_tls(&exe, &go, pid) {
+                    Ok(()) => "readable: crypto/tls (*Conn).Read/Write probed".to_string(),
+                    Err(e) => format!("not readable: {e}"),
+                },
+                None => "not checked: the probes did not load".to_string(),
+            };
+            out.push_str(&format!(
+                "  Go        {} ({}, crypto/tls)  {can}\n",
+                exe.display(),
+                go.version
+            ));
+            true
+        }
+        Err(why) => {
+            out.push_str(&format!(
+                "  Go        {}  not readable: {why}\n",
+                exe.display()
+            ));
+            true
+        }
+    };
+    if found.files.is_empty() && found.stripped.is_empty() && !go {
+        out.push_str("  no OpenSSL mapped, linked in or under its root, and not a Go executable; rustls is not probed\n");
     }
     out
 }

@@ -126,11 +126,18 @@ pub async fn run(args: &RunArgs) -> i32 {
     };
     // Without --events the kernel sends a record per message, not per I/O.
     let segments = heads != 0 && !args.events;
-    // HTTPS through OpenSSL: the held child has not exec'd yet, so its
-    // libssl is found under its root, and probed for any traced process;
-    // the command itself is looked in for OpenSSL linked in.
+    // HTTPS through OpenSSL and Go: the held child has not exec'd yet, so
+    // its libssl is found under its root, and probed for any traced
+    // process; the command itself is looked in for OpenSSL linked in and
+    // for Go's crypto/tls.
     let (tls, https) = if heads != 0 {
-        attach::probe_openssl(&mut probes, &[pid], Some(&path), 0)
+        attach::probe_tls(
+            &mut probes,
+            &[pid],
+            Some(&path),
+            std::slice::from_ref(&path),
+            0,
+        )
     } else {
         (0, Vec::new())
     };

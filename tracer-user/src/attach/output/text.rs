@@ -189,7 +189,7 @@ impl Output {
                 notes.push("reused".to_string());
             }
             if c.plaintext {
-                notes.push("TLS: requests from OpenSSL's plaintext".to_string());
+                notes.push("TLS: requests from the TLS library's plaintext".to_string());
             } else if c.encrypted {
                 notes.push("encrypted: no probe for this TLS library".to_string());
             }

@@ -25,7 +25,7 @@ pub struct ConnFacts {
     pub number: usize,
     pub local: Option<SocketAddr>,
     pub remote: Option<SocketAddr>,
-    /// OpenSSL's plaintext: the request went over TLS.
+    /// A TLS library's plaintext: the request went over TLS.
     pub plaintext: bool,
 }
 
