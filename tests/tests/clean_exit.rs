@@ -111,7 +111,8 @@ fn sigterm_prints_the_summary_exits_143_and_detaches() {
 /// The tracepoint programs and the two getaddrinfo uprobes.
 const ATTACH_PROGRAMS: usize = tracer_user::probes::PROGRAMS.len() + 2;
 
-/// attach loads the getaddrinfo uprobes too: they must go as well.
+/// attach loads the getaddrinfo uprobes too: they must go as well, and a
+/// SIGINT that lands while it still sets up is no different.
 #[test]
 fn attach_interrupted_exits_130_and_detaches_everything() {
     let report = tracer_user::preflight::run();
@@ -146,7 +147,8 @@ fn attach_interrupted_exits_130_and_detaches_everything() {
         during.len() >= ATTACH_PROGRAMS,
         "attach loaded its programs: {during:?}"
     );
-    std::thread::sleep(Duration::from_millis(300));
+    // At once: attach may still be setting up (symbol scans, uprobes), and
+    // a Ctrl-C then must end it as one during the recording does.
     // SAFETY: plain kill(2) of our own child.
     unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
     let out = tracer.wait_with_output().unwrap();

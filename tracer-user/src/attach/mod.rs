@@ -39,7 +39,7 @@ use crate::{
 };
 pub(crate) use conns::Tracker;
 pub(crate) use output::Output;
-pub(crate) use record::{Recording, Totals, record};
+pub(crate) use record::{Interrupts, Recording, Totals, record};
 pub(crate) use segments::Segments;
 use target::{Target, TargetError};
 
@@ -87,6 +87,10 @@ pub struct AttachArgs {
 
 /// Runs `tracer attach`; returns the process exit code.
 pub async fn run(args: &AttachArgs) -> i32 {
+    let Some(interrupts) = Interrupts::listen() else {
+        eprintln!("tracer: cannot install signal handlers");
+        return exit::FAILED;
+    };
     let mut targets = Vec::new();
     for &pid in &args.pid {
         match Target::find(pid) {
@@ -163,7 +167,7 @@ pub async fn run(args: &AttachArgs) -> i32 {
     // Requests and bytes come from the send/recv hooks; without them (Linux
     // before 6.3) the summary says they are unknown instead of counting 0.
     out.io_unknown = io_unknown(&probes);
-    trace(args, &targets, &mut probes, out).await
+    trace(args, &targets, &mut probes, out, interrupts).await
 }
 
 /// Preflight, a look into each of `pids`, then the probes loaded; the
@@ -338,7 +342,13 @@ pub(crate) fn open_output(
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-async fn trace(args: &AttachArgs, targets: &[Target], probes: &mut Probes, mut out: Output) -> i32 {
+async fn trace(
+    args: &AttachArgs,
+    targets: &[Target],
+    probes: &mut Probes,
+    mut out: Output,
+    interrupts: Interrupts,
+) -> i32 {
     // One process alone: the uprobe fires for it only. Several, or their
     // children: for every process, and the kernel's filter picks them out.
     let scope = match targets {
@@ -473,5 +483,5 @@ async fn trace(args: &AttachArgs, targets: &[Target], probes: &mut Probes, mut o
             _ => "every process exited".to_string(),
         }
     };
-    record(recording, exited).await.0.code()
+    record(recording, interrupts, exited).await.0.code()
 }

@@ -3,7 +3,7 @@
 //! are gone, the duration ends, or SIGINT/SIGTERM; then the summary.
 use std::{future::Future, time::Duration};
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::{
     conns::Tracker,
@@ -47,6 +47,25 @@ pub struct Totals {
     pub reused: usize,
 }
 
+/// SIGINT and SIGTERM, listened to from the first thing attach and run do:
+/// a Ctrl-C while the probes load (symbol scans, uprobes) then ends the
+/// run as one during the recording does (exit 130, programs detached,
+/// summary printed), instead of killing the tracer half set up.
+pub struct Interrupts {
+    sigint: Signal,
+    sigterm: Signal,
+}
+
+impl Interrupts {
+    /// None when tokio cannot install the handlers (said by the caller).
+    pub fn listen() -> Option<Self> {
+        Some(Self {
+            sigint: signal(SignalKind::interrupt()).ok()?,
+            sigterm: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+}
+
 pub struct Recording<'a> {
     pub probes: &'a mut Probes,
     pub out: Output,
@@ -61,7 +80,13 @@ pub struct Recording<'a> {
 
 /// Records until `exited` resolves (with the words that say who exited)
 /// and, when following, every process it started has exited too.
-pub async fn record(mut r: Recording<'_>, exited: impl Future<Output = String>) -> (End, Totals) {
+/// Signals in `interrupts` that came before the recording began are seen
+/// at once.
+pub async fn record(
+    mut r: Recording<'_>,
+    interrupts: Interrupts,
+    exited: impl Future<Output = String>,
+) -> (End, Totals) {
     let mut stream = match r.probes.events() {
         Ok(s) => s,
         Err(e) => {
@@ -69,13 +94,10 @@ pub async fn record(mut r: Recording<'_>, exited: impl Future<Output = String>) 
             return (End::Setup, Totals::default());
         }
     };
-    let (Ok(mut sigint), Ok(mut sigterm)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        eprintln!("tracer: cannot install signal handlers");
-        return (End::RingFailed, Totals::default());
-    };
+    let Interrupts {
+        mut sigint,
+        mut sigterm,
+    } = interrupts;
     let duration = r.duration;
     let sleep = async move {
         match duration {

@@ -62,6 +62,12 @@ pub async fn run(args: &RunArgs) -> i32 {
     let Some(program) = args.command.first() else {
         return exit::USAGE;
     };
+    // Before anything slow: a Ctrl-C while the probes load ends the run
+    // cleanly (see `attach::Interrupts`).
+    let Some(interrupts) = attach::Interrupts::listen() else {
+        eprintln!("tracer: cannot install signal handlers");
+        return exit::FAILED;
+    };
     let Some(path) = spawn::resolve(program) else {
         eprintln!("tracer: {}: command not found", program.to_string_lossy());
         return exit::USAGE;
@@ -205,7 +211,7 @@ pub async fn run(args: &RunArgs) -> i32 {
         duration: None,
         segments: segments.then(attach::Segments::default),
     };
-    let (end, totals) = attach::record(recording, exited).await;
+    let (end, totals) = attach::record(recording, interrupts, exited).await;
     exit_code(end.code(), args.expect, totals, status.get())
 }
 
