@@ -198,6 +198,22 @@ pub fn of_type<'a>(lines: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_
     lines.iter().filter(|l| l["type"] == kind).collect()
 }
 
+/// Each request line's url, status and reused flag, as a user reads them.
+pub fn url_status_reused<'a>(
+    requests: &[&'a serde_json::Value],
+) -> Vec<(&'a str, Option<u64>, Option<bool>)> {
+    requests
+        .iter()
+        .map(|r| {
+            (
+                r["url"].as_str().unwrap_or(""),
+                r["status"].as_u64(),
+                r["reused"].as_bool(),
+            )
+        })
+        .collect()
+}
+
 /// A bench-pingpong run (`bin`, with `args`) under `tracer attach --format
 /// json` plus `tracer_args`: the ping-pong's own JSON line (its call counts)
 /// and the tracer's output lines.

@@ -34,19 +34,27 @@ pub struct TlsServer {
     pub dir: PathBuf,
 }
 
+/// A new directory under the temp dir, named for the test (`name`) and this
+/// process, holding a self-signed certificate for localhost: `c.pem`, and
+/// its key `k.pem`.
+pub fn self_signed_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tracer-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
+        .args(["-subj", "/CN=localhost", "-days", "1"])
+        .args(["-keyout", "k.pem", "-out", "c.pem"])
+        .current_dir(&dir)
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{made:?}");
+    dir
+}
+
 impl TlsServer {
     /// `name`: the test's, so tests run side by side keep their own files.
     pub fn start(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tracer-https-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let made = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
-            .args(["-subj", "/CN=localhost", "-days", "1"])
-            .args(["-keyout", "k.pem", "-out", "c.pem"])
-            .current_dir(&dir)
-            .output()
-            .expect("openssl runs");
-        assert!(made.status.success(), "{made:?}");
+        let dir = self_signed_dir(&format!("https-{name}"));
         let proc = Proc::spawn(Command::new("python3").args(["-c", SERVER]).arg(&dir)).unwrap();
         assert!(
             proc.wait_for("PORT ", false, Duration::from_secs(10)),

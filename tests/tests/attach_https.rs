@@ -4,7 +4,7 @@
 use std::{process::Command, time::Duration};
 
 use tracer_tests::{
-    process::{Proc, attach, json_lines, of_type, python_under_attach},
+    process::{Proc, attach, json_lines, of_type, python_under_attach, url_status_reused},
     tls_server::{TlsServer, can_run_or_skip},
 };
 
@@ -95,16 +95,7 @@ fn python_http_client_https_three_requests() {
     let lines = json_lines(&out);
     assert_eq!(server.log(), ["GET /one", "GET /two", "GET /three"]);
     let requests = of_type(&lines, "request");
-    let got: Vec<(&str, Option<u64>, Option<bool>)> = requests
-        .iter()
-        .map(|r| {
-            (
-                r["url"].as_str().unwrap_or(""),
-                r["status"].as_u64(),
-                r["reused"].as_bool(),
-            )
-        })
-        .collect();
+    let got = url_status_reused(&requests);
     let url = |p: &str| format!("https://127.0.0.1:{}{p}", server.port);
     let (one, two, three) = (url("/one"), url("/two"), url("/three"));
     assert_eq!(
@@ -273,16 +264,7 @@ fn run_curl_https_reads_its_requests() {
         .collect();
     let lines = json_lines(&json);
     let requests = of_type(&lines, "request");
-    let got: Vec<(&str, Option<u64>, Option<bool>)> = requests
-        .iter()
-        .map(|r| {
-            (
-                r["url"].as_str().unwrap_or(""),
-                r["status"].as_u64(),
-                r["reused"].as_bool(),
-            )
-        })
-        .collect();
+    let got = url_status_reused(&requests);
     assert_eq!(
         got,
         [

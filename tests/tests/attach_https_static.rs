@@ -8,7 +8,7 @@ use std::{
 };
 
 use tracer_tests::{
-    process::{Proc, attach, json_lines, of_type},
+    process::{Proc, attach, json_lines, of_type, url_status_reused},
     tls_server::{TlsServer, can_run_or_skip},
 };
 
@@ -100,16 +100,7 @@ fn static_openssl_client_two_requests_on_one_connection() {
     let lines = json_lines(&out);
     let requests = of_type(&lines, "request");
     let base = format!("https://127.0.0.1:{port}");
-    let got: Vec<(&str, Option<u64>, Option<bool>)> = requests
-        .iter()
-        .map(|r| {
-            (
-                r["url"].as_str().unwrap_or(""),
-                r["status"].as_u64(),
-                r["reused"].as_bool(),
-            )
-        })
-        .collect();
+    let got = url_status_reused(&requests);
     let (s1, s2) = (format!("{base}/s1"), format!("{base}/s2"));
     assert_eq!(
         got,

@@ -10,6 +10,7 @@ use serde_json::Value;
 use tracer_tests::{
     process::{Proc, attach, can_trace_or_skip, json_lines, of_type},
     run_cmd::{have, run_json},
+    tls_server::self_signed_dir,
     tracer_bin::tracer_bin,
 };
 
@@ -23,16 +24,7 @@ struct Server {
 
 impl Server {
     fn start(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tracer-tlshs-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let made = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
-            .args(["-subj", "/CN=localhost", "-days", "1"])
-            .args(["-keyout", "k.pem", "-out", "c.pem"])
-            .current_dir(&dir)
-            .output()
-            .expect("openssl runs");
-        assert!(made.status.success(), "{made:?}");
+        let dir = self_signed_dir(&format!("tlshs-{name}"));
         let proc = Proc::spawn(
             Command::new("openssl")
                 .args(["s_server", "-accept", "127.0.0.1:0", "-www"])

@@ -13,11 +13,12 @@ pub mod rings;
 #[cfg(all(test, feature = "ebpf"))]
 mod stack_depth;
 mod stream;
+mod uprobes;
 
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf},
-    programs::{Program, UProbe, uprobe::UProbeScope},
+    programs::Program,
 };
 pub use decode::{KernelDetail, KernelEvent, SocketCookie};
 pub use head::PayloadHead;
@@ -271,79 +272,6 @@ impl Probes {
         self.traced_one
             .set(0, one, 0)
             .map_err(map_err(names::TRACED_ONE))
-    }
-
-    /// Attaches the `getaddrinfo` uprobe and uretprobe to the libc at
-    /// `libc` (as the target maps it), firing for process `pid` only.
-    pub fn attach_getaddrinfo(
-        &mut self,
-        libc: &std::path::Path,
-        pid: u32,
-    ) -> Result<(), ProbeError> {
-        let scope = std::num::NonZeroU32::new(pid)
-            .map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
-        for program in ["tracer_dns_enter", "tracer_dns_exit"] {
-            let fail = |source| ProbeError::Program {
-                program,
-                hook: format!("uprobe {}:getaddrinfo", libc.display()),
-                source,
-            };
-            let prog = self
-                .ebpf
-                .program_mut(program)
-                .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
-                .map_err(fail)?;
-            let probe: &mut UProbe = prog.try_into().map_err(fail)?;
-            probe.load().map_err(fail)?;
-            probe.attach("getaddrinfo", libc, scope).map_err(fail)?;
-        }
-        Ok(())
-    }
-
-    /// Attaches the OpenSSL uprobes on `functions` (of `SSL_write`,
-    /// `SSL_write_ex`, `SSL_read`, `SSL_read_ex`: the entry, and one
-    /// uretprobe on each) in the ELF file `lib`, a libssl or a program
-    /// that links OpenSSL in, firing for process `pid` only (0: every
-    /// process, and the kernel's filter picks). The programs are loaded on
-    /// the first call.
-    pub fn attach_openssl(
-        &mut self,
-        lib: &std::path::Path,
-        pid: u32,
-        functions: &[&'static str],
-    ) -> Result<(), ProbeError> {
-        const ENTRIES: [(&str, &str); 4] = [
-            ("SSL_write", "tracer_ssl_write"),
-            ("SSL_write_ex", "tracer_ssl_write_ex"),
-            ("SSL_read", "tracer_ssl_read"),
-            ("SSL_read_ex", "tracer_ssl_read_ex"),
-        ];
-        let scope = std::num::NonZeroU32::new(pid)
-            .map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
-        for (function, entry) in ENTRIES {
-            if !functions.contains(&function) {
-                continue;
-            }
-            for program in [entry, "tracer_ssl_return"] {
-                let fail = |source| ProbeError::Program {
-                    program,
-                    hook: format!("uprobe {}:{function}", lib.display()),
-                    source,
-                };
-                let prog = self
-                    .ebpf
-                    .program_mut(program)
-                    .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
-                    .map_err(fail)?;
-                let probe: &mut UProbe = prog.try_into().map_err(fail)?;
-                match probe.load() {
-                    Ok(()) | Err(aya::programs::ProgramError::AlreadyLoaded) => {}
-                    Err(e) => return Err(fail(e)),
-                }
-                probe.attach(function, lib, scope).map_err(fail)?;
-            }
-        }
-        Ok(())
     }
 
     /// The segment socket `cookie` is in (see tracer-ebpf's `segment`), as
