@@ -45,7 +45,10 @@ impl Probes {
             Ok(()) | Err(ProgramError::AlreadyLoaded) => {}
             Err(e) => return Err(fail(e)),
         }
-        probe.attach(point, target, scope).map_err(fail)?;
+        let id = probe.attach(point, target, scope).map_err(fail)?;
+        // Owned, to be detached side by side with the others (see Drop).
+        let link = probe.take_link(id).map_err(fail)?;
+        self.uprobe_links.push(link);
         Ok(())
     }
 
