@@ -1,6 +1,7 @@
 //! HTTP/1.x heads from the first (at most 128) bytes of a send or recv.
 //! Total on arbitrary bytes: anything that is not a request or status line
 //! is `None`, never a panic.
+use std::borrow::Cow;
 
 /// `METHOD SP target SP HTTP/1.x`, as seen at the start of a write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -9,8 +10,9 @@ pub struct RequestLine {
     pub method: &'static str,
     /// The request target (usually a path); cut short if the head was.
     pub target: String,
-    /// "HTTP/1.1", or empty when the head ended before the version.
-    pub version: String,
+    /// "HTTP/1.1", or empty when the head ended before the version. The
+    /// usual two are not allocated: this is parsed for every request.
+    pub version: Cow<'static, str>,
     /// The `Host` header, when it fits in the head.
     pub host: Option<String>,
 }
@@ -67,10 +69,11 @@ pub fn parse_request(head: &[u8]) -> Option<RequestLine> {
     Some(RequestLine {
         method,
         target: String::from_utf8_lossy(target).into_owned(),
-        version: if version.len() >= 8 {
-            String::from_utf8_lossy(version).into_owned()
-        } else {
-            String::new()
+        version: match version {
+            b"HTTP/1.1" => Cow::Borrowed("HTTP/1.1"),
+            b"HTTP/1.0" => Cow::Borrowed("HTTP/1.0"),
+            v if v.len() >= 8 => Cow::Owned(String::from_utf8_lossy(v).into_owned()),
+            _ => Cow::Borrowed(""),
         },
         host: header_value(head, b"host"),
     })

@@ -115,7 +115,8 @@ pub struct Request {
     pub method: &'static str,
     pub target: String,
     pub host: Option<String>,
-    pub version: String,
+    /// "HTTP/1.1" and "HTTP/1.0" are not allocated (see `http`).
+    pub version: std::borrow::Cow<'static, str>,
     /// Whether the traced process wrote the request (it is the client).
     pub outbound: bool,
     /// The final status (1xx answers are not final).

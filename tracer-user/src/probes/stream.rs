@@ -29,8 +29,6 @@ const MAX_FINAL_TICKS: usize = 64;
 pub struct EventStream {
     rings: Vec<RingBuf<MapData>>,
     reorder: Reorder<KernelEvent>,
-    /// Events released to a `for_each_*` call; kept to reuse its memory.
-    released: Vec<KernelEvent>,
     /// Records that did not decode (a userspace/kernel ABI mismatch).
     pub undecodable: u64,
     /// A ring was left with records in it last tick: read again at once.
@@ -42,7 +40,6 @@ impl EventStream {
         Self {
             rings,
             reorder: Reorder::default(),
-            released: Vec::new(),
             undecodable: 0,
             backlog: false,
         }
@@ -62,31 +59,23 @@ impl EventStream {
 
     /// Hands to `f`, in timestamp order, the events that every ring has been
     /// read past (as [`EventStream::next_batch`], without waiting). attach
-    /// uses this rather than a batch of its own: the events are lent, and
-    /// the buffer they are released into is reused from call to call.
-    pub fn for_each_ready(&mut self, f: impl FnMut(&KernelEvent)) {
+    /// uses this rather than a batch of its own: each event is lent to `f`
+    /// straight from where it was read, never copied into a batch.
+    pub fn for_each_ready(&mut self, mut f: impl FnMut(&KernelEvent)) {
         let mark = self.tick();
-        self.reorder.release(mark, &mut self.released);
-        self.lend(f);
+        self.reorder.release_with(mark, |ev| f(&ev));
     }
 
     /// As [`EventStream::for_each_ready`], but everything: the end of a run.
     pub fn for_each_remaining(&mut self, mut f: impl FnMut(&KernelEvent)) {
         for _ in 0..MAX_FINAL_TICKS {
             let mark = self.tick();
-            self.reorder.release(mark, &mut self.released);
-            self.lend(&mut f);
+            self.reorder.release_with(mark, |ev| f(&ev));
             if !self.backlog {
                 break;
             }
         }
-        self.reorder.release_all(&mut self.released);
-        self.lend(f);
-    }
-
-    fn lend(&mut self, f: impl FnMut(&KernelEvent)) {
-        self.released.iter().for_each(f);
-        self.released.clear();
+        self.reorder.release_with(u64::MAX, |ev| f(&ev));
     }
 
     /// Waits [`POLL`], then appends, in timestamp order, the events that

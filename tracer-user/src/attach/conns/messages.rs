@@ -301,6 +301,12 @@ impl Tracker {
         }
         // The handshake belongs to the request the process dialled it for.
         let connect_ns = conn.connect_ns.filter(|_| first && send);
+        // The parsed target is kept as it is unless a secret was redacted
+        // (not copied again: this runs for every request).
+        let redacted = match crate::secrets::shown_target(&line.target) {
+            std::borrow::Cow::Owned(shown) => Some(shown),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
         self.requests.insert(
             r,
             Request {
@@ -308,7 +314,7 @@ impl Tracker {
                 connection: c,
                 cookie: conn.cookie,
                 method: line.method,
-                target: crate::secrets::shown_target(&line.target).into_owned(),
+                target: redacted.unwrap_or(line.target),
                 host: line.host,
                 version: line.version,
                 outbound: send,

@@ -62,7 +62,7 @@ fn request(target: &str, host: Option<&str>, version: &str) -> Request {
         method: "GET",
         target: target.to_string(),
         host: host.map(str::to_string),
-        version: version.to_string(),
+        version: version.to_string().into(),
         outbound: true,
         status: Some(200),
         interim: None,

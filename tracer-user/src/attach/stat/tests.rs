@@ -31,7 +31,7 @@ fn request(target: &str, status: Option<u16>, reused: bool, total_us: u64) -> Re
         method: "GET",
         target: target.to_string(),
         host: None,
-        version: "HTTP/1.1".to_string(),
+        version: "HTTP/1.1".into(),
         outbound: true,
         status,
         interim: None,
