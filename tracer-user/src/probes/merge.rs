@@ -81,8 +81,10 @@ impl<T: Timestamped> Reorder<T> {
         let Some(&(last, _)) = self.order.iter().max() else {
             return;
         };
-        // The index makes every key distinct: unstable is stable here.
-        self.order.sort_unstable();
+        // The keys are a run per ring, each already (nearly) in order: the
+        // stable sort merges runs in linear time, where the unstable one
+        // took 5% of attach's CPU.
+        self.order.sort();
         self.released_ns = self.released_ns.max(last);
         for &(_, i) in &self.order {
             if let Some(item) = self.held[i as usize].take() {
