@@ -118,7 +118,12 @@ impl Detector {
         if matches!(ev.what, KernelDetail::Destroy) {
             self.socks.remove(&ev.cookie);
         }
-        for f in [found, extra].into_iter().flatten() {
+        // Not an array of the two: that moved both (large) options on
+        // every event, most of which find nothing.
+        if let Some(f) = found {
+            self.push(f);
+        }
+        if let Some(f) = extra {
             self.push(f);
         }
     }

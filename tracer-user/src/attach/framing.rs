@@ -170,11 +170,9 @@ impl Chunks {
     }
 }
 
-/// The value of the field `name` (lowercase) in a head's `fields`. One
-/// pass over the lines; a line is compared only when its length and first
-/// letter can match (this runs on every request and response head).
 /// The Transfer-Encoding and Content-Length values of a head, in one pass
-/// over its lines (every message on a busy connection gets here).
+/// over its lines (every message on a busy connection gets here); a line
+/// is compared only when its first letter can match.
 fn framing_headers(fields: &[u8]) -> (Option<&[u8]>, Option<&[u8]>) {
     let (mut te, mut cl) = (None, None);
     let mut lines = fields.split(|&b| b == b'\n');
