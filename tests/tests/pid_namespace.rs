@@ -186,6 +186,34 @@ fn run_in_a_pid_namespace_follows_children_by_their_pids() {
     assert_eq!(server.accepted(), 2);
 }
 
+/// A child born into a namespace below the tracer's is out of its sight
+/// (the kernel's helper answers only for the tracer's own): run says so,
+/// and claims nothing of it.
+#[test]
+fn run_in_a_pid_namespace_says_which_children_it_could_not_follow() {
+    if !have("curl") || !can_unshare_or_skip() {
+        return;
+    }
+    let server = TestServer::start("127.0.0.1:0", Behaviour::KeepAlive).unwrap();
+    let url = server.url();
+    let (run, lines, _) = run_in_pid_ns(
+        "nested",
+        &format!("unshare --pid --fork curl -sS -o /dev/null {url}"),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // curl made its request: the server is the witness.
+    assert_eq!(server.accepted(), 1);
+    assert!(
+        run.stderr.contains(
+            "note: 1 child processes not followed: they started in a PID namespace nested inside tracer's"
+        ),
+        "{}",
+        run.stderr
+    );
+    let summary = of_type(&lines, "summary")[0];
+    assert_eq!(summary["connections"], 0, "{summary}");
+}
+
 #[test]
 fn attach_in_a_pid_namespace_sees_the_targets_connection() {
     if !have("python3") || !can_unshare_or_skip() {

@@ -274,8 +274,12 @@ pub mod lost_slot {
     /// Children of a followed process that the full `TRACED_TGIDS` could
     /// not take (they run untraced).
     pub const FOLLOW: u32 = 15;
+    /// Children of a followed process born into a PID namespace below the
+    /// tracer's (`unshare --pid --fork`, a container runtime): when the
+    /// tracer runs in a namespace of its own, they are out of its sight.
+    pub const FOLLOW_NESTED: u32 = 17;
     /// Size of the array: every kind fits below it.
-    pub const SLOTS: u32 = 17;
+    pub const SLOTS: u32 = 18;
 }
 
 /// Bits of the `TRACED_TGIDS` value.

@@ -95,7 +95,13 @@ fn tgid_in_parents_ns(child: *const u8) -> Option<u32> {
     let ours = read_at::<*const u8>(task, task_offset::THREAD_PID)?;
     let level = read_at::<u32>(ours, task_offset::PID_LEVEL)?;
     let theirs = read_at::<*const u8>(child, task_offset::THREAD_PID)?;
-    if read_at::<u32>(theirs, task_offset::PID_LEVEL)? != level || level > MAX_PID_NS_LEVEL {
+    let their_level = read_at::<u32>(theirs, task_offset::PID_LEVEL)?;
+    if their_level > level {
+        // Counted: userspace says how many children it could not follow.
+        count_lost(lost_slot::FOLLOW_NESTED);
+        return None;
+    }
+    if their_level != level || level > MAX_PID_NS_LEVEL {
         return None;
     }
     let numbers = *TASK_OFFSETS.get(task_offset::PID_NUMBERS)?;

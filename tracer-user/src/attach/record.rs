@@ -236,6 +236,12 @@ async fn finish(r: &mut Recording<'_>, stream: &EventStream, ended: &str) {
                 "note: {unfollowed} child processes not followed: the kernel's set of traced processes was full"
             ));
         }
+        let nested = r.probes.nested_follows();
+        if nested > 0 {
+            out.note(&format!(
+                "note: {nested} child processes not followed: they started in a PID namespace nested inside tracer's, which it cannot see from its own; run tracer in the host's PID namespace (a container with --pid=host) to follow them"
+            ));
+        }
     }
     if stream.late() > 0 {
         out.note(&format!(

@@ -145,8 +145,12 @@ impl Probes {
 
     /// Children that could not be followed because the set was full.
     pub fn lost_follows(&self) -> u64 {
-        self.lost
-            .get(&lost_slot::FOLLOW, 0)
-            .map_or(0, |v| v.iter().sum())
+        self.lost_in(lost_slot::FOLLOW).unwrap_or(0)
+    }
+
+    /// Children not followed because they were born into a PID namespace
+    /// below the tracer's own.
+    pub fn nested_follows(&self) -> u64 {
+        self.lost_in(lost_slot::FOLLOW_NESTED).unwrap_or(0)
     }
 }

@@ -33,7 +33,7 @@ impl Probes {
         self.lost_in(lost_slot::HEADS)
     }
 
-    fn lost_in(&self, slot: u32) -> Result<u64, ProbeError> {
+    pub(super) fn lost_in(&self, slot: u32) -> Result<u64, ProbeError> {
         let values = self.lost.get(&slot, 0).map_err(|source| ProbeError::Map {
             name: names::LOST,
             source,
