@@ -234,6 +234,23 @@ pub fn cookie_of(sk: *const u8) -> u64 {
     unsafe { bpf_get_socket_cookie(sk as *mut core::ffi::c_void) }
 }
 
+/// `cookie_of` for a BTF-typed `struct sock *` (a tp_btf argument): the
+/// cookie the kernel already made for `sk` is a plain load of
+/// `skc_cookie`, not a helper call; the helper makes one when it is 0.
+#[inline(always)]
+pub fn cookie_btf(sk: *const u8) -> u64 {
+    // SAFETY: a read-only copy of a global that userspace set before load.
+    let off = unsafe { core::ptr::read_volatile(&raw const SOCK_OFFSETS.skc_cookie) };
+    if off != 0 {
+        // SAFETY: as in `family_btf`; the offset is a load-time constant.
+        let cookie = unsafe { core::ptr::read_volatile(sk.add(off as usize) as *const u64) };
+        if cookie != 0 {
+            return cookie;
+        }
+    }
+    cookie_of(sk)
+}
+
 #[inline(always)]
 unsafe fn read<T>(sk: *const u8, offset: u32) -> Option<T> {
     // SAFETY: bpf_probe_read_kernel validates the address.
@@ -261,13 +278,19 @@ pub fn family_btf(sk: *const u8) -> u16 {
 /// verifier cannot load directly, read through the helper.
 #[inline(always)]
 pub fn protocol_btf(sk: *const u8) -> u16 {
-    // SAFETY: a read-only copy of a global that userspace set before load.
-    let offs = unsafe { core::ptr::read_volatile(&SOCK_OFFSETS) };
-    if offs.sk_protocol_size != 2 {
+    // SAFETY: read-only copies of a global that userspace set before load
+    // (only the fields used: a copy of the whole struct is six loads).
+    let (size, off) = unsafe {
+        (
+            core::ptr::read_volatile(&raw const SOCK_OFFSETS.sk_protocol_size),
+            core::ptr::read_volatile(&raw const SOCK_OFFSETS.sk_protocol),
+        )
+    };
+    if size != 2 {
         return protocol_of(sk);
     }
     // SAFETY: as in `family_btf`; the offset is a load-time constant.
-    unsafe { core::ptr::read_volatile(sk.add(offs.sk_protocol as usize) as *const u16) }
+    unsafe { core::ptr::read_volatile(sk.add(off as usize) as *const u16) }
 }
 
 #[inline(always)]

@@ -355,6 +355,10 @@ pub struct SockOffsets {
     /// `sock.sk_lock.owned` (int): set while a task holds the socket in
     /// process context, as close(2) does; 0 in softirq processing.
     pub sk_lock_owned: u32,
+    /// `sock_common.skc_cookie` (atomic64): the socket cookie once one was
+    /// made, read with a plain load on the per-I/O path; 0: unknown, use
+    /// the helper.
+    pub skc_cookie: u32,
 }
 
 impl SockOffsets {
@@ -366,6 +370,7 @@ impl SockOffsets {
         sk_protocol_size: 2,
         sk_err: 284,
         sk_lock_owned: 324,
+        skc_cookie: 0,
     };
 }
 

@@ -8,7 +8,7 @@ use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use tracer_ebpf::{EventKind, IoEvent, SocketEvent, tgid_flags};
 
 use crate::common::{
-    cookie_of, current, emit, family_btf, fill_tuple, header, is_inet, owner_of, protocol_btf,
+    cookie_btf, current, emit, family_btf, fill_tuple, header, is_inet, owner_of, protocol_btf,
     reserve, set_owner, traced_flags, wakeup_flag,
 };
 use crate::probes::{openssl, payload::emit_with_head, segment};
@@ -69,7 +69,7 @@ fn on_io(ctx: &BtfTracePointContext, kind: EventKind) {
     if kind == EventKind::Recv && msg_flags & MSG_PEEK != 0 {
         return;
     }
-    let cookie = cookie_of(sk);
+    let cookie = cookie_btf(sk);
     // Inside an OpenSSL call of this thread: that call's socket.
     if flags & tgid_flags::TLS_PLAINTEXT != 0 && bytes > 0 {
         openssl::note_socket(ids.tid, cookie);

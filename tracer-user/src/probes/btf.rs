@@ -257,6 +257,8 @@ pub fn sock_offsets(btf: &Btf) -> Result<SockOffsets, BtfError> {
         sk_protocol_size: 2,
         sk_err: btf.member_offset("sock", "sk_err")?,
         sk_lock_owned: btf.member_path_offset("sock", &["sk_lock", "owned"])?,
+        // Optional: without it the programs ask the helper for the cookie.
+        skc_cookie: btf.member_offset("sock_common", "skc_cookie").unwrap_or(0),
     })
 }
 
@@ -349,6 +351,7 @@ mod tests {
         let lock = btf.member_offset("sock", "sk_lock").unwrap();
         assert!(offs.sk_lock_owned > lock && offs.sk_lock_owned < lock + 64);
         assert!(offs.sk_err > offs.skc_v6_rcv_saddr);
+        assert!(offs.skc_cookie > 16 && offs.skc_cookie.is_multiple_of(8));
         println!(
             "sk_err {} sk_lock.owned {}",
             offs.sk_err, offs.sk_lock_owned
