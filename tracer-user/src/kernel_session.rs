@@ -267,7 +267,7 @@ fn judge(t: &RequestTimeline, io: bool) -> KernelVerdict {
 
 /// What the join needs of a request (a library request has no spec: no
 /// method, URL or headers to show).
-fn request_info(o: RequestOutcome) -> RequestInfo {
+pub(crate) fn request_info(o: RequestOutcome) -> RequestInfo {
     RequestInfo {
         number: o.request,
         status: o.status,

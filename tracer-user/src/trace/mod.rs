@@ -13,7 +13,7 @@ use crate::{
     knobs,
     probes::KernelEvent,
     render::{self, Format},
-    timeline::{self, RequestInfo, Trace},
+    timeline::{self, Trace},
 };
 
 mod kernel;
@@ -161,26 +161,19 @@ fn build(
 ) -> Trace {
     let mut infos = Vec::with_capacity(outcomes.len());
     let mut client: Vec<ClientEvent> = Vec::new();
-    for o in outcomes {
-        infos.push(RequestInfo {
-            number: o.request,
-            method: spec.method.to_string(),
-            url: spec.url.to_string(),
-            headers: spec.headers.clone(),
-            status: o.status,
-            error: o.error.map(|e| match o.certificate_error {
-                true => format!("{e}{CERT_HINT}"),
-                false => e,
-            }),
-            local_addr: o.local_addr,
-            remote_addr: o.remote_addr,
-            socket_cookie: o.socket_cookie,
-            client_reused: o.reused,
-            body_bytes: o.body_bytes,
-            start_ns: o.start_ns,
-            end_ns: o.end_ns,
-        });
-        client.extend(o.events);
+    for mut o in outcomes {
+        client.append(&mut o.events);
+        let certificate_error = o.certificate_error;
+        // The join's fields as the library's session has them, and what
+        // only a CLI trace knows: its spec, and the certificate hint.
+        let mut info = crate::kernel_session::request_info(o);
+        info.method = spec.method.to_string();
+        info.url = spec.url.to_string();
+        info.headers = spec.headers.clone();
+        if certificate_error {
+            info.error = info.error.map(|e| format!("{e}{CERT_HINT}"));
+        }
+        infos.push(info);
     }
     timeline::build(infos, client, kernel, kernel_on, lost)
 }
