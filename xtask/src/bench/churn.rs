@@ -23,13 +23,7 @@ const RSS_CAP_KIB: u64 = 1 << 20;
 
 pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
     let (max, secs) = (plan.churn_conns, plan.churn_secs);
-    let server = Proc::spawn(
-        "bench-server",
-        Command::new(&bins.server).args(["--secs", &(secs + 120.0).to_string()]),
-        None,
-    )?;
-    let ready = server.wait_for("ready", false, Duration::from_secs(10))?;
-    let addr = ready.split_whitespace().nth(1).context("no address")?;
+    let (server, addr) = bins.start_server(secs + 120.0)?;
     // 1M connections of events would be gigabytes of JSON: memory is the
     // measure here, so the output goes nowhere.
     let mut tracer = attach(
@@ -41,7 +35,7 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
     let mut load = Proc::spawn(
         "bench-load",
         Command::new(&bins.load).args([
-            addr,
+            &addr,
             "--conns",
             &plan.conns.to_string(),
             "--secs",

@@ -8,12 +8,10 @@
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{TcpListener, TcpStream},
-    process::Command,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
 };
 
 use anyhow::{Context as _, Result};
@@ -22,7 +20,6 @@ use serde_json::json;
 use super::{
     Plan,
     paced::{self, RATE},
-    procs::Proc,
     report::{Report, Verdict, median},
     startup,
     tracer::{AttachHow, Bins},
@@ -107,13 +104,7 @@ pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
 }
 
 fn startup_cost(plan: &Plan, bins: &Bins, endpoint: &str, report: &mut Report) -> Result<()> {
-    let server = Proc::spawn(
-        "bench-server",
-        Command::new(&bins.server).args(["--secs", "120"]),
-        None,
-    )?;
-    let ready = server.wait_for("ready", false, Duration::from_secs(10))?;
-    let addr = ready.split_whitespace().nth(1).context("no address")?;
+    let (_server, addr) = bins.start_server(120.0)?;
     let url = format!("http://{addr}/");
     let with = ["--otlp", endpoint];
     startup::once(bins, &url, &with)?; // warm both paths

@@ -38,20 +38,14 @@ impl Paced {
 
 /// bench-server paced at [`RATE`] for `secs` under `tracer attach` (`how`).
 pub fn measure(bins: &Bins, conns: u32, secs: f64, how: AttachHow) -> Result<Paced> {
-    let server = Proc::spawn(
-        "bench-server",
-        Command::new(&bins.server).args(["--secs", "300"]),
-        None,
-    )?;
-    let ready = server.wait_for("ready", false, Duration::from_secs(10))?;
-    let addr = ready.split_whitespace().nth(1).context("no address")?;
+    let (server, addr) = bins.start_server(300.0)?;
     let out = bins.scratch("paced-attach.jsonl");
     let mut tracer = attach(bins, server.pid(), &out, how)?;
     let cpu_before = cpu_s(tracer.pid()).context("tracer's /proc/PID/stat")?;
     let mut load = Proc::spawn(
         "bench-load",
         Command::new(&bins.load).args([
-            addr,
+            &addr,
             "--conns",
             &conns.to_string(),
             "--secs",

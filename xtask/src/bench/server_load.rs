@@ -88,17 +88,7 @@ pub struct Round {
 }
 
 pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
-    let server = Proc::spawn(
-        "bench-server",
-        Command::new(&bins.server).args(["--secs", "300"]),
-        None,
-    )?;
-    let ready = server.wait_for("ready", false, Duration::from_secs(10))?;
-    let addr = ready
-        .split_whitespace()
-        .nth(1)
-        .context("bench-server: no address")?
-        .to_string();
+    let (server, addr) = bins.start_server(300.0)?;
     let idle = Proc::spawn("sleep", Command::new("sleep").arg("300"), None)?;
     let idle2 = Proc::spawn("sleep", Command::new("sleep").arg("300"), None)?;
     let mut results: Vec<Round> = Vec::new();

@@ -2,26 +2,20 @@
 //! loopback server (warm: one run first that is not counted), and the time
 //! from just before the spawn to the request's `GetConn`, whose `ts_ns` is
 //! CLOCK_MONOTONIC like the bench's own clock.
-use std::{process::Command, time::Duration};
+use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::{Value, json};
 
 use super::{
     Plan,
-    procs::{Proc, monotonic_ns},
+    procs::monotonic_ns,
     report::{Report, Verdict, median},
     tracer::Bins,
 };
 
 pub fn run(plan: &Plan, bins: &Bins, report: &mut Report) -> Result<()> {
-    let server = Proc::spawn(
-        "bench-server",
-        Command::new(&bins.server).args(["--secs", "120"]),
-        None,
-    )?;
-    let ready = server.wait_for("ready", false, Duration::from_secs(10))?;
-    let addr = ready.split_whitespace().nth(1).context("no address")?;
+    let (_server, addr) = bins.start_server(120.0)?;
     let url = format!("http://{addr}/");
     once(bins, &url, &[])?; // warm the page cache and BTF
     let (mut wall, mut to_getconn) = (Vec::new(), Vec::new());

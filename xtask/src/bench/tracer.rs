@@ -62,6 +62,23 @@ impl Bins {
     pub fn scratch(&self, name: &str) -> PathBuf {
         self.out_dir.join("scratch").join(name)
     }
+
+    /// `bench-server`, ended after `secs` at most, once it serves: the
+    /// process and the address it listens on.
+    pub fn start_server(&self, secs: f64) -> Result<(Proc, String)> {
+        let server = Proc::spawn(
+            "bench-server",
+            Command::new(&self.server).args(["--secs", &secs.to_string()]),
+            None,
+        )?;
+        let ready = server.wait_for("ready", false, Duration::from_secs(10))?;
+        let addr = ready
+            .split_whitespace()
+            .nth(1)
+            .context("bench-server: no address")?
+            .to_string();
+        Ok((server, addr))
+    }
 }
 
 /// How the bench starts `tracer attach`, besides the target.
