@@ -193,6 +193,20 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The JSON lines of `text` that has other lines too (run's stderr holds
+/// the traced command's own output and the tracer's notes).
+pub fn json_lines_among(text: &str) -> Vec<serde_json::Value> {
+    let json: Vec<&str> = text.lines().filter(|l| l.starts_with('{')).collect();
+    json_lines(&json.join("\n"))
+}
+
+/// The line of connection 1 in attach's text summary.
+pub fn first_conn_line(out: &str) -> &str {
+    out.lines()
+        .find(|l| l.starts_with("  conn 1 "))
+        .unwrap_or_else(|| panic!("no connection line: {out}"))
+}
+
 /// The lines of one `"type"`.
 pub fn of_type<'a>(lines: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
     lines.iter().filter(|l| l["type"] == kind).collect()

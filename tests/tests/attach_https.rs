@@ -136,10 +136,7 @@ fn a_tls_library_without_a_probe_is_named_per_connection() {
         out.contains("https: OpenSSL SSL_read/SSL_write probed in"),
         "{out}"
     );
-    let conn = out
-        .lines()
-        .find(|l| l.starts_with("  conn 1 "))
-        .unwrap_or_else(|| panic!("no connection line: {out}"));
+    let conn = tracer_tests::process::first_conn_line(&out);
     // Its handshake is still read from the kernel's bytes.
     assert!(
         conn.contains("0 requests")
@@ -257,12 +254,7 @@ fn run_curl_https_reads_its_requests() {
     println!("{stderr}");
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(server.log(), ["GET /r1", "GET /r2"]);
-    let json: String = stderr
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let lines = json_lines(&json);
+    let lines = tracer_tests::process::json_lines_among(&stderr);
     let requests = of_type(&lines, "request");
     let got = url_status_reused(&requests);
     assert_eq!(

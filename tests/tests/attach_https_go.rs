@@ -168,12 +168,7 @@ fn go_client_under_run_three_requests_on_one_connection() {
         "{stderr}"
     );
     assert_eq!(server.log(), ["GET /a", "GET /missing", "GET /c"]);
-    let json: String = stderr
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let lines = json_lines(&json);
+    let lines = tracer_tests::process::json_lines_among(&stderr);
     assert_eq!(requests(&lines), expected(&server.base));
     let cookies: Vec<_> = of_type(&lines, "request")
         .iter()

@@ -133,10 +133,7 @@ fn a_stripped_static_openssl_is_named_not_read() {
         out.contains("links OpenSSL in without symbols (stripped): no probe"),
         "{out}"
     );
-    let conn = out
-        .lines()
-        .find(|l| l.starts_with("  conn 1 "))
-        .unwrap_or_else(|| panic!("no connection line: {out}"));
+    let conn = tracer_tests::process::first_conn_line(&out);
     assert!(
         conn.contains("0 requests")
             && conn.contains("encrypted: no probe for this TLS library, tls 1.3, handshake "),

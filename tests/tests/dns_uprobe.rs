@@ -29,13 +29,7 @@ fn getaddrinfo_of_a_traced_command_is_seen_with_its_name_and_result() {
         run.stdout
     );
     // The trace goes to stderr, as strace's does.
-    let lines = tracer_tests::process::json_lines(
-        &run.stderr
-            .lines()
-            .filter(|l| l.starts_with('{'))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
+    let lines = tracer_tests::process::json_lines_among(&run.stderr);
     let events = of_type(&lines, "event");
     let named = |name: &str| events.iter().filter(|e| e["name"] == name).count();
     println!(

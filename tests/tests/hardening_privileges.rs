@@ -267,10 +267,7 @@ fn without_sys_admin_https_says_so_once_and_keeps_bytes_and_timing() {
     assert_eq!(server.log(), ["GET /nb", "GET /nb"]);
     let https: Vec<&str> = out.lines().filter(|l| l.starts_with("https: ")).collect();
     assert_eq!(https.len(), 1, "{out}");
-    let conn = out
-        .lines()
-        .find(|l| l.starts_with("  conn 1 "))
-        .unwrap_or_else(|| panic!("no connection line: {out}"));
+    let conn = tracer_tests::process::first_conn_line(&out);
     if https[0].starts_with("https: no OpenSSL probe") {
         assert!(
             https[0].contains("without CAP_SYS_ADMIN")
