@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    client::{RequestOutcome, TracedClientBuilder, request_log::RequestLog},
+    client::{TracedClientBuilder, request_log::RequestLog},
     preflight::{self, Status},
     probes::{EventStream, KernelDetail, KernelEvent, ProbeError, ProbeOptions, Probes},
     timeline::{self, DerivedStep, EventBody, RequestInfo, RequestTimeline},
@@ -195,7 +195,7 @@ impl KernelSession {
             .into_iter()
             .map(|o| {
                 client.extend_from_slice(&o.events);
-                request_info(o)
+                RequestInfo::from_outcome(o)
             })
             .collect();
         let lost = self.probes.lost_events().unwrap_or(0);
@@ -262,24 +262,6 @@ fn judge(t: &RequestTimeline, io: bool) -> KernelVerdict {
         wrote_request_ns: step(DerivedStep::WroteRequest),
         got_first_response_byte_ns: step(DerivedStep::GotFirstResponseByte),
         disagreement: t.verdict.disagreement.clone(),
-    }
-}
-
-/// What the join needs of a request (a library request has no spec: no
-/// method, URL or headers to show).
-pub(crate) fn request_info(o: RequestOutcome) -> RequestInfo {
-    RequestInfo {
-        number: o.request,
-        status: o.status,
-        error: o.error,
-        local_addr: o.local_addr,
-        remote_addr: o.remote_addr,
-        socket_cookie: o.socket_cookie,
-        client_reused: o.reused,
-        body_bytes: o.body_bytes,
-        start_ns: o.start_ns,
-        end_ns: o.end_ns,
-        ..RequestInfo::default()
     }
 }
 

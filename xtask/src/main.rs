@@ -5,6 +5,7 @@ mod otlp_receiver;
 mod setup;
 mod shell;
 mod skips;
+mod stable_lib;
 mod tools;
 
 use std::path::PathBuf;
@@ -40,6 +41,9 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build and run a crate outside the workspace on stable that uses the
+    /// library without default features (`cargo xtask test` does it first).
+    LibCheck,
     /// Set up, build the release binary, and run `tracer ARGS` as root.
     Run {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -66,6 +70,7 @@ fn main() {
             no_guest,
             args,
         } => test(kernel, no_guest, &args),
+        Task::LibCheck => stable_lib::check(),
         Task::Run { args } => run(&args),
         Task::Bench { quick, only } => bench::run(quick, &only),
     };
@@ -107,6 +112,8 @@ fn run_tests(
     setup::run()?;
     tools::ensure()?;
     otlp_receiver::ensure()?;
+    // Before the workspace build: the library must not need the eBPF toolchain.
+    stable_lib::check()?;
     let executables = build_tests()?;
     // knobs_ignored checks the binary users get, so it is built as they build it.
     build_release_tracer()?;

@@ -19,7 +19,7 @@ pub(crate) use verdict::opened_socket;
 pub use verdict::{ReuseVerdict, Summary, Verdict};
 
 use crate::{
-    client::Hook,
+    client::{Hook, RequestOutcome},
     probes::{KernelDetail, SocketCookie},
 };
 
@@ -97,6 +97,26 @@ pub struct RequestInfo {
     pub body_bytes: u64,
     pub start_ns: u64,
     pub end_ns: u64,
+}
+
+impl RequestInfo {
+    /// What the join needs of a finished request. A library request has no
+    /// spec, so method, URL and headers stay empty; `trace` fills them in.
+    pub(crate) fn from_outcome(o: RequestOutcome) -> Self {
+        RequestInfo {
+            number: o.request,
+            status: o.status,
+            error: o.error,
+            local_addr: o.local_addr,
+            remote_addr: o.remote_addr,
+            socket_cookie: o.socket_cookie,
+            client_reused: o.reused,
+            body_bytes: o.body_bytes,
+            start_ns: o.start_ns,
+            end_ns: o.end_ns,
+            ..RequestInfo::default()
+        }
+    }
 }
 
 /// One request: its client and kernel events merged in time order.

@@ -166,7 +166,7 @@ fn build(
         let certificate_error = o.certificate_error;
         // The join's fields as the library's session has them, and what
         // only a CLI trace knows: its spec, and the certificate hint.
-        let mut info = crate::kernel_session::request_info(o);
+        let mut info = timeline::RequestInfo::from_outcome(o);
         info.method = spec.method.to_string();
         info.url = spec.url.to_string();
         info.headers = spec.headers.clone();
