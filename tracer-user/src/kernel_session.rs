@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     client::{TracedClientBuilder, request_log::RequestLog},
     preflight::{self, Status},
-    probes::{EventStream, KernelDetail, KernelEvent, ProbeError, ProbeOptions, Probes},
+    probes::{EventStream, KernelEvent, ProbeError, ProbeOptions, Probes},
     timeline::{self, DerivedStep, EventBody, RequestInfo, RequestTimeline},
 };
 
@@ -228,23 +228,11 @@ impl TracedClientBuilder {
 /// The verdict on one joined request; `io`: send and recv are traced.
 fn judge(t: &RequestTimeline, io: bool) -> KernelVerdict {
     let cookie = t.cookie;
-    let (start, end) = (t.info.start_ns, t.info.end_ns);
     let mine = t
         .events
         .iter()
         .filter(|e| cookie.is_some() && e.cookie == cookie);
-    let (mut sent, mut received) = (0u64, 0u64);
-    for e in mine.clone().filter(|e| (start..=end).contains(&e.ts_ns)) {
-        match e.body {
-            EventBody::Kernel(KernelDetail::Send { bytes, .. }) if bytes > 0 => {
-                sent += bytes as u64
-            }
-            EventBody::Kernel(KernelDetail::Recv { bytes, .. }) if bytes > 0 => {
-                received += bytes as u64
-            }
-            _ => {}
-        }
-    }
+    let (sent, received) = t.kernel_bytes();
     let step = |step: DerivedStep| {
         mine.clone()
             .find(|e| e.body == EventBody::Derived(step))

@@ -14,7 +14,7 @@ use tracer_ebpf::IPPROTO_UDP;
 pub use super::model::{Connection, Effect, Request};
 use super::{
     conn_table::ConnTable,
-    findings::Detector,
+    findings::{ConnState, Detector},
     handshake::{self, Handshake},
     seed::{SeededSocket, same_addr},
 };
@@ -176,7 +176,21 @@ impl Tracker {
             .and_then(|r| self.requests.get(&r))
             .filter(|r| r.outbound)
             .map(|r| r.number);
-        self.findings.observe(ev, response);
+        let conn = &self.connections[c];
+        let idle = if fx.http_line == Some(true) {
+            Some((false, None))
+        } else if !fx.finished.is_empty() && conn.open.is_empty() && !conn.closed {
+            let last = fx.finished.iter().max().and_then(|r| self.requests.get(r));
+            Some((true, last.map(|r| r.number)))
+        } else {
+            None
+        };
+        let state = ConnState {
+            response,
+            number: conn.number,
+            idle,
+        };
+        self.findings.observe(ev, state);
         fx
     }
 

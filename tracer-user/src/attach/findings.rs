@@ -7,22 +7,22 @@
 //!   (HTTP/1.1 without `Connection: close`) and from the process not having
 //!   closed first;
 //! - `unused-connection` is a connect whose socket moved no byte before it
-//!   was freed or the trace ended.
+//!   was freed or the trace ended;
+//! - `new-connection-while-idle` is a connect to a peer that another
+//!   kept-alive connection of the same process was idle on: its last
+//!   response complete by its framing, no request since, not closed.
 use std::{collections::HashMap, hash::BuildHasherDefault, net::SocketAddr};
 
 use super::conns::CookieHasher;
 use crate::{
     probes::{KernelDetail, KernelEvent, SocketCookie},
-    timeline::{Evidence, Finding, FindingKind, handshake_text},
+    timeline::{
+        Finding,
+        catalogue::{self, AfterClose, MIN_IDLE_NS, SMALL_PART, STALL_NS, Subject},
+        handshake_text,
+    },
 };
 use tracer_ebpf::tcp_state::{self, CLOSE, CLOSE_WAIT, ESTABLISHED, FIN_WAIT1};
-
-/// As in `trace`: smaller than one MSS on any path; Linux's delayed ACK.
-const SMALL_PART: u32 = 1448;
-const STALL_NS: std::ops::RangeInclusive<u64> = 35_000_000..=250_000_000;
-/// A server that closes right after its answer is not closing an idle
-/// connection, even when its head did not say so within the 128 bytes.
-const MIN_IDLE_NS: u64 = 1_000_000;
 
 #[derive(Default)]
 struct Sock {
@@ -40,6 +40,29 @@ struct Sock {
     reported: bool,
     /// Retransmits: (count, first ts, state then).
     retransmits: Option<(i64, u64, u32)>,
+    /// The process that made the connect, and its peer.
+    pid: u32,
+    remote: Option<SocketAddr>,
+    /// The tracker's number of the connection.
+    number: usize,
+    /// Since when no request has been open on it, its last response
+    /// complete; and that request.
+    idle_since: Option<(u64, Option<usize>)>,
+    /// Either side began closing it.
+    closing: bool,
+}
+
+/// What the tracker knows of the event's connection after the event.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConnState {
+    /// The request whose status line this event's payload head carried (an
+    /// answer to the traced process).
+    pub response: Option<usize>,
+    /// The connection's number.
+    pub number: usize,
+    /// Some(true, n): this event completed request n, the last open one;
+    /// Some(false, _): a request started on it.
+    pub idle: Option<(bool, Option<usize>)>,
 }
 
 #[derive(Default)]
@@ -52,17 +75,28 @@ pub struct Detector {
 }
 
 impl Detector {
-    /// One kernel event; `response` is the request whose status line this
-    /// event's payload head carried (an answer to the traced process).
-    pub fn observe(&mut self, ev: &KernelEvent, response: Option<usize>) {
+    /// One kernel event, and its connection as the tracker left it.
+    pub fn observe(&mut self, ev: &KernelEvent, conn: ConnState) {
         if ev.cookie == 0 {
             return;
         }
+        let response = conn.response;
+        let while_idle = match &ev.what {
+            KernelDetail::Connect { remote, .. } => self.idle_peer(ev, *remote, conn.number),
+            _ => None,
+        };
         let s = self.socks.entry(ev.cookie).or_default();
-        let (mut found, mut extra) = (None, None);
+        s.number = conn.number;
+        match conn.idle {
+            Some((true, last)) => s.idle_since = Some((ev.ts_ns, last)),
+            Some((false, _)) => s.idle_since = None,
+            None => {}
+        }
+        let (mut found, mut extra) = (while_idle, None);
         match &ev.what {
             KernelDetail::Connect { ret, remote, .. } => {
-                s.connect = Some((ev.ts_ns, *ret, *remote))
+                s.connect = Some((ev.ts_ns, *ret, *remote));
+                (s.pid, s.remote) = (ev.tgid, Some(*remote));
             }
             KernelDetail::State {
                 old, new, local, ..
@@ -73,6 +107,7 @@ impl Detector {
                 if *old == ESTABLISHED && *new == FIN_WAIT1 {
                     s.closed_here = true;
                 }
+                s.closing |= *old == ESTABLISHED;
                 let peer = *old == ESTABLISHED && (*new == CLOSE_WAIT || *new == CLOSE);
                 if peer && !s.closed_here && s.keep_alive {
                     found = closed_idle(ev, s, *new == CLOSE);
@@ -108,7 +143,11 @@ impl Detector {
                 let r = s.retransmits.get_or_insert((0, ev.ts_ns, *state));
                 r.0 += 1;
             }
-            KernelDetail::Reset { sent, state } => found = Some(reset(ev, *sent, *state)),
+            KernelDetail::Reset { sent, state } => {
+                s.closing = true;
+                found = Some(reset(ev, *sent, *state))
+            }
+            KernelDetail::Close { .. } => s.closing = true,
             KernelDetail::Destroy => {
                 found = unused(ev.cookie, s);
                 extra = retransmitted(ev.cookie, s);
@@ -126,6 +165,36 @@ impl Detector {
         if let Some(f) = extra {
             self.push(f);
         }
+    }
+
+    /// Another connection of `ev`'s process to `remote`, kept alive and
+    /// idle with its last response complete, as `ev` connects anew.
+    fn idle_peer(&self, ev: &KernelEvent, remote: SocketAddr, number: usize) -> Option<Finding> {
+        let (cookie, s, since, last) = self
+            .socks
+            .iter()
+            .filter(|(c, s)| {
+                **c != ev.cookie
+                    && s.pid == ev.tgid
+                    && s.remote == Some(remote)
+                    && s.keep_alive
+                    && !s.closing
+            })
+            .filter_map(|(c, s)| s.idle_since.map(|(since, last)| (*c, s, since, last)))
+            .min_by_key(|(_, _, since, _)| *since)?;
+        let at = Subject {
+            request: None,
+            cookie: Some(ev.cookie),
+        };
+        let idle = catalogue::WhileIdle {
+            remote,
+            idle_cookie: cookie,
+            idle_connection: Some(s.number as u64),
+            idle_request: last.and_then(|r| u32::try_from(r).ok()),
+            idle_ns: ev.ts_ns.saturating_sub(since),
+            new_connection: Some(number as u64),
+        };
+        Some(catalogue::new_connection_while_idle(at, idle))
     }
 
     /// Connections still open at the end that never moved a byte.
@@ -191,23 +260,16 @@ fn stall(ev: &KernelEvent, head_ns: u64, head: u32, next: i32, request: usize) -
     if !STALL_NS.contains(&gap) {
         return None;
     }
-    let ms = gap as f64 / 1e6;
-    Some(Finding {
-        kind: FindingKind::DelayedAckStall,
+    let at = Subject {
         request: u32::try_from(request).ok(),
         cookie: Some(ev.cookie),
-        evidence: vec![
-            ("head_bytes", Evidence::Int(head.into())),
-            ("next_bytes", Evidence::Int(next.into())),
-            ("stall_us", Evidence::Int((gap / 1000) as i64)),
-        ],
-        text: format!(
-            "recv {head} B (the response head, alone), then recv {next} B {ms:.1} ms later: \
-             the server's second write waited for the ACK this side delayed"
-        ),
-        hint: "write the response head and body in one write, or set TCP_NODELAY on the server"
-            .into(),
-    })
+    };
+    Some(catalogue::delayed_ack_stall(
+        at,
+        head.into(),
+        next.into(),
+        gap,
+    ))
 }
 
 fn closed_idle(ev: &KernelEvent, s: &Sock, reset: bool) -> Option<Finding> {
@@ -215,24 +277,16 @@ fn closed_idle(ev: &KernelEvent, s: &Sock, reset: bool) -> Option<Finding> {
     if idle < MIN_IDLE_NS {
         return None;
     }
-    let (ms, how) = (idle as f64 / 1e6, if reset { "RST" } else { "FIN" });
-    Some(Finding {
-        kind: FindingKind::ServerClosedIdle,
+    let at = Subject {
         request: None,
         cookie: Some(ev.cookie),
-        evidence: vec![
-            ("idle_us", Evidence::Int((idle / 1000) as i64)),
-            ("close", Evidence::Text(how.into())),
-        ],
-        text: format!(
-            "the server closed the kept-alive connection ({how}) {ms:.1} ms after the last \
-             response ended"
-        ),
-        hint: format!(
-            "keep the client pool's idle timeout below {ms:.0} ms, or raise the server's \
-             keep-alive timeout"
-        ),
-    })
+    };
+    Some(catalogue::server_closed_idle(
+        at,
+        idle,
+        reset,
+        AfterClose::Unknown,
+    ))
 }
 
 fn unused(cookie: SocketCookie, s: &mut Sock) -> Option<Finding> {
@@ -241,68 +295,39 @@ fn unused(cookie: SocketCookie, s: &mut Sock) -> Option<Finding> {
         return None;
     }
     s.reported = true;
-    let local = s.local.map_or_else(|| "?".to_string(), |a| a.to_string());
-    let handshake = handshake_text(ret);
-    Some(Finding {
-        kind: FindingKind::UnusedConnection,
+    let at = Subject {
         request: None,
         cookie: Some(cookie),
-        evidence: vec![
-            ("local_addr", Evidence::Text(local.clone())),
-            ("remote_addr", Evidence::Text(remote.to_string())),
-            ("handshake", Evidence::Text(handshake.clone())),
-            ("sent_bytes", Evidence::Int(0)),
-            ("received_bytes", Evidence::Int(0)),
-        ],
-        text: format!(
-            "a connection {local} -> {remote} ({handshake}) was opened and moved no byte"
-        ),
-        hint: "the process dialled a connection it did not use (a pool racing its returning \
-               idle connection, a speculative connect, a happy-eyeballs loser): the server \
-               accepted it for nothing"
-            .into(),
-    })
+    };
+    let unused = catalogue::Unused {
+        local: s.local,
+        remote,
+        handshake: handshake_text(ret),
+        when: None,
+        sent: 0,
+        received: 0,
+    };
+    Some(catalogue::unused_connection(at, unused))
 }
 
 fn reset(ev: &KernelEvent, sent: bool, state: u32) -> Finding {
-    let (way, state) = (
-        if sent { "sent" } else { "received" },
-        tcp_state::name(state),
-    );
-    Finding {
-        kind: FindingKind::Reset,
+    let at = Subject {
         request: None,
         cookie: Some(ev.cookie),
-        evidence: vec![
-            ("direction", Evidence::Text(way.into())),
-            ("state", Evidence::Text(state.into())),
-        ],
-        text: format!("the connection was reset ({way}, in {state})"),
-        hint: if sent {
-            "this side aborted the connection: it closed with unread data, or answered a \
-             segment for a socket that was gone"
-        } else {
-            "the peer aborted the connection (SO_LINGER 0, a crash, a proxy or firewall \
-             dropping its state): look at the server's logs around that time"
-        }
-        .into(),
-    }
+    };
+    catalogue::reset(at, sent, tcp_state::name(state), None)
 }
 
 fn retransmitted(cookie: SocketCookie, s: &mut Sock) -> Option<Finding> {
     let (count, _, state) = s.retransmits.take()?;
-    let state = tcp_state::name(state);
-    Some(Finding {
-        kind: FindingKind::Retransmit,
+    let at = Subject {
         request: None,
         cookie: Some(cookie),
-        evidence: vec![
-            ("count", Evidence::Int(count)),
-            ("first_state", Evidence::Text(state.into())),
-        ],
-        text: format!("TCP sent {count} segment(s) again, the first in {state}"),
-        hint: "packets were lost on the way: each loss costs a retransmit timeout (200 ms or \
-               more; 1 s for a SYN); look at the path and at `ss -ti`'s retrans"
-            .into(),
-    })
+    };
+    Some(catalogue::retransmit(
+        at,
+        count,
+        tcp_state::name(state),
+        None,
+    ))
 }

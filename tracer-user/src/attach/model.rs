@@ -155,3 +155,33 @@ pub struct Effect {
     /// The connection was seen to open (true) or close (false) here.
     pub opened: Option<bool>,
 }
+
+/// A request's times as the kernel saw them (ns): the one definition that
+/// every output (text, JSON, Chrome, OTLP, `--stat`) shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelPhases {
+    /// The handshake of a connection opened for it (SYN_SENT to ESTABLISHED).
+    pub connect: Option<u64>,
+    /// Its first byte to the response's first byte.
+    pub server: Option<u64>,
+    /// The response's first byte to its last.
+    pub transfer: Option<u64>,
+    /// Its first byte to the response's last; None when no response byte
+    /// was seen.
+    pub total: Option<u64>,
+}
+
+impl Request {
+    pub fn phases(&self) -> KernelPhases {
+        let total = self
+            .last_byte_ns
+            .map(|end| end.saturating_sub(self.start_ns));
+        let server = self.first_byte_ns.map(|f| f.saturating_sub(self.start_ns));
+        KernelPhases {
+            connect: self.connect_ns.map(|(a, b)| b.saturating_sub(a)),
+            server,
+            transfer: server.zip(total).map(|(f, t)| t.saturating_sub(f)),
+            total,
+        }
+    }
+}

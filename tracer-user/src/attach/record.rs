@@ -301,7 +301,12 @@ fn poll(
 fn handle(ev: &KernelEvent, tracker: &mut Tracker, out: &mut Output) {
     out.procs.saw(ev.tgid);
     let fx = tracker.handle(ev);
-    out.event(ev, &fx, tracker);
+    out.export(ev, &fx, tracker);
+    // A connection's close line comes after every request line of it.
+    let closing = fx.opened == Some(false);
+    if !closing {
+        out.event(ev, &fx, tracker);
+    }
     // Findings are taken before the requests are written, so that a span
     // carries those of its request; they are printed after, as always.
     let found = tracker.findings.take();
@@ -313,6 +318,9 @@ fn handle(ev: &KernelEvent, tracker: &mut Tracker, out: &mut Output) {
             out.request(req, tracker);
         }
         tracker.forget(r);
+    }
+    if closing {
+        out.event(ev, &fx, tracker);
     }
     for f in found {
         out.finding(&f);

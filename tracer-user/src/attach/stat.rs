@@ -181,10 +181,7 @@ impl Stats {
                 self.templates += 1;
             }
         }
-        let total = r
-            .last_byte_ns
-            .unwrap_or(r.start_ns)
-            .saturating_sub(r.start_ns);
+        let total = r.phases().total.unwrap_or(0);
         let error = r.status.is_none_or(|s| s >= 500);
         for window in [&mut self.interval, &mut self.run] {
             let e = window.by_endpoint.entry(name.clone()).or_default();

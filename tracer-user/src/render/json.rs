@@ -1,17 +1,19 @@
 //! JSON Lines, the README's contract: `event`, `request`, `finding`, `summary`.
 use super::records::{
     ClientFields, Counts, EventFields, EventLine, EvidenceMap, FindingLine, Headers, KernelFields,
-    LineType, PhasesUs, TraceRequestLine, TraceSummary, write_line,
+    LineType, PhasesUs, RequestLine, Shown, TraceOnly, TraceRequestLine, TraceSummary, Url,
+    write_line,
 };
 use crate::timeline::{EventBody, Finding, RequestTimeline, TimelineEvent, Trace};
 
 pub fn json_lines(trace: &Trace) -> String {
     let mut out = Vec::with_capacity(4096);
+    let mut sockets = Vec::new();
     for t in &trace.requests {
         for e in &t.events {
             write_line(&mut out, &event(t, e));
         }
-        write_line(&mut out, &request(t));
+        write_line(&mut out, &request(t, trace.kernel, &mut sockets));
     }
     for f in &trace.findings {
         write_line(&mut out, &finding(f));
@@ -68,15 +70,32 @@ pub fn event<'a>(t: &RequestTimeline, e: &'a TimelineEvent) -> EventLine<'a> {
     }
 }
 
-fn request(t: &RequestTimeline) -> TraceRequestLine<'_> {
+/// The request line's core and the client's own fields. `sockets`: the
+/// cookies met so far, in order, which number the connections from 1.
+pub fn request<'a>(
+    t: &'a RequestTimeline,
+    kernel: bool,
+    sockets: &mut Vec<u64>,
+) -> TraceRequestLine<'a> {
     let (i, p) = (&t.info, &t.phases);
     let us = |d: Option<u64>| d.map(|d| d / 1000);
-    TraceRequestLine {
-        body_bytes: i.body_bytes,
-        client_reused: i.client_reused,
-        disagreement: t.verdict.disagreement.as_deref(),
+    let connection = t.cookie.map(|c| {
+        let at = sockets.iter().position(|&s| s == c).unwrap_or_else(|| {
+            sockets.push(c);
+            sockets.len() - 1
+        });
+        at as u64 + 1
+    });
+    // Unknown, not 0: no kernel, no socket, or an answer with no byte seen
+    // (the send/recv tracepoints are missing).
+    let (sent, received) = t.kernel_bytes();
+    let counted = kernel && t.cookie.is_some() && (i.status.is_none() || received > 0);
+    RequestLine {
+        bytes_received: counted.then_some(received),
+        bytes_sent: counted.then_some(sent),
+        connection,
         error: i.error.as_deref(),
-        headers: Headers(&i.headers),
+        http_version: t.http_version(),
         kernel_confirmed: t.verdict.kernel_confirmed,
         local_addr: i.local_addr,
         method: &i.method,
@@ -89,13 +108,23 @@ fn request(t: &RequestTimeline) -> TraceRequestLine<'_> {
             transfer: us(p.transfer),
         },
         remote_addr: i.remote_addr,
-        request: i.number,
+        request: i.number.into(),
         reused: t.verdict.reused,
-        reused_from: t.verdict.reused_from,
+        reused_from: t.verdict.reused_from.map(u64::from),
         socket_cookie: t.cookie,
         status: i.status,
         line: LineType::Request,
-        url: &i.url,
+        url: Shown(Url {
+            host: None,
+            target: &i.url,
+            https: false,
+        }),
+        only: TraceOnly {
+            body_bytes: i.body_bytes,
+            client_reused: i.client_reused,
+            disagreement: t.verdict.disagreement.as_deref(),
+            headers: Headers(&i.headers),
+        },
     }
 }
 

@@ -7,6 +7,8 @@ mod text;
 
 pub use check::check_table;
 pub use chrome::{ChromeEvent, ChromeTrace, chrome, track_name};
+#[cfg(test)]
+pub use json::request as trace_request_line;
 pub use json::{finding as finding_json, json_lines};
 pub use text::{TextStyle, count, finding_line, text};
 

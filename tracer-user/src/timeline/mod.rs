@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 #[cfg(test)]
 pub use connections::OpenedWhen;
 pub use connections::{OpenedConnection, handshake_text};
-pub use findings::{Evidence, Finding, FindingKind};
+#[cfg(test)]
+pub use findings::FindingKind;
+pub use findings::{Evidence, Finding, catalogue};
 pub use join::build;
 pub use phases::{Phases, windows as phase_windows};
 #[cfg(feature = "ebpf")]
@@ -128,6 +130,38 @@ pub struct RequestTimeline {
     pub events: Vec<TimelineEvent>,
     pub verdict: ReuseVerdict,
     pub phases: Phases,
+}
+
+impl RequestTimeline {
+    /// Bytes the kernel saw the request's socket send and receive within the
+    /// request's window, (sent, received); (0, 0) without its socket.
+    pub fn kernel_bytes(&self) -> (u64, u64) {
+        let (mut sent, mut received) = (0u64, 0u64);
+        let window = self.info.start_ns..=self.info.end_ns;
+        for e in &self.events {
+            if self.cookie.is_none() || e.cookie != self.cookie || !window.contains(&e.ts_ns) {
+                continue;
+            }
+            match e.body {
+                EventBody::Kernel(KernelDetail::Send { bytes, .. }) if bytes > 0 => {
+                    sent += bytes as u64
+                }
+                EventBody::Kernel(KernelDetail::Recv { bytes, .. }) if bytes > 0 => {
+                    received += bytes as u64
+                }
+                _ => {}
+            }
+        }
+        (sent, received)
+    }
+
+    /// The response's HTTP version as the client read it ("HTTP/1.1").
+    pub fn http_version(&self) -> Option<&str> {
+        self.events.iter().find_map(|e| match &e.body {
+            EventBody::Client(Hook::GotResponseHeaders { version, .. }) => Some(version.as_str()),
+            _ => None,
+        })
+    }
 }
 
 /// Everything a trace produced.

@@ -50,7 +50,7 @@ pub(super) fn span<'a>(
     r: &'a Request,
     c: &Connection,
 ) -> ChromeEvent<Shown<SpanName<'a>>, SpanArgs, u64> {
-    let total = r.last_byte_ns.unwrap_or(r.start_ns).max(r.start_ns) - r.start_ns;
+    let total = r.phases().total.unwrap_or(0);
     ChromeEvent {
         name: Shown(SpanName(r)),
         ph: "X",

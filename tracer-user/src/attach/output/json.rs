@@ -9,8 +9,9 @@ use crate::{
     render::{
         KernelDetailText,
         records::{
-            AttachSummary, ConnectionLine, ConnectionRecord, Counts, EventFields, EventLine,
-            KernelFields, LineType, Place, RequestLine, ServerPhasesUs, Shown, TlsRecord, Url,
+            AttachOnly, AttachRequestLine, AttachSummary, ConnectionLine, ConnectionRecord, Counts,
+            EventFields, EventLine, KernelFields, LineType, PhasesUs, Place, RequestLine, Shown,
+            TlsRecord, Url,
         },
     },
 };
@@ -91,29 +92,32 @@ pub(super) fn tls_record(c: &Connection) -> Option<TlsRecord> {
     })
 }
 
-/// A reconstructed request.
-pub(super) fn request_line<'a>(r: &'a Request, c: &Connection, pid: u32) -> RequestLine<'a> {
-    let fb = r.first_byte_ns.map(|f| f.saturating_sub(r.start_ns));
-    let total = r.last_byte_ns.unwrap_or(r.start_ns).max(r.start_ns) - r.start_ns;
+/// A reconstructed request: the core every command writes, and its pid
+/// and direction. attach has no DNS or TLS hooks, and no client to fail.
+pub(super) fn request_line<'a>(r: &'a Request, c: &Connection, pid: u32) -> AttachRequestLine<'a> {
+    let p = r.phases();
     RequestLine {
-        bytes_received: r.bytes_received,
-        bytes_sent: r.bytes_sent,
-        connection: c.number as u64,
-        direction: if r.outbound { "outbound" } else { "inbound" },
-        http_version: &r.version,
+        bytes_received: Some(r.bytes_received),
+        bytes_sent: Some(r.bytes_sent),
+        connection: Some(c.number as u64),
+        error: None,
+        http_version: Some(&r.version),
         kernel_confirmed: true,
         local_addr: c.local,
         method: r.method,
-        phases_us: ServerPhasesUs {
-            server: fb.map(us),
-            total: us(total),
-            transfer: fb.map(|f| us(total.saturating_sub(f))),
+        phases_us: PhasesUs {
+            connect: p.connect.map(us),
+            dns: None,
+            server: p.server.map(us),
+            tls: None,
+            total: p.total.map(us),
+            transfer: p.transfer.map(us),
         },
-        pid,
         remote_addr: c.remote,
         request: r.number as u64,
         reused: r.reused,
-        socket_cookie: r.cookie,
+        reused_from: r.reused_from.map(|n| n as u64),
+        socket_cookie: Some(r.cookie),
         status: r.status,
         line: LineType::Request,
         url: Shown(Url {
@@ -121,6 +125,10 @@ pub(super) fn request_line<'a>(r: &'a Request, c: &Connection, pid: u32) -> Requ
             target: &r.target,
             https: c.plaintext,
         }),
+        only: AttachOnly {
+            direction: if r.outbound { "outbound" } else { "inbound" },
+            pid,
+        },
     }
 }
 

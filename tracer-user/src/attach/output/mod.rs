@@ -150,10 +150,17 @@ impl Output {
         self.flush();
     }
 
-    pub fn event(&mut self, ev: &KernelEvent, fx: &Effect, t: &Tracker) {
+    /// Gives the event to the span exporter (`--otlp`), before the requests
+    /// it ended are written.
+    pub fn export(&mut self, ev: &KernelEvent, fx: &Effect, t: &Tracker) {
         if let Some(o) = &mut self.otlp {
             o.event(ev, fx, t);
         }
+    }
+
+    /// The event's line, if any: every event with `--events`, else a
+    /// connection opening or closing.
+    pub fn event(&mut self, ev: &KernelEvent, fx: &Effect, t: &Tracker) {
         if self.stat.is_some() {
             return;
         }

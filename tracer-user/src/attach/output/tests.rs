@@ -93,15 +93,73 @@ fn json_request_lines_keep_their_sorted_keys() {
         &conn(),
         7,
     ));
+    // The core, sorted, then what attach alone knows.
     assert_eq!(
         line,
         concat!(
-            r#"{"bytes_received":120,"bytes_sent":78,"connection":1,"direction":"outbound","#,
+            r#"{"bytes_received":120,"bytes_sent":78,"connection":1,"error":null,"#,
             r#""http_version":"HTTP/1.1","kernel_confirmed":true,"local_addr":"127.0.0.1:50312","#,
-            r#""method":"GET","phases_us":{"server":250,"total":400,"transfer":150},"pid":7,"#,
-            r#""remote_addr":null,"request":2,"reused":true,"socket_cookie":9,"status":200,"#,
-            r#""type":"request","url":"http://h:80/a"}"#
+            r#""method":"GET","phases_us":{"connect":null,"dns":null,"server":250,"tls":null,"#,
+            r#""total":400,"transfer":150},"remote_addr":null,"request":2,"reused":true,"#,
+            r#""reused_from":1,"socket_cookie":9,"status":200,"type":"request","#,
+            r#""url":"http://h:80/a","direction":"outbound","pid":7}"#
         )
+    );
+}
+
+/// Every command's request line carries the same core keys.
+#[test]
+fn trace_and_attach_request_lines_share_their_core() {
+    use std::collections::BTreeSet;
+    let keys = |line: String| -> BTreeSet<String> {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let attach = keys(crate::render::records::to_line(&json::request_line(
+        &request("/a", Some("h:80"), "HTTP/1.1"),
+        &conn(),
+        7,
+    )));
+    let t = crate::timeline::RequestTimeline {
+        info: crate::timeline::RequestInfo::default(),
+        cookie: None,
+        events: Vec::new(),
+        verdict: Default::default(),
+        phases: Default::default(),
+    };
+    let trace = keys(crate::render::records::to_line(
+        &crate::render::trace_request_line(&t, false, &mut Vec::new()),
+    ));
+    let core: BTreeSet<String> = [
+        "request",
+        "connection",
+        "method",
+        "url",
+        "status",
+        "http_version",
+        "reused",
+        "reused_from",
+        "socket_cookie",
+        "local_addr",
+        "remote_addr",
+        "phases_us",
+        "bytes_sent",
+        "bytes_received",
+        "kernel_confirmed",
+        "error",
+        "type",
+    ]
+    .map(String::from)
+    .into();
+    let only = |all: &BTreeSet<String>| -> Vec<String> { all.difference(&core).cloned().collect() };
+    assert!(core.is_subset(&attach), "{attach:?}");
+    assert!(core.is_subset(&trace), "{trace:?}");
+    assert_eq!(only(&attach), ["direction", "pid"]);
+    assert_eq!(
+        only(&trace),
+        ["body_bytes", "client_reused", "disagreement", "headers"]
     );
 }
 

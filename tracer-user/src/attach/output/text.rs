@@ -103,9 +103,8 @@ impl Output {
     }
 
     pub(super) fn text_request(&mut self, r: &Request, c: &Connection) {
-        let fb = r.first_byte_ns.map(|f| f.saturating_sub(r.start_ns));
-        let end = r.last_byte_ns.unwrap_or(r.start_ns).max(r.start_ns);
-        let total = end - r.start_ns;
+        let phases = r.phases();
+        let (fb, total) = (phases.server, phases.total.unwrap_or(0));
         let b = &mut self.buf;
         let _ = write!(b, "request {}  {} ", r.number, r.method);
         let _ = match &r.host {

@@ -20,10 +20,12 @@ pub fn finding_event(f: &Finding, time_unix_nano: u64) -> Event {
     }
     for (key, value) in &f.evidence {
         let key = format!("tracer.finding.{key}");
-        attributes.push(match value {
-            Evidence::Int(n) => int(&key, *n),
-            Evidence::Text(s) => text(&key, s.clone()),
-        });
+        // An unknown value has no attribute: OTLP has no null.
+        match value {
+            Evidence::Int(n) => attributes.push(int(&key, *n)),
+            Evidence::Text(s) => attributes.push(text(&key, s.clone())),
+            Evidence::Null => {}
+        }
     }
     Event {
         time_unix_nano,

@@ -22,8 +22,9 @@ mod summary;
 pub use event::{ClientFields, EventFields, EventLine, KernelFields, Place};
 pub use stat::{EndpointRecord, StatLine};
 pub use summary::{
-    AttachSummary, ConnectionLine, ConnectionRecord, EvidenceMap, FindingLine, Headers, PhasesUs,
-    ProcessRecord, RequestLine, ServerPhasesUs, TlsRecord, TraceRequestLine, TraceSummary, Url,
+    AttachOnly, AttachRequestLine, AttachSummary, ConnectionLine, ConnectionRecord, EvidenceMap,
+    FindingLine, Headers, PhasesUs, ProcessRecord, RequestLine, TlsRecord, TraceOnly,
+    TraceRequestLine, TraceSummary, Url,
 };
 
 /// The `type` of a line.

@@ -6,36 +6,53 @@ use serde::{Serialize, Serializer, ser::SerializeMap};
 use super::{Counts, LineType, Shown};
 use crate::timeline::Evidence;
 
-/// attach's reconstructed request.
+/// A `request` line: one core for every command, then what only the
+/// command that wrote it knows (`E`: [`TraceOnly`] or [`AttachOnly`]). A
+/// value the command cannot know is null, never absent.
 #[derive(Serialize)]
-pub struct RequestLine<'a> {
-    pub bytes_received: u64,
-    pub bytes_sent: u64,
-    pub connection: u64,
-    pub direction: &'static str,
-    pub http_version: &'a str,
+pub struct RequestLine<'a, E> {
+    pub bytes_received: Option<u64>,
+    pub bytes_sent: Option<u64>,
+    pub connection: Option<u64>,
+    pub error: Option<&'a str>,
+    pub http_version: Option<&'a str>,
     pub kernel_confirmed: bool,
     pub local_addr: Option<SocketAddr>,
     pub method: &'a str,
-    pub phases_us: ServerPhasesUs,
-    pub pid: u32,
+    pub phases_us: PhasesUs,
     pub remote_addr: Option<SocketAddr>,
     pub request: u64,
     pub reused: bool,
-    pub socket_cookie: u64,
+    /// The request that opened the connection this one reused.
+    pub reused_from: Option<u64>,
+    pub socket_cookie: Option<u64>,
     pub status: Option<u16>,
     #[serde(rename = "type")]
     pub line: LineType,
     pub url: Shown<Url<'a>>,
+    /// Last, so that attach's hand-written encoder writes it last too.
+    #[serde(flatten)]
+    pub only: E,
 }
 
-/// What attach can time from the kernel alone.
+/// What trace's own client alone knows of a request.
 #[derive(Serialize)]
-pub struct ServerPhasesUs {
-    pub server: Option<u64>,
-    pub total: u64,
-    pub transfer: Option<u64>,
+pub struct TraceOnly<'a> {
+    pub body_bytes: u64,
+    pub client_reused: Option<bool>,
+    pub disagreement: Option<&'a str>,
+    pub headers: Headers<'a>,
 }
+
+/// What attach and run alone know: whose request, and which way.
+#[derive(Serialize)]
+pub struct AttachOnly {
+    pub direction: &'static str,
+    pub pid: u32,
+}
+
+pub type TraceRequestLine<'a> = RequestLine<'a, TraceOnly<'a>>;
+pub type AttachRequestLine<'a> = RequestLine<'a, AttachOnly>;
 
 /// `http://host/path` (`https://` when read from a TLS library's
 /// plaintext) when the Host header and an origin-form target are known,
@@ -58,30 +75,8 @@ impl fmt::Display for Url<'_> {
     }
 }
 
-/// trace's request, as the client made it and the kernel confirmed it.
-#[derive(Serialize)]
-pub struct TraceRequestLine<'a> {
-    pub body_bytes: u64,
-    pub client_reused: Option<bool>,
-    pub disagreement: Option<&'a str>,
-    pub error: Option<&'a str>,
-    pub headers: Headers<'a>,
-    pub kernel_confirmed: bool,
-    pub local_addr: Option<SocketAddr>,
-    pub method: &'a str,
-    pub phases_us: PhasesUs,
-    pub remote_addr: Option<SocketAddr>,
-    pub request: u32,
-    pub reused: bool,
-    pub reused_from: Option<u32>,
-    pub socket_cookie: Option<u64>,
-    pub status: Option<u16>,
-    #[serde(rename = "type")]
-    pub line: LineType,
-    pub url: &'a str,
-}
-
-/// httpstat's phases in µs; null when the phase did not happen.
+/// httpstat's phases in µs; null when the phase did not happen or the
+/// command cannot time it (attach has no DNS or TLS hooks).
 #[derive(Serialize)]
 pub struct PhasesUs {
     pub connect: Option<u64>,
@@ -132,6 +127,7 @@ impl Serialize for EvidenceMap<'_> {
             match v {
                 Evidence::Int(n) => m.serialize_entry(k, n)?,
                 Evidence::Text(t) => m.serialize_entry(k, t)?,
+                Evidence::Null => m.serialize_entry(k, &())?,
             }
         }
         m.end()

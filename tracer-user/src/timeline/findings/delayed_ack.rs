@@ -4,15 +4,12 @@
 //! 40 ms on Linux). Seen in the kernel as a recv that is exactly the head,
 //! then the next recv 35-250 ms later, with the request sent in full before.
 //! On TLS the client's own marks say where the head ended (see `tls_head`).
-use super::{Evidence, Finding, FindingKind, transfers};
+use super::{
+    Finding,
+    catalogue::{self, SMALL_PART, STALL_NS, Subject},
+    transfers,
+};
 use crate::timeline::{EventBody, RequestTimeline};
-
-/// A part smaller than this is smaller than one MSS on any path (Ethernet
-/// with TCP timestamps); loopback's MSS is far larger.
-const SMALL_PART: i64 = 1448;
-/// Linux's minimum delayed-ACK timeout is 40 ms, its maximum 200 ms; the
-/// margins take the server's and the scheduler's slack.
-const STALL_NS: std::ops::RangeInclusive<u64> = 35_000_000..=250_000_000;
 
 pub(super) fn stall(t: &RequestTimeline) -> Option<Finding> {
     t.info.status?;
@@ -28,26 +25,14 @@ pub(super) fn stall(t: &RequestTimeline) -> Option<Finding> {
     // The request was sent in full before the answer began: no send of its
     // own could carry the ACK that the server waits for.
     let sending = transfers(t, cookie, true).any(|(ts, _)| ts > head_ns && ts < next_ns);
-    if first >= SMALL_PART || sending || !STALL_NS.contains(&gap) {
+    if first >= i64::from(SMALL_PART) || sending || !STALL_NS.contains(&gap) {
         return None;
     }
-    let ms = gap as f64 / 1e6;
-    Some(Finding {
-        kind: FindingKind::DelayedAckStall,
+    let at = Subject {
         request: Some(t.info.number),
         cookie: Some(cookie),
-        evidence: vec![
-            ("head_bytes", Evidence::Int(first)),
-            ("next_bytes", Evidence::Int(next)),
-            ("stall_us", Evidence::Int((gap / 1000) as i64)),
-        ],
-        text: format!(
-            "recv {first} B (the response head, alone), then recv {next} B {ms:.1} ms later: \
-             the server's second write waited for the ACK this side delayed"
-        ),
-        hint: "write the response head and body in one write, or set TCP_NODELAY on the server"
-            .into(),
-    })
+    };
+    Some(catalogue::delayed_ack_stall(at, first, next, gap))
 }
 
 /// Plain HTTP: the kernel counts the HTTP bytes themselves, so the head is

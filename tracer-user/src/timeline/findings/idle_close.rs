@@ -1,7 +1,11 @@
 //! `server-closed-idle`: the server closed (FIN or RST) a connection that
 //! the client had pooled for reuse. The idle time the server allowed runs
 //! from the last byte of the last response to the FIN, both kernel stamps.
-use super::{Evidence, Finding, FindingKind, transfers};
+use super::{
+    Finding,
+    catalogue::{self, AfterClose, Subject},
+    transfers,
+};
 use crate::probes::SocketCookie;
 use crate::{
     probes::KernelDetail,
@@ -42,35 +46,18 @@ pub(super) fn closed_idle(timelines: &[RequestTimeline]) -> Vec<Finding> {
             continue;
         }
         let idle = close_ns - last_ns;
-        let ms = idle as f64 / 1e6;
-        let mut evidence = vec![
-            ("idle_us", Evidence::Int((idle / 1000) as i64)),
-            ("close", Evidence::Text(how.into())),
-        ];
-        let next = timelines.get(i + 1);
-        if let Some(next) = next {
-            evidence.push(("next_request", Evidence::Int(next.info.number.into())));
-        }
-        let then = match next {
-            Some(n) if !n.verdict.reused => {
-                format!("; request {} then opened a new connection", n.info.number)
-            }
-            _ => String::new(),
+        let after = match timelines.get(i + 1) {
+            Some(n) => AfterClose::Next {
+                request: n.info.number,
+                new_connection: !n.verdict.reused,
+            },
+            None => AfterClose::None,
         };
-        out.push(Finding {
-            kind: FindingKind::ServerClosedIdle,
+        let at = Subject {
             request: Some(t.info.number),
             cookie: Some(cookie),
-            evidence,
-            text: format!(
-                "the server closed the pooled connection ({how}) {ms:.1} ms after the last \
-                 response ended{then}"
-            ),
-            hint: format!(
-                "keep the client pool's idle timeout below {ms:.0} ms, or raise the server's \
-                 keep-alive timeout"
-            ),
-        });
+        };
+        out.push(catalogue::server_closed_idle(at, idle, how == "RST", after));
     }
     out
 }
@@ -118,25 +105,15 @@ pub(super) fn closed_under_request(timelines: &[RequestTimeline]) -> Vec<Finding
         let Some(idle) = close_ns.checked_sub(last_ns) else {
             continue;
         };
-        let ms = idle as f64 / 1e6;
-        let n = t.info.number;
-        out.push(Finding {
-            kind: FindingKind::ServerClosedIdle,
-            request: Some(n),
+        let at = Subject {
+            request: Some(t.info.number),
             cookie: Some(cookie),
-            evidence: vec![
-                ("idle_us", Evidence::Int((idle / 1000) as i64)),
-                ("close", Evidence::Text(how.into())),
-                ("failed_request", Evidence::Int(n.into())),
-            ],
-            text: format!(
-                "the server closed the kept connection of request {from} ({how}) {ms:.1} ms after \
-                 the last response ended, as request {n} was written on it; request {n} failed"
-            ),
-            hint: "the server closes kept connections without `Connection: close`: have it say \
-                   so, or retry idempotent requests on a new connection"
-                .into(),
-        });
+        };
+        let after = AfterClose::Failed {
+            request: t.info.number,
+            from,
+        };
+        out.push(catalogue::server_closed_idle(at, idle, how == "RST", after));
     }
     out
 }

@@ -1,15 +1,18 @@
 //! Findings: named diagnoses read off the kernel's events (byte counts,
 //! timestamps, state changes), so that they hold however the client stamps
 //! its hooks. Each carries its evidence and a one-line hint.
+pub mod catalogue;
 mod delayed_ack;
 mod idle_close;
 mod signals;
+mod while_idle;
 
 use std::fmt;
 
 use super::connections::{OpenedConnection, handshake_text};
 use super::{EventBody, RequestTimeline};
 use crate::probes::{KernelDetail, SocketCookie};
+use catalogue::Subject;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FindingKind {
@@ -19,6 +22,7 @@ pub enum FindingKind {
     ReuseDisagreement,
     Retransmit,
     Reset,
+    NewConnectionWhileIdle,
 }
 
 impl FindingKind {
@@ -30,6 +34,7 @@ impl FindingKind {
             FindingKind::ReuseDisagreement => "reuse-disagreement",
             FindingKind::Retransmit => "retransmit",
             FindingKind::Reset => "reset",
+            FindingKind::NewConnectionWhileIdle => "new-connection-while-idle",
         }
     }
 }
@@ -39,6 +44,8 @@ impl FindingKind {
 pub enum Evidence {
     Int(i64),
     Text(String),
+    /// Not known to the detector that found it (JSON null).
+    Null,
 }
 
 impl fmt::Display for Evidence {
@@ -46,6 +53,7 @@ impl fmt::Display for Evidence {
         match self {
             Evidence::Int(n) => write!(f, "{n}"),
             Evidence::Text(s) => f.write_str(s),
+            Evidence::Null => f.write_str("null"),
         }
     }
 }
@@ -97,25 +105,18 @@ pub(super) fn find(timelines: &[RequestTimeline], opened: &[OpenedConnection]) -
     }
     out.extend(idle_close::closed_idle(timelines));
     out.extend(idle_close::closed_under_request(timelines));
+    out.extend(while_idle::new_while_idle(timelines, opened));
     out.sort_by_key(|f| (f.request, f.kind));
     out
 }
 
 fn disagreement(t: &RequestTimeline, text: &str) -> Finding {
-    let word = |r: bool| Evidence::Text(if r { "reused" } else { "new" }.into());
-    Finding {
-        kind: FindingKind::ReuseDisagreement,
+    let at = Subject {
         request: Some(t.info.number),
         cookie: t.cookie,
-        evidence: vec![
-            ("client", word(t.info.client_reused.unwrap_or(false))),
-            ("kernel", word(t.verdict.reused)),
-        ],
-        text: text.to_string(),
-        hint: "the verdict follows the kernel's socket cookie; the client's pool reported \
-               otherwise"
-            .into(),
-    }
+    };
+    let client = t.info.client_reused.unwrap_or(false);
+    catalogue::reuse_disagreement(at, client, t.verdict.reused, text)
 }
 
 fn unused(timelines: &[RequestTimeline], c: &OpenedConnection) -> Finding {
@@ -126,33 +127,19 @@ fn unused(timelines: &[RequestTimeline], c: &OpenedConnection) -> Finding {
             .map(|(_, b)| b)
             .sum()
     };
-    let (sent, received) = (total(true), total(false));
-    let handshake = handshake_text(c.ret);
-    let local = c.local.map_or_else(|| "?".to_string(), |a| a.to_string());
-    let text = format!(
-        "a connection {local} -> {} ({handshake}) was opened {} and no request rode it: \
-         {sent} B sent, {received} B received",
-        c.remote,
-        c.when.of(c.during),
-    );
-    Finding {
-        kind: FindingKind::UnusedConnection,
+    let at = Subject {
         request: Some(c.during),
         cookie: Some(c.cookie),
-        evidence: vec![
-            ("local_addr", Evidence::Text(local)),
-            ("remote_addr", Evidence::Text(c.remote.to_string())),
-            ("handshake", Evidence::Text(handshake)),
-            ("when", Evidence::Text(c.when.of(c.during))),
-            ("sent_bytes", Evidence::Int(sent)),
-            ("received_bytes", Evidence::Int(received)),
-        ],
-        text,
-        hint: "the client dialled a connection it did not need (a pool racing its returning \
-               idle connection, a speculative connect, a happy-eyeballs loser): the server \
-               accepted it for nothing"
-            .into(),
-    }
+    };
+    let unused = catalogue::Unused {
+        local: c.local,
+        remote: c.remote,
+        handshake: handshake_text(c.ret),
+        when: Some(c.when.of(c.during)),
+        sent: total(true),
+        received: total(false),
+    };
+    catalogue::unused_connection(at, unused)
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! `retransmit` and `reset`: what the kernel's TCP did on the request's
 //! sockets (`tcp:tcp_retransmit_skb`, `tcp:tcp_send_reset`,
 //! `tcp:tcp_receive_reset`), counted per socket.
-use super::{Evidence, Finding, FindingKind};
+use super::{
+    Finding,
+    catalogue::{self, Subject},
+};
 use crate::{
     probes::{KernelDetail, SocketCookie},
     timeline::{EventBody, RequestTimeline},
@@ -30,56 +33,33 @@ pub(super) fn signals(t: &RequestTimeline) -> Vec<Finding> {
             })
             .collect();
         let (first_ns, state) = seen[0];
-        let at = first_ns.saturating_sub(t.info.start_ns) as f64 / 1e6;
-        let state = tcp_state::name(state);
-        let count = seen.len();
-        let segments = if count == 1 { "segment" } else { "segments" };
-        out.push(Finding {
-            kind: FindingKind::Retransmit,
+        let at = Subject {
             request: Some(t.info.number),
             cookie: Some(cookie),
-            evidence: vec![
-                ("count", Evidence::Int(count as i64)),
-                ("first_state", Evidence::Text(state.into())),
-                ("first_at_us", Evidence::Int((at * 1000.0) as i64)),
-            ],
-            text: format!(
-                "TCP sent {count} {segments} again, the first {at:.1} ms into the request \
-                 (in {state})"
-            ),
-            hint: "packets were lost on the way: each loss costs a retransmit timeout \
-                   (200 ms or more; 1 s for a SYN); look at the path and at `ss -ti`'s retrans"
-                .into(),
-        });
+        };
+        let into = first_ns.saturating_sub(t.info.start_ns);
+        out.push(catalogue::retransmit(
+            at,
+            seen.len() as i64,
+            tcp_state::name(state),
+            Some(into),
+        ));
     }
     for e in &t.events {
         let EventBody::Kernel(KernelDetail::Reset { sent, state }) = &e.body else {
             continue;
         };
-        let way = if *sent { "sent" } else { "received" };
-        let state = tcp_state::name(*state);
-        let at = e.ts_ns.saturating_sub(t.info.start_ns) as f64 / 1e6;
-        out.push(Finding {
-            kind: FindingKind::Reset,
+        let at = Subject {
             request: Some(t.info.number),
             cookie: e.cookie,
-            evidence: vec![
-                ("direction", Evidence::Text(way.into())),
-                ("state", Evidence::Text(state.into())),
-                ("at_us", Evidence::Int((at * 1000.0) as i64)),
-            ],
-            text: format!(
-                "the connection was reset ({way}, in {state}) {at:.1} ms into the request"
-            ),
-            hint: if *sent {
-                "this side aborted the connection: it closed with unread data, or answered a \
-                 segment for a socket that was gone"
-            } else {
-                "the peer aborted the connection (SO_LINGER 0, a crash, a proxy or firewall \
-                 dropping its state): look at the server's logs around that time"
-            }
-            .into(),
-        });
+        };
+        let into = e.ts_ns.saturating_sub(t.info.start_ns);
+        out.push(catalogue::reset(
+            at,
+            *sent,
+            tcp_state::name(*state),
+            Some(into),
+        ));
     }
     out
 }

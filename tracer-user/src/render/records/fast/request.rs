@@ -7,38 +7,28 @@
 use std::net::SocketAddr;
 
 use super::{Object, escape_into};
-use crate::render::records::{LineType, RequestLine};
+use crate::render::records::{AttachRequestLine, LineType, PhasesUs};
 
-impl RequestLine<'_> {
+impl AttachRequestLine<'_> {
     /// Appends the line and a newline to `buf`: what `write_line` writes.
     pub fn write_fast(&self, buf: &mut Vec<u8>) {
-        buf.reserve(512);
+        buf.reserve(640);
         let mut m = Object { buf, empty: true };
-        m.u64("bytes_received", self.bytes_received);
-        m.u64("bytes_sent", self.bytes_sent);
-        m.u64("connection", self.connection);
-        m.str("direction", self.direction);
-        m.str("http_version", self.http_version);
+        m.opt_u64("bytes_received", self.bytes_received);
+        m.opt_u64("bytes_sent", self.bytes_sent);
+        m.opt_u64("connection", self.connection);
+        m.opt_str("error", self.error);
+        m.opt_str("http_version", self.http_version);
         m.bool("kernel_confirmed", self.kernel_confirmed);
         m.opt_addr("local_addr", self.local_addr);
         m.str("method", self.method);
         m.key("phases_us");
-        {
-            let p = &self.phases_us;
-            let mut o = Object {
-                buf: &mut *m.buf,
-                empty: true,
-            };
-            o.opt_u64("server", p.server);
-            o.u64("total", p.total);
-            o.opt_u64("transfer", p.transfer);
-            o.buf.push(b'}');
-        }
-        m.u64("pid", self.pid.into());
+        phases(m.buf, &self.phases_us);
         m.opt_addr("remote_addr", self.remote_addr);
         m.u64("request", self.request);
         m.bool("reused", self.reused);
-        m.u64("socket_cookie", self.socket_cookie);
+        m.opt_u64("reused_from", self.reused_from);
+        m.opt_u64("socket_cookie", self.socket_cookie);
         m.opt_u64("status", self.status.map(u64::from));
         m.str("type", type_name(self.line));
         let url = &self.url.0;
@@ -57,8 +47,21 @@ impl RequestLine<'_> {
             }
             _ => m.str("url", url.target),
         }
+        m.str("direction", self.only.direction);
+        m.u64("pid", self.only.pid.into());
         m.buf.extend_from_slice(b"}\n");
     }
+}
+
+fn phases(buf: &mut Vec<u8>, p: &PhasesUs) {
+    let mut o = Object { buf, empty: true };
+    o.opt_u64("connect", p.connect);
+    o.opt_u64("dns", p.dns);
+    o.opt_u64("server", p.server);
+    o.opt_u64("tls", p.tls);
+    o.opt_u64("total", p.total);
+    o.opt_u64("transfer", p.transfer);
+    o.buf.push(b'}');
 }
 
 /// `LineType`'s serde name.
@@ -74,6 +77,13 @@ fn type_name(l: LineType) -> &'static str {
 }
 
 impl Object<'_> {
+    fn opt_str(&mut self, key: &'static str, v: Option<&str>) {
+        match v {
+            Some(v) => self.str(key, v),
+            None => self.null(key),
+        }
+    }
+
     /// A socket address as its Display text: IPv4 (nearly every address
     /// attach prints) without the format machinery, which took 15% of the
     /// tracer's CPU on the request line; IPv6 through Display.

@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use tracer_ebpf::IPPROTO_UDP;
 
 use super::super::{
-    ClientFields, EventFields, EventLine, KernelFields, LineType, Place, RequestLine,
-    ServerPhasesUs, Shown, Url, write_line,
+    AttachOnly, AttachRequestLine, ClientFields, EventFields, EventLine, KernelFields, LineType,
+    PhasesUs, Place, Shown, Url, write_line,
 };
 use crate::{
     client::Hook,
@@ -184,7 +184,8 @@ struct RequestParts {
     flags: [bool; 3],
     addrs: (Option<SocketAddr>, Option<SocketAddr>),
     status: Option<u16>,
-    phases: (Option<u64>, Option<u64>),
+    phases: [Option<u64>; 6],
+    known: [Option<u64>; 2],
     text: [String; 4],
     host: Option<String>,
 }
@@ -200,48 +201,51 @@ fn request_parts() -> impl Strategy<Value = RequestParts> {
             proptest::option::of(socket_addr()),
         ),
         proptest::option::of(any::<u16>()),
-        (
-            proptest::option::of(any::<u64>()),
-            proptest::option::of(any::<u64>()),
-        ),
+        any::<[Option<u64>; 6]>(),
+        any::<[Option<u64>; 2]>(),
         [text.clone(), text.clone(), text.clone(), text],
         proptest::option::of(".*"),
     )
         .prop_map(
-            |(numbers, pid, flags, addrs, status, phases, text, host)| RequestParts {
+            |(numbers, pid, flags, addrs, status, phases, known, text, host)| RequestParts {
                 numbers,
                 pid,
                 flags,
                 addrs,
                 status,
                 phases,
+                known,
                 text,
                 host,
             },
         )
 }
 
-fn request_line(p: &RequestParts) -> RequestLine<'_> {
+fn request_line(p: &RequestParts) -> AttachRequestLine<'_> {
     let n = p.numbers;
-    RequestLine {
-        bytes_received: n[0],
-        bytes_sent: n[1],
-        connection: n[2],
-        direction: if p.flags[0] { "inbound" } else { "outbound" },
-        http_version: &p.text[0],
+    let [connect, dns, server, tls, total, transfer] = p.phases;
+    AttachRequestLine {
+        bytes_received: p.known[0],
+        bytes_sent: p.known[1],
+        connection: Some(n[2]).filter(|_| p.flags[0]),
+        error: p.flags[2].then_some(p.text[0].as_str()),
+        http_version: (!p.flags[2]).then_some(p.text[0].as_str()),
         kernel_confirmed: p.flags[1],
         local_addr: p.addrs.0,
         method: &p.text[1],
-        phases_us: ServerPhasesUs {
-            server: p.phases.0,
-            total: n[3],
-            transfer: p.phases.1,
+        phases_us: PhasesUs {
+            connect,
+            dns,
+            server,
+            tls,
+            total,
+            transfer,
         },
-        pid: p.pid,
         remote_addr: p.addrs.1,
         request: n[4],
         reused: p.flags[2],
-        socket_cookie: n[5],
+        reused_from: Some(n[3]).filter(|_| p.flags[1]),
+        socket_cookie: Some(n[5]).filter(|_| !p.flags[0]),
         status: p.status,
         line: LineType::Request,
         url: Shown(Url {
@@ -249,6 +253,10 @@ fn request_line(p: &RequestParts) -> RequestLine<'_> {
             target: &p.text[2],
             https: p.text[3].len().is_multiple_of(2),
         }),
+        only: AttachOnly {
+            direction: if p.flags[0] { "inbound" } else { "outbound" },
+            pid: p.pid,
+        },
     }
 }
 
