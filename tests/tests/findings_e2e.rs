@@ -45,6 +45,13 @@ fn a_connection_no_request_rode_is_counted_named_and_fails_expect_reuse() {
     assert_eq!(summary["connections_opened"], 2);
     assert_eq!(summary["connections_unused"], 1);
     assert_eq!(summary["findings"]["unused-connection"], 1);
+    assert_eq!(summary["findings"]["new-connection-while-idle"], 1);
+    let idle = findings(&lines, "new-connection-while-idle");
+    assert_eq!(idle[0]["evidence"]["idle_request"], 1);
+    assert_eq!(
+        idle[0]["evidence"]["idle_socket_cookie"],
+        of_type(&lines, "request")[0]["socket_cookie"]
+    );
     // Opened just before request 2 started: in request 1's window, after
     // request 1 had its connection.
     let found = findings(&lines, "unused-connection");
@@ -80,9 +87,13 @@ fn a_connection_no_request_rode_is_counted_named_and_fails_expect_reuse() {
         text.stdout
             .contains("finding: unused-connection: request 1, cookie ")
     );
+    // The spare connect came while request 1's connection sat idle in the
+    // pool: that is new-connection-while-idle too.
     assert!(
         text.stdout
-            .contains("2 connections opened (1 unused), 1 finding (unused-connection 1)"),
+            .contains("2 connections opened (1 unused), 2 findings (")
+            && text.stdout.contains("unused-connection 1")
+            && text.stdout.contains("new-connection-while-idle 1"),
         "{}",
         text.stdout
     );
