@@ -11,7 +11,6 @@ mod conn_table;
 mod conns;
 mod findings;
 mod framing;
-pub(crate) mod gotls;
 mod handshake;
 mod http;
 mod model;
@@ -130,7 +129,7 @@ pub async fn run(args: &AttachArgs) -> i32 {
         eprintln!("tracer: --stat writes text or json, not chrome");
         return exit::USAGE;
     }
-    let sink = match args.output.as_deref().map(open_output) {
+    let sink = match args.output.as_deref().map(crate::render::open_output) {
         Some(Ok(sink)) => Some(sink),
         Some(Err(msg)) => {
             eprintln!("tracer: {msg}");
@@ -223,15 +222,6 @@ pub(crate) async fn wait_exited(pid: u32) {
     }
     .exited()
     .await;
-}
-
-/// `-o FILE`: created or truncated, as a shell's `>` would.
-pub(crate) fn open_output(
-    path: &std::path::Path,
-) -> Result<Box<dyn std::io::Write + Send>, String> {
-    std::fs::File::create(path)
-        .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write + Send>)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 async fn trace(

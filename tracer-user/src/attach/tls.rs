@@ -242,7 +242,7 @@ pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
         ));
     }
     let exe = PathBuf::from(format!("/proc/{pid}/exe"));
-    let go = match super::gotls::inspect(&exe) {
+    let go = match crate::probes::gotls::inspect(&exe) {
         Ok(None) => false,
         Ok(Some(go)) => {
             let can = match probes {

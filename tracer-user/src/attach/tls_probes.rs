@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use tracer_ebpf::tgid_flags;
 
-use super::{gotls, io_unknown, tls, tls_symbols};
+use super::{io_unknown, tls, tls_symbols};
 use crate::probes::Probes;
+use crate::probes::gotls::inspect;
 
 /// The OpenSSL uprobes on every libssl of processes `pids` and on every
 /// file that links OpenSSL in (see `tls`), firing for `scope` (0: any
@@ -111,10 +112,43 @@ pub(crate) fn probe_tls(
     if io_unknown(probes) {
         return (ssl, notes);
     }
-    let (go, go_notes) = gotls::probe(probes, exes, scope);
+    let (go, go_notes) = probe_go(probes, exes, scope);
     if go != 0 && ssl == 0 {
         notes.retain(|n| !n.starts_with("https: no libssl"));
     }
     notes.extend(go_notes);
     (ssl | go, notes)
+}
+
+/// The crypto/tls probes on each Go executable of `exes` (paths the
+/// tracer can open), firing for `scope` (0: any traced process): the
+/// `tgid_flags` bit that turns the join on, and a note per executable.
+fn probe_go(probes: &mut Probes, exes: &[std::path::PathBuf], scope: u32) -> (u8, Vec<String>) {
+    let mut flag = 0;
+    let mut notes = Vec::new();
+    for exe in exes {
+        match inspect(exe) {
+            Ok(None) => {}
+            Ok(Some(go)) => match probes.attach_go_tls(exe, &go, scope) {
+                Ok(()) => {
+                    flag = tracer_ebpf::tgid_flags::TLS_PLAINTEXT;
+                    notes.push(format!(
+                        "https: Go crypto/tls (*Conn).Read/Write probed in {} ({}, {} returns): HTTP/1.x requests of its TLS connections are read from the plaintext",
+                        exe.display(),
+                        go.version,
+                        go.returns()
+                    ));
+                }
+                Err(e) => notes.push(format!(
+                    "https: no Go crypto/tls probe in {} ({e}): its TLS connections show timing and bytes only",
+                    exe.display()
+                )),
+            },
+            Err(why) => notes.push(format!(
+                "https: no Go crypto/tls probe in {} ({why}): its TLS connections show timing and bytes only",
+                exe.display()
+            )),
+        }
+    }
+    (flag, notes)
 }

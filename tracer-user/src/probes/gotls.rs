@@ -1,7 +1,11 @@
-//! Attaching tracer-ebpf's `gotls` uprobes to a Go executable.
+//! tracer-ebpf's `gotls` uprobes: where they go in a Go executable
+//! (`find`), and attaching them.
+
+mod find;
+
+pub use find::{GoTls, NoProbe, inspect};
 
 use super::{ProbeError, Probes};
-use crate::attach::gotls::GoTls;
 
 impl Probes {
     /// The crypto/tls uprobes on the Go executable `exe` (entries of

@@ -3,7 +3,7 @@
 pub mod btf;
 pub mod decode;
 mod follow;
-mod gotls;
+pub mod gotls;
 mod head;
 mod lost;
 mod merge;

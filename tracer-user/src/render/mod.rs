@@ -117,6 +117,13 @@ fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
+/// `-o FILE`: created or truncated, as a shell's `>` would.
+pub fn open_output(path: &std::path::Path) -> Result<Box<dyn std::io::Write + Send>, String> {
+    std::fs::File::create(path)
+        .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write + Send>)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,7 +80,7 @@ pub async fn run(args: &RunArgs) -> i32 {
         }
     };
     let sink: Box<dyn std::io::Write + Send> = match &args.output {
-        Some(p) => match attach::open_output(p) {
+        Some(p) => match crate::render::open_output(p) {
             Ok(s) => s,
             Err(msg) => {
                 eprintln!("tracer: {msg}");

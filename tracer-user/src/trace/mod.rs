@@ -40,7 +40,7 @@ pub async fn run(args: &TraceArgs) -> i32 {
     };
     // Before any probe: a path that cannot be written is a usage error.
     let mut sink = match &args.output {
-        Some(path) => match crate::attach::open_output(path) {
+        Some(path) => match render::open_output(path) {
             Ok(f) => Some(f),
             Err(msg) => {
                 eprintln!("tracer: {msg}");

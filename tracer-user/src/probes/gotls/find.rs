@@ -1,5 +1,4 @@
-//! HTTPS in attach for Go programs: where tracer-ebpf's `gotls` uprobes go
-//! in a Go executable. crypto/tls is compiled into the binary, so the
+//! Where tracer-ebpf's `gotls` uprobes go in a Go executable. crypto/tls is compiled into the binary, so the
 //! probes sit on the executable's own `crypto/tls.(*Conn).Write` and
 //! `(*Conn).Read`, found by name in `.symtab` (which `go build` keeps unless
 //! `-ldflags=-s`), and on each of their RET instructions, found by decoding
@@ -200,43 +199,6 @@ fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
         }
     }
     None
-}
-
-/// The crypto/tls probes on each Go executable of `exes` (paths the
-/// tracer can open), firing for `scope` (0: any traced process): the
-/// `tgid_flags` bit that turns the join on, and a note per executable.
-pub fn probe(
-    probes: &mut crate::probes::Probes,
-    exes: &[std::path::PathBuf],
-    scope: u32,
-) -> (u8, Vec<String>) {
-    let mut flag = 0;
-    let mut notes = Vec::new();
-    for exe in exes {
-        match inspect(exe) {
-            Ok(None) => {}
-            Ok(Some(go)) => match probes.attach_go_tls(exe, &go, scope) {
-                Ok(()) => {
-                    flag = tracer_ebpf::tgid_flags::TLS_PLAINTEXT;
-                    notes.push(format!(
-                        "https: Go crypto/tls (*Conn).Read/Write probed in {} ({}, {} returns): HTTP/1.x requests of its TLS connections are read from the plaintext",
-                        exe.display(),
-                        go.version,
-                        go.returns()
-                    ));
-                }
-                Err(e) => notes.push(format!(
-                    "https: no Go crypto/tls probe in {} ({e}): its TLS connections show timing and bytes only",
-                    exe.display()
-                )),
-            },
-            Err(why) => notes.push(format!(
-                "https: no Go crypto/tls probe in {} ({why}): its TLS connections show timing and bytes only",
-                exe.display()
-            )),
-        }
-    }
-    (flag, notes)
 }
 
 #[cfg(test)]
