@@ -136,24 +136,22 @@ mod tests {
     use crate::{
         probes::KernelDetail,
         render::records::to_line,
-        timeline::{DerivedStep, Evidence, FindingKind, Source},
+        timeline::{DerivedStep, Source},
     };
 
     /// The README's example finding line, byte for byte.
     #[test]
     fn a_finding_line_is_the_readmes_example() {
-        let f = Finding {
-            kind: FindingKind::ServerClosedIdle,
+        use crate::timeline::catalogue::{self, AfterClose, Subject};
+        let at = Subject {
             request: Some(1),
             cookie: Some(1167),
-            evidence: vec![
-                ("next_request", Evidence::Int(2)),
-                ("idle_us", Evidence::Int(150308)),
-                ("close", Evidence::Text("FIN".into())),
-            ],
-            text: "the server closed the pooled connection (FIN) 150.3 ms after the last response ended; request 2 then opened a new connection".into(),
-            hint: "keep the client pool's idle timeout below 150 ms, or raise the server's keep-alive timeout".into(),
         };
+        let next = AfterClose::Next {
+            request: 2,
+            new_connection: true,
+        };
+        let f = catalogue::server_closed_idle(at, 150_308_000, false, next);
         let readme = include_str!("../../../README.md");
         let line = to_line(&finding(&f));
         assert!(readme.contains(&format!("`{line}`")), "{line}");
