@@ -8,6 +8,7 @@ mod events;
 mod ids;
 mod post;
 mod queue;
+mod shared;
 mod spans;
 
 use std::time::Duration;
@@ -19,11 +20,12 @@ use opentelemetry_proto::tonic::{
 };
 use prost::Message;
 
-pub use attrs::{flag, int, text};
+pub use attrs::{int, text};
 pub use config::OtlpConfig;
 pub use events::{finding_event, kernel_event, status_error};
 pub use ids::{TraceIds, with_traceparent};
 pub use queue::{SpanQueue, SpanSource};
+pub use shared::{SAMPLED, peer, phase_span, response, reuse};
 pub use spans::RunSpans;
 
 use crate::{clock, timeline::Trace};

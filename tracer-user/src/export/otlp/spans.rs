@@ -14,6 +14,7 @@ use super::{
     attrs::{flag, int, text},
     events::{finding_event, status_error},
     ids::TraceIds,
+    shared::{SAMPLED, peer, phase_span, response, reuse},
 };
 use crate::{
     render::kernel_detail,
@@ -117,17 +118,14 @@ impl RunSpans<'_> {
             .enumerate()
             .filter_map(|(k, (name, window))| {
                 let (a, b) = window?;
-                Some(Span {
-                    trace_id: self.ids.trace_id.to_vec(),
-                    span_id: self.ids.phase(n, k).to_vec(),
-                    parent_span_id: self.ids.request(n).to_vec(),
-                    flags: SAMPLED,
-                    name: name.into(),
-                    kind: SpanKind::Internal as i32,
-                    start_time_unix_nano: self.unix(a.clamp(lo, hi)),
-                    end_time_unix_nano: self.unix(b.clamp(lo, hi)),
-                    ..Default::default()
-                })
+                Some(phase_span(
+                    &self.ids.trace_id,
+                    &self.ids.phase(n, k),
+                    &self.ids.request(n),
+                    name,
+                    self.unix(a.clamp(lo, hi)),
+                    self.unix(b.clamp(lo, hi)),
+                ))
             })
             .collect()
     }
@@ -162,9 +160,6 @@ impl RunSpans<'_> {
     }
 }
 
-/// W3C trace flags: sampled.
-const SAMPLED: u32 = 1;
-
 fn request_attributes(t: &RequestTimeline, error_type: Option<&str>) -> Vec<KeyValue> {
     let info = &t.info;
     let mut a = vec![
@@ -180,47 +175,19 @@ fn request_attributes(t: &RequestTimeline, error_type: Option<&str>) -> Vec<KeyV
             a.push(int("server.port", port));
         }
     }
-    if let Some(peer) = info.remote_addr {
-        a.push(text("network.peer.address", peer.ip().to_string()));
-        a.push(int("network.peer.port", peer.port()));
-    }
-    if let Some(version) = protocol_version(t) {
-        a.push(text("network.protocol.version", version));
-    }
-    if let Some(status) = info.status {
-        a.push(int("http.response.status_code", status));
-    }
-    if let Some(kind) = error_type {
-        a.push(text("error.type", kind));
-    }
+    peer(&mut a, info.remote_addr);
+    response(&mut a, t.http_version(), info.status, error_type);
     if let Some(cookie) = t.cookie.or(info.socket_cookie) {
         a.push(int("tracer.socket.cookie", cookie));
     }
     let v = &t.verdict;
-    a.push(flag("tracer.connection.reused", v.reused));
-    if let Some(from) = v.reused_from {
-        a.push(int("tracer.connection.reused_from_request", from));
-    }
-    a.push(flag(
-        "tracer.connection.kernel_confirmed",
+    reuse(
+        &mut a,
+        v.reused,
+        v.reused_from.map(u64::from),
         v.kernel_confirmed,
-    ));
+    );
     a
-}
-
-/// "1.1" or "2" (the conventions' spelling), from `HTTP/1.1` or `HTTP/2.0`.
-fn protocol_version(t: &RequestTimeline) -> Option<String> {
-    t.events.iter().find_map(|e| match &e.body {
-        EventBody::Client(crate::client::Hook::GotResponseHeaders { version, .. }) => {
-            let v = version.trim_start_matches("HTTP/");
-            Some(match v {
-                "2.0" => "2".to_string(),
-                "3.0" => "3".to_string(),
-                other => other.to_string(),
-            })
-        }
-        _ => None,
-    })
 }
 
 #[cfg(test)]

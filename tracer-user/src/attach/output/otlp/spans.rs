@@ -10,13 +10,13 @@ use opentelemetry_proto::tonic::{
 use super::Held;
 use crate::{
     attach::conns::{Connection, Request},
-    export::otlp::{TraceIds, finding_event, flag, int, kernel_event, status_error, text},
+    export::otlp::{
+        SAMPLED, TraceIds, finding_event, int, kernel_event, peer, phase_span, response, reuse,
+        status_error, text,
+    },
     render::records::Url,
     timeline::Finding,
 };
-
-/// W3C trace flags: sampled.
-const SAMPLED: u32 = 1;
 
 /// What a request's span says of its connection: copied out of the
 /// tracker, so that the span can be built on the exporter's thread.
@@ -108,17 +108,9 @@ pub fn request_spans(r: &Request, c: &ConnFacts, pid: u32, held: &Held, offset: 
         ..Default::default()
     }];
     for (k, (name, a, b)) in phases(r).into_iter().enumerate() {
-        spans.push(Span {
-            trace_id: ids.trace_id.to_vec(),
-            span_id: ids.phase(0, k).to_vec(),
-            parent_span_id: ids.root().to_vec(),
-            flags: SAMPLED,
-            name: name.into(),
-            kind: SpanKind::Internal as i32,
-            start_time_unix_nano: inside(a),
-            end_time_unix_nano: inside(b.max(a)),
-            ..Default::default()
-        });
+        let (root, phase) = (ids.root(), ids.phase(0, k));
+        let (a, b) = (inside(a), inside(b.max(a)));
+        spans.push(phase_span(&ids.trace_id, &phase, &root, name, a, b));
     }
     spans
 }
@@ -131,12 +123,8 @@ fn attributes(r: &Request, c: &ConnFacts, pid: u32, error: Option<u16>) -> Vec<K
         int("tracer.request", r.number),
         int("tracer.connection", c.number),
         int("tracer.socket.cookie", r.cookie),
-        flag("tracer.connection.reused", r.reused),
-        flag("tracer.connection.kernel_confirmed", true),
     ];
-    if let Some(from) = r.reused_from {
-        a.push(int("tracer.connection.reused_from_request", from));
-    }
+    reuse(&mut a, r.reused, r.reused_from.map(|n| n as u64), true);
     if r.host.is_some() && r.target.starts_with('/') {
         let url = Url {
             host: r.host.as_deref(),
@@ -151,18 +139,9 @@ fn attributes(r: &Request, c: &ConnFacts, pid: u32, error: Option<u16>) -> Vec<K
         a.push(text("server.address", s.ip().to_string()));
         a.push(int("server.port", s.port()));
     }
-    if let Some(peer) = c.remote {
-        a.push(text("network.peer.address", peer.ip().to_string()));
-        a.push(int("network.peer.port", peer.port()));
-    }
-    let version = r.version.trim_start_matches("HTTP/");
-    a.push(text("network.protocol.version", version));
-    if let Some(status) = r.status {
-        a.push(int("http.response.status_code", status));
-    }
-    if let Some(code) = error {
-        a.push(text("error.type", code.to_string()));
-    }
+    peer(&mut a, c.remote);
+    let code = error.map(|c| c.to_string());
+    response(&mut a, Some(&r.version), r.status, code.as_deref());
     a
 }
 
@@ -175,10 +154,7 @@ pub fn finding_span(f: &Finding, c: Option<&Connection>, ts_ns: u64, offset: u64
     if let Some(c) = c {
         attributes.push(int("tracer.process.pid", c.pid));
         attributes.push(int("tracer.connection", c.number));
-        if let Some(peer) = c.remote {
-            attributes.push(text("network.peer.address", peer.ip().to_string()));
-            attributes.push(int("network.peer.port", peer.port()));
-        }
+        peer(&mut attributes, c.remote);
     }
     if let Some(cookie) = f.cookie {
         attributes.push(int("tracer.socket.cookie", cookie));
