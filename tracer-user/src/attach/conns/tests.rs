@@ -100,3 +100,55 @@ fn printed_requests_are_forgotten_and_still_counted() {
     );
     assert_eq!(t.connections[0].requests, 1000);
 }
+
+/// `io` on socket `cookie` of process 1.
+fn on(cookie: u64, evs: [KernelEvent; 2]) -> [KernelEvent; 2] {
+    evs.map(|e| KernelEvent { cookie, ..e })
+}
+
+fn connect(ts_ns: u64, cookie: u64, port: u16) -> KernelEvent {
+    KernelEvent {
+        ts_ns,
+        tgid: 1,
+        tid: 2,
+        cookie,
+        what: KernelDetail::Connect {
+            fd: 3,
+            ret: 0,
+            remote: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            duration_ns: 10,
+        },
+    }
+}
+
+/// Connection 9 answered (or not) to 127.0.0.1:80, then socket 11 dials the
+/// same peer at 5 ms: the kinds of finding that makes.
+fn second_connect(response: &[u8], port: u16) -> Vec<&'static str> {
+    let mut t = Tracker::new(Vec::new());
+    let mut evs = vec![connect(1, 9, 80)];
+    evs.extend(on(9, io(2, true, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")));
+    if !response.is_empty() {
+        evs.extend(on(9, io(3, false, response)));
+    }
+    evs.push(connect(5_000_000, 11, port));
+    let mut kinds = Vec::new();
+    for ev in &evs {
+        t.handle(ev);
+        kinds.extend(t.findings.take().into_iter().map(|f| f.kind.as_str()));
+    }
+    kinds
+}
+
+#[test]
+fn a_connect_beside_an_idle_kept_alive_connection_is_found() {
+    let done = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    assert_eq!(second_connect(done, 80), ["new-connection-while-idle"]);
+    // Another peer, a response not complete, none at all, or a response
+    // that closes the connection: nothing.
+    assert!(second_connect(done, 81).is_empty());
+    let partial = b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nok";
+    assert!(second_connect(partial, 80).is_empty());
+    assert!(second_connect(b"", 80).is_empty());
+    let close = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok";
+    assert!(second_connect(close, 80).is_empty());
+}
