@@ -263,3 +263,44 @@ fn a_request_written_on_a_connection_the_server_just_closed_rode_it_and_is_named
         "{out}"
     );
 }
+
+/// Request 1's connection handed back to the pool at 950 ns (and, with
+/// `fin`, closed by the server at 1000), then the client dials at 1050.
+fn dial_beside_idle(fin: bool) -> Vec<FindingKind> {
+    let mut k = connect(100, 7, "127.0.0.1:5000", 0);
+    k.extend(exchange(200, 7));
+    if fin {
+        let (local, remote) = (addr("127.0.0.1:5000"), addr(SERVER));
+        let close = KernelDetail::State {
+            old: ESTABLISHED,
+            new: CLOSE_WAIT,
+            local,
+            remote,
+        };
+        k.push(kernel(1000, 7, close));
+    }
+    k.extend(connect(1050, 8, "127.0.0.1:5001", 0));
+    k.extend(exchange(1200, 8));
+    let reqs = vec![
+        request(1, 0, "127.0.0.1:5000", false),
+        request(2, 1000, "127.0.0.1:5001", false),
+    ];
+    let client = vec![
+        got_conn(1, 180, false),
+        hook(1, 950, Hook::PutIdleConn { error: None }),
+        get_conn(2, 1000),
+        got_conn(2, 1100, false),
+    ];
+    let t = build(reqs, client, k, true, 0);
+    t.findings.iter().map(|f| f.kind).collect()
+}
+
+#[test]
+fn a_dial_beside_a_pooled_idle_connection_is_new_connection_while_idle() {
+    assert_eq!(
+        dial_beside_idle(false),
+        [FindingKind::NewConnectionWhileIdle]
+    );
+    // The server had closed it: dialling anew was right.
+    assert!(!dial_beside_idle(true).contains(&FindingKind::NewConnectionWhileIdle));
+}
