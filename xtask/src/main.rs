@@ -1,5 +1,7 @@
-//! Project tasks: `cargo xtask setup | test | run | bench`.
+//! Project tasks: `cargo xtask setup | test | run | bench | dist`.
 mod bench;
+mod dist;
+mod dist_check;
 mod guest;
 mod otlp_receiver;
 mod setup;
@@ -55,6 +57,14 @@ enum Task {
         #[arg(long, value_delimiter = ',', value_name = "N")]
         only: Vec<u32>,
     },
+    /// Build the release artifacts into target/dist/: the static musl
+    /// binary's tarball (and unpacked), a .deb, and SHA256SUMS.
+    Dist {
+        /// Then test them as a user would (root): empty-root `check` and
+        /// `demo`, the .deb in a scratch root, the tarball's --version.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn main() {
@@ -68,6 +78,7 @@ fn main() {
         } => test(kernel, no_guest, &args),
         Task::Run { args } => run(&args),
         Task::Bench { quick, only } => bench::run(quick, &only),
+        Task::Dist { check } => dist(check),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e:#}");
@@ -131,6 +142,21 @@ fn run_tests(
              machine can trace, yet {} test(s) said skipped (listed above)",
             skips.skips.len(),
         );
+    }
+    // The release artifacts, when the whole suite runs: a test filter
+    // means someone is iterating on one test.
+    if selects_tests(args) {
+        println!(
+            "dist: not built (tests selected; `cargo xtask dist --check` builds and checks it)"
+        );
+    } else if !shell::is_root() {
+        // chroot, mounts and dpkg --root need it; the tests had sudo.
+        skips.add(
+            "dist --check".into(),
+            "needs root: run `sudo cargo xtask dist --check`".into(),
+        );
+    } else {
+        dist(true)?;
     }
     if no_guest {
         println!("guest: not run (--no-guest)");
@@ -249,6 +275,19 @@ fn build_release_tracer() -> Result<PathBuf> {
     ]);
     shell::status(&mut build, "building tracer")?;
     Ok(shell::workspace_root()?.join("target/release/tracer"))
+}
+
+fn dist(check: bool) -> Result<()> {
+    let started = std::time::Instant::now();
+    let artifacts = dist::run()?;
+    if check {
+        dist_check::run(&artifacts)?;
+        println!(
+            "dist: built and checked in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 fn run(args: &[String]) -> Result<()> {
