@@ -1,7 +1,8 @@
-//! Project tasks: `cargo xtask setup | test | run | bench | dist`.
+//! Project tasks: `cargo xtask setup | test | run | bench | dist | docs`.
 mod bench;
 mod dist;
 mod dist_check;
+mod docs;
 mod guest;
 mod otlp_receiver;
 mod setup;
@@ -65,6 +66,8 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+    /// Check the book's links and build it (docs/, mdBook) into target/book/.
+    Docs,
 }
 
 fn main() {
@@ -79,6 +82,7 @@ fn main() {
         Task::Run { args } => run(&args),
         Task::Bench { quick, only } => bench::run(quick, &only),
         Task::Dist { check } => dist(check),
+        Task::Docs => docs::run().map(|_| ()),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e:#}");
@@ -147,7 +151,8 @@ fn run_tests(
     // means someone is iterating on one test.
     if selects_tests(args) {
         println!(
-            "dist: not built (tests selected; `cargo xtask dist --check` builds and checks it)"
+            "dist, docs: not built (tests selected; `cargo xtask dist --check` and \
+             `cargo xtask docs` build them)"
         );
     } else if !shell::is_root() {
         // chroot, mounts and dpkg --root need it; the tests had sudo.
@@ -157,6 +162,7 @@ fn run_tests(
         );
     } else {
         dist(true)?;
+        docs::run()?;
     }
     if no_guest {
         println!("guest: not run (--no-guest)");
