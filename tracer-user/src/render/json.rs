@@ -1,4 +1,4 @@
-//! JSON Lines, the README's contract: `event`, `request`, `finding`, `summary`.
+//! JSON Lines, the contract in the book (docs/src/output.md): `event`, `request`, `finding`, `summary`.
 use super::records::{
     ClientFields, Counts, EventFields, EventLine, EvidenceMap, FindingLine, Headers, KernelFields,
     LineType, PhasesUs, TraceRequestLine, TraceSummary, write_line,
@@ -110,7 +110,7 @@ mod tests {
         timeline::{DerivedStep, Evidence, FindingKind, Source},
     };
 
-    /// The README's example finding line, byte for byte.
+    /// The book's example finding line (docs/src/output.md), byte for byte.
     #[test]
     fn a_finding_line_is_the_readmes_example() {
         let f = Finding {
@@ -125,7 +125,7 @@ mod tests {
             text: "the server closed the pooled connection (FIN) 150.3 ms after the last response ended; request 2 then opened a new connection".into(),
             hint: "keep the client pool's idle timeout below 150 ms, or raise the server's keep-alive timeout".into(),
         };
-        let readme = include_str!("../../../README.md");
+        let readme = include_str!("../../../docs/src/output.md");
         let line = to_line(&finding(&f));
         assert!(readme.contains(&format!("`{line}`")), "{line}");
     }
