@@ -128,11 +128,25 @@ fn in_root(root: &Path, script: &str) -> Result<(bool, String)> {
 /// holds nothing but the binary, /proc and /sys.
 fn empty_root(binary: &Path, root: &Path) -> Result<()> {
     fs::create_dir_all(root)?;
+    // The control: a dynamically linked program (xtask itself) cannot start
+    // there, so the root is as empty as this check needs it to be.
+    let control = root.join("control");
+    fs::copy(std::env::current_exe()?, &control)?;
+    let (ok, out) = in_root(
+        root,
+        &format!("chroot '{}' /control --help", root.display()),
+    )?;
+    ensure!(
+        !ok,
+        "a dynamically linked program ran in the empty root:\n{out}"
+    );
+    fs::remove_file(&control)?;
     fs::copy(binary, root.join("tracer"))?;
     let entries: BTreeSet<String> = fs::read_dir(root)?
         .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect::<std::io::Result<_>>()?;
-    ensure!(entries.len() == 1, "the empty root holds {entries:?}");
+    let want: BTreeSet<String> = ["proc", "sys", "tracer"].map(String::from).into();
+    ensure!(entries == want, "the empty root holds {entries:?}");
     let (ok, check) = in_root(root, &format!("chroot '{}' /tracer check", root.display()))?;
     ensure!(ok, "`tracer check` in an empty root failed:\n{check}");
     let (ok, demo) = in_root(root, &format!("chroot '{}' /tracer demo", root.display()))?;
