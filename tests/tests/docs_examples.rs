@@ -133,6 +133,8 @@ fn normalise(text: &str) -> Vec<String> {
         (r"\[[dctsx]+\]", "[BAR]"),
         (r"\bpid \d+", "pid N"),
         (r"/proc/\d+/", "/proc/N/"),
+        // Where the distribution keeps libc and libssl (/lib or /usr/lib).
+        (r"(/usr)?/lib/x86_64-linux-gnu/", "/LIB/"),
         (r"commit [0-9a-f]{12}(-dirty)?", "commit C"),
         (r"[ \t]+", " "),
     ];
