@@ -28,9 +28,10 @@ enum Task {
     /// Make this machine ready to build tracer: nightly rust-src and a
     /// bpf-linker on the nightly's LLVM. Idempotent.
     Setup,
-    /// Set up, build, then run every test as root, one at a time; then the
-    /// probe and end-to-end tests again inside guest kernels (qemu): Debian
-    /// 12's Linux 6.1 and its backports' 6.12.
+    /// Set up, build, then run every test as root, one at a time; with no
+    /// test selected, also `dist --check` and `docs`; then the probe and
+    /// end-to-end tests again inside guest kernels (qemu): Debian 12's
+    /// Linux 6.1 and its backports' 6.12.
     Test {
         /// Run the guest tests in this kernel image alone, instead of the
         /// default kernels (e.g. /boot/vmlinuz-6.1.0-57-amd64).
