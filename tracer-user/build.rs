@@ -8,6 +8,7 @@ use aya_build::{Package, Toolchain};
 mod stack_depth;
 
 fn main() -> anyhow::Result<()> {
+    version();
     // Without the `ebpf` feature there is nothing to build: the library's
     // client hooks need neither nightly nor bpf-linker.
     if std::env::var_os("CARGO_FEATURE_EBPF").is_none() {
@@ -34,6 +35,19 @@ fn main() -> anyhow::Result<()> {
         "building the eBPF object failed; run `cargo xtask setup` (nightly rust-src, bpf-linker)",
     )?;
     check_stack()
+}
+
+/// `tracer --version`: the commit comes from TRACER_GIT_COMMIT, which
+/// `cargo xtask dist` sets; reading git here would rebuild the crate on
+/// every commit, so other builds say the commit is not recorded.
+fn version() {
+    println!("cargo:rerun-if-env-changed=TRACER_GIT_COMMIT");
+    let package = env!("CARGO_PKG_VERSION");
+    let version = match std::env::var("TRACER_GIT_COMMIT") {
+        Ok(commit) if !commit.trim().is_empty() => format!("{package} (commit {})", commit.trim()),
+        _ => format!("{package} (commit not recorded)"),
+    };
+    println!("cargo:rustc-env=TRACER_VERSION={version}");
 }
 
 /// Every program's stack, with its calls, at most `stack_depth::LIMIT`.

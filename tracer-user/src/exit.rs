@@ -1,4 +1,4 @@
-//! Exit codes: part of the contract (README, "Exit codes").
+//! Exit codes: part of the contract (docs/src/output.md, "Exit codes").
 
 /// Everything asked for worked.
 pub const SUCCESS: i32 = 0;

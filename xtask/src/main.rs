@@ -1,5 +1,8 @@
-//! Project tasks: `cargo xtask setup | test | run | bench`.
+//! Project tasks: `cargo xtask setup | test | run | bench | dist | docs`.
 mod bench;
+mod dist;
+mod dist_check;
+mod docs;
 mod guest;
 mod otlp_receiver;
 mod setup;
@@ -26,9 +29,10 @@ enum Task {
     /// Make this machine ready to build tracer: nightly rust-src and a
     /// bpf-linker on the nightly's LLVM. Idempotent.
     Setup,
-    /// Set up, build, then run every test as root, one at a time; then the
-    /// probe and end-to-end tests again inside guest kernels (qemu): Debian
-    /// 12's Linux 6.1 and its backports' 6.12.
+    /// Set up, build, then run every test as root, one at a time; with no
+    /// test selected, also `dist --check` and `docs`; then the probe and
+    /// end-to-end tests again inside guest kernels (qemu): Debian 12's
+    /// Linux 6.1 and its backports' 6.12.
     Test {
         /// Run the guest tests in this kernel image alone, instead of the
         /// default kernels (e.g. /boot/vmlinuz-6.1.0-57-amd64).
@@ -59,6 +63,16 @@ enum Task {
         #[arg(long, value_delimiter = ',', value_name = "N")]
         only: Vec<u32>,
     },
+    /// Build the release artifacts into target/dist/: the static musl
+    /// binary's tarball (and unpacked), a .deb, and SHA256SUMS.
+    Dist {
+        /// Then test them as a user would (root): empty-root `check` and
+        /// `demo`, the .deb in a scratch root, the tarball's --version.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Check the book's links and build it (docs/, mdBook) into target/book/.
+    Docs,
 }
 
 fn main() {
@@ -73,6 +87,8 @@ fn main() {
         Task::LibCheck => stable_lib::check(),
         Task::Run { args } => run(&args),
         Task::Bench { quick, only } => bench::run(quick, &only),
+        Task::Dist { check } => dist(check),
+        Task::Docs => docs::run().map(|_| ()),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e:#}");
@@ -138,6 +154,23 @@ fn run_tests(
              machine can trace, yet {} test(s) said skipped (listed above)",
             skips.skips.len(),
         );
+    }
+    // The release artifacts, when the whole suite runs: a test filter
+    // means someone is iterating on one test.
+    if selects_tests(args) {
+        println!(
+            "dist, docs: not built (tests selected; `cargo xtask dist --check` and \
+             `cargo xtask docs` build them)"
+        );
+    } else if !shell::is_root() {
+        // chroot, mounts and dpkg --root need it; the tests had sudo.
+        skips.add(
+            "dist --check".into(),
+            "needs root: run `sudo cargo xtask dist --check`".into(),
+        );
+    } else {
+        dist(true)?;
+        docs::run()?;
     }
     if no_guest {
         println!("guest: not run (--no-guest)");
@@ -256,6 +289,19 @@ fn build_release_tracer() -> Result<PathBuf> {
     ]);
     shell::status(&mut build, "building tracer")?;
     Ok(shell::workspace_root()?.join("target/release/tracer"))
+}
+
+fn dist(check: bool) -> Result<()> {
+    let started = std::time::Instant::now();
+    let artifacts = dist::run()?;
+    if check {
+        dist_check::run(&artifacts)?;
+        println!(
+            "dist: built and checked in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 fn run(args: &[String]) -> Result<()> {

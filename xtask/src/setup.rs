@@ -1,5 +1,7 @@
-//! `cargo xtask setup`: nightly rust-src and a bpf-linker whose LLVM major
-//! matches the nightly rustc's. Each step says whether it had work to do.
+//! `cargo xtask setup`: nightly rust-src, a bpf-linker whose LLVM major
+//! matches the nightly rustc's, and the musl target and C compiler that
+//! `cargo xtask dist` builds the static binary with. Each step says whether
+//! it had work to do.
 use std::{
     fs,
     os::unix::fs::symlink,
@@ -21,7 +23,12 @@ pub enum Step {
 }
 
 pub fn run() -> Result<Vec<Step>> {
-    let steps = vec![nightly_rust_src()?, bpf_linker()?];
+    let steps = vec![
+        nightly_rust_src()?,
+        bpf_linker()?,
+        musl_target()?,
+        musl_gcc()?,
+    ];
     for step in &steps {
         match step {
             Step::AlreadyDone(s) => eprintln!("setup: ok       {s}"),
@@ -52,6 +59,38 @@ fn nightly_rust_src() -> Result<Step> {
         "installing nightly rust-src (`rustup component add rust-src --toolchain nightly`)",
     )?;
     Ok(Step::Did("installed nightly rust-src".into()))
+}
+
+/// The target of the static binary `cargo xtask dist` ships.
+pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// The musl standard library for the toolchain that builds tracer (the one
+/// cargo runs here, stable by default).
+fn musl_target() -> Result<Step> {
+    let sysroot = shell::output(Command::new("rustc").args(["--print", "sysroot"]))
+        .context("rustc --print sysroot failed")?;
+    let lib = PathBuf::from(sysroot.trim())
+        .join("lib/rustlib")
+        .join(MUSL_TARGET);
+    if lib.is_dir() {
+        return Ok(Step::AlreadyDone(format!("rust target {MUSL_TARGET}")));
+    }
+    shell::status(
+        rustup().args(["target", "add", MUSL_TARGET]),
+        &format!("adding the {MUSL_TARGET} target (`rustup target add {MUSL_TARGET}`)"),
+    )?;
+    Ok(Step::Did(format!("added rust target {MUSL_TARGET}")))
+}
+
+/// ring's C and assembly are compiled for musl with musl-gcc (cc-rs's
+/// fallback compiler for the musl targets).
+fn musl_gcc() -> Result<Step> {
+    if shell::output(Command::new("sh").args(["-c", "command -v musl-gcc"])).is_some() {
+        return Ok(Step::AlreadyDone("musl-gcc (musl-tools)".into()));
+    }
+    crate::tools::install_packages(&["musl-tools"], "the static build (cargo xtask dist)")
+        .context("the musl build needs musl-gcc: apt-get install musl-tools")?;
+    Ok(Step::Did("installed musl-tools (musl-gcc)".into()))
 }
 
 /// The nightly's own libLLVM, e.g. `libLLVM.so.22.1-rust-1.97.0-nightly`.
@@ -172,6 +211,6 @@ mod idempotence {
             })
             .collect();
         assert!(did.is_empty(), "second setup still did: {did:?}");
-        assert_eq!(again.len(), 2, "both steps report");
+        assert_eq!(again.len(), 4, "every step reports");
     }
 }

@@ -1,5 +1,9 @@
 //! Command line: clap definitions and dispatch; nothing else.
+mod examples;
+mod manuals;
 mod trace_args;
+
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 pub use trace_args::{Expect, TraceArgs};
@@ -9,10 +13,9 @@ use crate::{exit, preflight, render::Format};
 #[derive(Parser, Debug)]
 #[command(
     name = "tracer",
-    version,
+    version = VERSION,
     about = "Trace HTTP requests like Go's httptrace, with the kernel's view of the same sockets",
-    after_help = "Exit codes: 0 ok; 1 a request or the trace failed; 2 usage; 3 --expect did not hold; \
-                  4 missing privilege or kernel support; 130/143 interrupted."
+    after_help = examples::TRACER
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -23,26 +26,43 @@ pub struct Cli {
 pub enum Command {
     /// Make requests to URL and show each one's client hooks and kernel
     /// events on one timeline, with a socket-level reuse verdict.
+    #[command(after_help = examples::TRACE)]
     Trace(TraceArgs),
     /// Trace a running process's connections and HTTP requests from the
     /// kernel side, until it exits, --duration ends, or Ctrl-C.
+    #[command(after_help = examples::ATTACH)]
     Attach(crate::attach::AttachArgs),
     /// Run a command, traced from its first instruction with the processes
     /// it forks, until they exit: `tracer run [OPTIONS] -- CMD ARGS...`.
+    #[command(after_help = examples::RUN)]
     Run(crate::run::RunArgs),
     /// Trace three requests against a loopback server started for the demo.
+    #[command(after_help = examples::DEMO)]
     Demo(DemoArgs),
     /// Say what this machine supports for tracing, and what is missing.
+    #[command(after_help = examples::CHECK)]
     Check {
         /// Also list the TLS libraries of process PID, and which of them
         /// attach can read the plaintext of.
         #[arg(long, value_name = "PID")]
         pid: Option<u32>,
     },
+    /// Print the completion script for SHELL on stdout.
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages into DIR (`cargo xtask dist` packs them).
+    #[command(hide = true, name = "__man")]
+    Man { dir: PathBuf },
     /// The demo's server (runs in its own process, apart from the tracer).
     #[command(hide = true, name = "__demo-server")]
     DemoServer,
 }
+
+/// The version and the commit it was built from (build.rs).
+pub const VERSION: &str = env!("TRACER_VERSION");
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -86,6 +106,8 @@ pub fn main() -> i32 {
             Command::Demo(args) => crate::demo::run(args.format, args.no_ebpf).await,
             Command::Check { pid } => check(pid),
             Command::DemoServer => crate::demo::serve().await,
+            Command::Completions { shell } => manuals::completions(shell),
+            Command::Man { dir } => manuals::man_pages(&dir),
         }
     })
 }

@@ -1,4 +1,4 @@
-//! JSON Lines, the README's contract: `event`, `request`, `finding`, `summary`.
+//! JSON Lines, the contract in the book (docs/src/output.md): `event`, `request`, `finding`, `summary`.
 use super::records::{
     ClientFields, Counts, EventFields, EventLine, EvidenceMap, FindingLine, Headers, KernelFields,
     LineType, PhasesUs, RequestLine, Shown, TraceOnly, TraceRequestLine, TraceSummary, Url,
@@ -139,7 +139,7 @@ mod tests {
         timeline::{DerivedStep, Source},
     };
 
-    /// The README's example finding line, byte for byte.
+    /// The book's example finding line (docs/src/output.md), byte for byte.
     #[test]
     fn a_finding_line_is_the_readmes_example() {
         use crate::timeline::catalogue::{self, AfterClose, Subject};
@@ -152,7 +152,7 @@ mod tests {
             new_connection: true,
         };
         let f = catalogue::server_closed_idle(at, 150_308_000, false, next);
-        let readme = include_str!("../../../README.md");
+        let readme = include_str!("../../../docs/src/output.md");
         let line = to_line(&finding(&f));
         assert!(readme.contains(&format!("`{line}`")), "{line}");
     }
