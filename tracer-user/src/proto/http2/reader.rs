@@ -1,0 +1,399 @@
+//! One direction of a connection: I/O chunks as the probes captured them
+//! in, whole frames out. Only header blocks and control frames are kept;
+//! DATA is counted by its header's length and never copied.
+
+use super::frame::{FrameHeader, FrameKind, HEADER_LEN, MAX_FRAME_LEN, PREFACE, flags};
+
+/// Bytes of one frame's payload kept, at most: a header block larger than
+/// this is cut, which marks that direction's HPACK table unusable.
+pub const MAX_KEPT_PAYLOAD: usize = 64 * 1024;
+/// SETTINGS_MAX_FRAME_SIZE's initial value (RFC 9113 §6.5.2): the longest
+/// frame a sync search accepts until the peer's SETTINGS say more.
+pub const DEFAULT_MAX_FRAME: u32 = 16_384;
+
+/// One read or write as the probes saw it.
+#[derive(Clone, Copy, Debug)]
+pub struct Chunk<'a> {
+    pub ts_ns: u64,
+    /// The bytes captured: a prefix of the I/O, maybe all of it.
+    pub bytes: &'a [u8],
+    /// The I/O's real length; more than `bytes.len()` when the capture
+    /// was cut.
+    pub total_len: usize,
+    /// Earlier I/O of this direction was lost (ring full, probe missed).
+    pub gap_before: bool,
+}
+
+/// A frame whose last byte has been seen.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    pub header: FrameHeader,
+    /// The kept part of the payload: all of it for header blocks and
+    /// control frames (unless `truncated`), the pad length for padded DATA.
+    pub payload: Vec<u8>,
+    /// Bytes of the payload that were wanted were not captured.
+    pub truncated: bool,
+    /// When the I/O that carried its header, and its last byte, happened.
+    pub first_ns: u64,
+    pub last_ns: u64,
+}
+
+#[derive(Clone, Debug)]
+pub enum ReaderEvent {
+    Frame(Frame),
+    /// Frames are followed from here on: after the preface, or after a
+    /// confirmed sync on a connection seen mid-way.
+    Synced {
+        by_preface: bool,
+    },
+    /// The frame chain was lost (bytes not captured); frames are searched
+    /// for again, and what was in the lost part is unknown.
+    Lost(&'static str),
+    /// Not HTTP/2, or a frame no peer would send: this direction is done.
+    Failed(&'static str),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Expecting the client preface; this many of its bytes seen.
+    Preface(usize),
+    /// Following frames from a known boundary.
+    Synced,
+    /// Looking for a frame boundary; `candidate`: the previous I/O was
+    /// whole frames, so one more confirms.
+    Searching {
+        candidate: bool,
+    },
+    Failed,
+}
+
+struct Partial {
+    header: FrameHeader,
+    remaining: u32,
+    keep: usize,
+    payload: Vec<u8>,
+    truncated: bool,
+    first_ns: u64,
+}
+
+pub struct FrameReader {
+    state: State,
+    head: [u8; HEADER_LEN],
+    head_len: usize,
+    head_ns: u64,
+    partial: Option<Partial>,
+    max_frame: u32,
+}
+
+impl FrameReader {
+    /// A direction whose first byte is the client preface.
+    pub fn at_preface() -> Self {
+        Self::with_state(State::Preface(0))
+    }
+
+    /// A direction whose first byte starts a frame (the server's side of a
+    /// connection seen from its start).
+    pub fn at_frame() -> Self {
+        Self::with_state(State::Synced)
+    }
+
+    /// A direction seen mid-way: frames are found by a confirmed sync.
+    pub fn mid_stream() -> Self {
+        Self::with_state(State::Searching { candidate: false })
+    }
+
+    fn with_state(state: State) -> Self {
+        Self {
+            state,
+            head: [0; HEADER_LEN],
+            head_len: 0,
+            head_ns: 0,
+            partial: None,
+            max_frame: DEFAULT_MAX_FRAME,
+        }
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.state == State::Synced
+    }
+
+    pub fn has_failed(&self) -> bool {
+        self.state == State::Failed
+    }
+
+    /// The receiver's SETTINGS_MAX_FRAME_SIZE: longer frames become
+    /// plausible to the sync search.
+    pub fn allow_frames_up_to(&mut self, len: u32) {
+        self.max_frame = self.max_frame.max(len.min(MAX_FRAME_LEN));
+    }
+
+    pub fn feed(&mut self, chunk: &Chunk<'_>, out: &mut Vec<ReaderEvent>) {
+        let total = chunk.total_len.max(chunk.bytes.len());
+        if chunk.gap_before {
+            match self.state {
+                State::Synced | State::Preface(_) => self.lose("I/O lost before this one", out),
+                State::Searching { .. } => self.state = State::Searching { candidate: false },
+                State::Failed => {}
+            }
+        }
+        let mut pos = 0;
+        if let State::Preface(seen) = self.state {
+            let want = &PREFACE[seen..];
+            let n = want.len().min(total);
+            // A cut capture shows part of it: what is seen must match.
+            let seen_now = n.min(chunk.bytes.len());
+            if seen + seen_now == 0 || chunk.bytes[..seen_now] != want[..seen_now] {
+                self.fail("no HTTP/2 client preface", out);
+                return;
+            }
+            pos = n;
+            if seen + n < PREFACE.len() {
+                self.state = State::Preface(seen + n);
+                return;
+            }
+            self.state = State::Synced;
+            out.push(ReaderEvent::Synced { by_preface: true });
+        }
+        if let State::Searching { candidate } = self.state {
+            let whole = whole_frames(chunk.bytes, total, self.max_frame);
+            self.state = State::Searching { candidate: whole };
+            // The first I/O of whole frames may be the tail of a DATA
+            // payload that happens to parse: only the next one is used.
+            if !(whole && candidate) {
+                return;
+            }
+            self.state = State::Synced;
+            out.push(ReaderEvent::Synced { by_preface: false });
+        }
+        if self.state == State::Synced {
+            self.follow(chunk, pos, total, out);
+        }
+    }
+
+    fn follow(
+        &mut self,
+        chunk: &Chunk<'_>,
+        mut pos: usize,
+        total: usize,
+        out: &mut Vec<ReaderEvent>,
+    ) {
+        let captured = chunk.bytes.len();
+        while pos < total {
+            let Some(p) = self.partial.as_mut() else {
+                if pos >= captured {
+                    self.lose("a frame header was not captured", out);
+                    return;
+                }
+                if self.head_len == 0 {
+                    self.head_ns = chunk.ts_ns;
+                }
+                let n = (HEADER_LEN - self.head_len).min(captured - pos);
+                self.head[self.head_len..self.head_len + n]
+                    .copy_from_slice(&chunk.bytes[pos..pos + n]);
+                self.head_len += n;
+                pos += n;
+                if self.head_len < HEADER_LEN {
+                    continue;
+                }
+                self.head_len = 0;
+                let Some(header) = FrameHeader::parse(&self.head) else {
+                    continue;
+                };
+                let known = !matches!(header.kind, FrameKind::Unknown(_));
+                if known && FrameHeader::plausible(&self.head, MAX_FRAME_LEN).is_none() {
+                    self.fail("a malformed frame header", out);
+                    return;
+                }
+                let keep = if header.kind.wants_payload() {
+                    MAX_KEPT_PAYLOAD
+                } else if header.kind == FrameKind::Data && header.has(flags::PADDED) {
+                    1
+                } else {
+                    0
+                };
+                self.partial = Some(Partial {
+                    header,
+                    remaining: header.len,
+                    keep: keep.min(header.len as usize),
+                    payload: Vec::new(),
+                    truncated: false,
+                    first_ns: self.head_ns,
+                });
+                if header.len == 0 {
+                    self.complete(chunk.ts_ns, out);
+                }
+                continue;
+            };
+            let n = (p.remaining as usize).min(total - pos);
+            let wanted = p.keep.saturating_sub(p.payload.len()).min(n);
+            let have = wanted.min(captured.saturating_sub(pos));
+            p.payload.extend_from_slice(&chunk.bytes[pos..pos + have]);
+            if have < wanted {
+                p.truncated = true;
+                // Keep the offsets right: later bytes of this frame are
+                // not appended after a hole.
+                p.keep = p.payload.len();
+            }
+            p.remaining -= n as u32;
+            pos += n;
+            if p.remaining == 0 {
+                self.complete(chunk.ts_ns, out);
+            }
+        }
+    }
+
+    fn complete(&mut self, last_ns: u64, out: &mut Vec<ReaderEvent>) {
+        if let Some(p) = self.partial.take() {
+            let cut = p.header.kind.wants_payload() && p.header.len as usize > MAX_KEPT_PAYLOAD;
+            out.push(ReaderEvent::Frame(Frame {
+                header: p.header,
+                payload: p.payload,
+                truncated: p.truncated || cut,
+                first_ns: p.first_ns,
+                last_ns,
+            }));
+        }
+    }
+
+    fn lose(&mut self, why: &'static str, out: &mut Vec<ReaderEvent>) {
+        self.partial = None;
+        self.head_len = 0;
+        self.state = State::Searching { candidate: false };
+        out.push(ReaderEvent::Lost(why));
+    }
+
+    fn fail(&mut self, why: &'static str, out: &mut Vec<ReaderEvent>) {
+        self.partial = None;
+        self.state = State::Failed;
+        out.push(ReaderEvent::Failed(why));
+    }
+}
+
+/// Whether an I/O is made of whole, plausible frames: consecutive frame
+/// headers, each within the captured bytes, the last frame ending exactly
+/// where the I/O ends.
+fn whole_frames(bytes: &[u8], total: usize, max_frame: u32) -> bool {
+    let mut off = 0usize;
+    while off < total {
+        let Some(h) = bytes
+            .get(off..)
+            .and_then(|b| FrameHeader::plausible(b, max_frame))
+        else {
+            return false;
+        };
+        off += HEADER_LEN + h.len as usize;
+    }
+    off == total && total > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len() as u32;
+        let mut v = len.to_be_bytes()[1..].to_vec();
+        v.extend([kind, flags]);
+        v.extend(stream.to_be_bytes());
+        v.extend(payload);
+        v
+    }
+
+    fn chunk(bytes: &[u8]) -> Chunk<'_> {
+        Chunk {
+            ts_ns: 1,
+            bytes,
+            total_len: bytes.len(),
+            gap_before: false,
+        }
+    }
+
+    fn frames(events: &[ReaderEvent]) -> Vec<(FrameKind, u32, usize, bool)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ReaderEvent::Frame(f) => Some((
+                    f.header.kind,
+                    f.header.stream_id,
+                    f.payload.len(),
+                    f.truncated,
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn preface_then_frames_split_anywhere() {
+        let mut wire = PREFACE.to_vec();
+        wire.extend(frame(4, 0, 0, &[0, 1, 0, 0, 0x10, 0]));
+        wire.extend(frame(1, 5, 1, b"\x82\x84"));
+        wire.extend(frame(0, 1, 1, &[7; 100]));
+        for split in 1..wire.len() {
+            let mut r = FrameReader::at_preface();
+            let mut out = Vec::new();
+            r.feed(&chunk(&wire[..split]), &mut out);
+            r.feed(&chunk(&wire[split..]), &mut out);
+            assert_eq!(
+                frames(&out),
+                [
+                    (FrameKind::Settings, 0, 6, false),
+                    (FrameKind::Headers, 1, 2, false),
+                    (FrameKind::Data, 1, 0, false)
+                ],
+                "split at {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn http1_is_not_taken_for_a_preface() {
+        let mut r = FrameReader::at_preface();
+        let mut out = Vec::new();
+        r.feed(&chunk(b"GET / HTTP/1.1\r\n\r\n"), &mut out);
+        assert!(matches!(out.as_slice(), [ReaderEvent::Failed(_)]));
+    }
+
+    #[test]
+    fn an_uncaptured_data_tail_is_skipped_but_an_uncaptured_header_loses_sync() {
+        let mut wire = frame(0, 0, 1, &[1; 1000]);
+        wire.extend(frame(1, 4, 3, b"\x82"));
+        let mut r = FrameReader::at_frame();
+        let mut out = Vec::new();
+        // Captured: the DATA header and 100 bytes; its tail is counted.
+        r.feed(
+            &Chunk {
+                total_len: 1009,
+                ..chunk(&wire[..109])
+            },
+            &mut out,
+        );
+        r.feed(&chunk(&wire[1009..]), &mut out);
+        assert_eq!(frames(&out).len(), 2);
+        let mut r = FrameReader::at_frame();
+        let mut out = Vec::new();
+        r.feed(
+            &Chunk {
+                total_len: wire.len(),
+                ..chunk(&wire[..1009])
+            },
+            &mut out,
+        );
+        assert!(matches!(out.last(), Some(ReaderEvent::Lost(_))));
+    }
+
+    #[test]
+    fn mid_stream_sync_needs_two_ios_of_whole_frames() {
+        let a = frame(1, 4, 5, b"\x82\x84");
+        let b = frame(0, 1, 5, b"hello");
+        // The tail of a DATA payload that parses as a frame is not used.
+        let mut r = FrameReader::mid_stream();
+        let mut out = Vec::new();
+        r.feed(&chunk(&[0xde, 0xad]), &mut out);
+        r.feed(&chunk(&a), &mut out);
+        assert!(frames(&out).is_empty());
+        r.feed(&chunk(&b), &mut out);
+        assert!(matches!(out[0], ReaderEvent::Synced { by_preface: false }));
+        assert_eq!(frames(&out), [(FrameKind::Data, 5, 0, false)]);
+    }
+}
