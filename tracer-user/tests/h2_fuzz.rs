@@ -1,0 +1,293 @@
+//! Fuzzing the HTTP/2 parser from a corpus of real connections kept in
+//! tests/corpus/h2 (written by `corpus_is_current` with
+//! TRACER_WRITE_H2_CORPUS=1): mutated bytes never panic, and a capture
+//! that only loses bytes never shows a value the full capture does not.
+//! Each target runs a bounded number of cases (PROPTEST_CASES overrides).
+
+mod h2_wire;
+
+use h2_wire::{Io, from_corpus, record, summary, to_corpus};
+use proptest::prelude::*;
+use tracer_user::proto::http2::hpack::BlockDecoder;
+use tracer_user::proto::http2::{Chunk, Direction, H2Request, Http2Connection, Role, Start};
+
+const CORPUS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/h2");
+
+fn corpus() -> Vec<Vec<Io>> {
+    let mut files: Vec<_> = std::fs::read_dir(CORPUS_DIR)
+        .expect("the h2 corpus is in the repository")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    let logs: Vec<Vec<Io>> = files
+        .iter()
+        .map(|f| from_corpus(&std::fs::read(f).expect("corpus file")))
+        .collect();
+    assert!(logs.len() >= 3, "corpus files in {CORPUS_DIR}");
+    logs
+}
+
+/// One I/O as the fuzzer changes it.
+#[derive(Clone, Debug)]
+struct Fed {
+    dir: Direction,
+    bytes: Vec<u8>,
+    total_len: usize,
+    gap_before: bool,
+}
+
+fn feed(log: &[Fed], role: Role, start: Start) -> (Vec<H2Request>, Vec<String>) {
+    let mut conn = Http2Connection::new(role, start);
+    for (i, io) in log.iter().enumerate() {
+        conn.feed(
+            io.dir,
+            &Chunk {
+                ts_ns: i as u64,
+                bytes: &io.bytes,
+                total_len: io.total_len,
+                gap_before: io.gap_before,
+            },
+        );
+    }
+    (conn.finish(), conn.notes().to_vec())
+}
+
+fn whole(log: &[Io]) -> Vec<Fed> {
+    log.iter()
+        .map(|io| Fed {
+            dir: io.dir,
+            bytes: io.bytes.clone(),
+            total_len: io.bytes.len(),
+            gap_before: false,
+        })
+        .collect()
+}
+
+/// Losses a probe can cause: a cut capture, a lost I/O (then the next
+/// one of that direction says so), a capture begun late.
+#[derive(Clone, Debug)]
+enum Loss {
+    Cut(usize, usize),
+    Drop(usize),
+}
+
+fn lose(log: &[Io], losses: &[Loss]) -> Vec<Fed> {
+    let mut fed = whole(log);
+    let mut dropped = vec![false; fed.len()];
+    for loss in losses {
+        match *loss {
+            Loss::Cut(i, keep) => {
+                let io = &mut fed[i % log.len()];
+                io.bytes.truncate(keep);
+            }
+            Loss::Drop(i) => dropped[i % log.len()] = true,
+        }
+    }
+    let mut out: Vec<Fed> = Vec::new();
+    let mut pending_gap = [false; 2];
+    for (io, dropped) in fed.into_iter().zip(dropped) {
+        let d = usize::from(io.dir == Direction::Ingress);
+        if dropped {
+            pending_gap[d] = true;
+            continue;
+        }
+        out.push(Fed {
+            gap_before: std::mem::take(&mut pending_gap[d]),
+            ..io
+        });
+    }
+    out
+}
+
+/// Every value a lossy parse shows is the one the whole capture shows.
+fn assert_true_or_null(lossy: &[H2Request], truth: &[H2Request]) -> Result<(), TestCaseError> {
+    for r in lossy {
+        let Some(t) = truth.iter().find(|t| t.stream_id == r.stream_id) else {
+            continue;
+        };
+        for (got, want) in [
+            (&r.method, &t.method),
+            (&r.scheme, &t.scheme),
+            (&r.authority, &t.authority),
+            (&r.path, &t.path),
+            (&r.grpc_message, &t.grpc_message),
+        ] {
+            prop_assert!(got.is_none() || got == want, "{got:?} vs {want:?}");
+        }
+        prop_assert!(r.status.is_none() || r.status == t.status);
+        prop_assert!(r.grpc_status.is_none() || r.grpc_status == t.grpc_status);
+    }
+    Ok(())
+}
+
+fn config() -> ProptestConfig {
+    // Bounded for `cargo xtask test`; PROPTEST_CASES raises it.
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn mutated_connections_never_panic(
+        pick in 0usize..16,
+        flips in prop::collection::vec((any::<usize>(), any::<usize>(), any::<u8>()), 0..8),
+        cuts in prop::collection::vec((any::<usize>(), any::<usize>()), 0..4),
+        mid in any::<bool>(),
+        server in any::<bool>(),
+    ) {
+        let logs = corpus();
+        let log = &logs[pick % logs.len()];
+        let mut fed = whole(log);
+        for (i, at, byte) in flips {
+            let io = &mut fed[i % log.len()];
+            if !io.bytes.is_empty() {
+                let at = at % io.bytes.len();
+                io.bytes[at] ^= byte;
+            }
+        }
+        for (i, keep) in cuts {
+            let io = &mut fed[i % log.len()];
+            io.bytes.truncate(keep % (io.bytes.len() + 1));
+        }
+        let role = if server { Role::Server } else { Role::Client };
+        let start = if mid { Start::MidStream } else { Start::Preface };
+        let fed = if server { flip_dirs(fed) } else { fed };
+        let _ = feed(&fed, role, start);
+    }
+
+    #[test]
+    fn lossy_captures_show_only_true_values(
+        pick in 0usize..16,
+        losses in prop::collection::vec(
+            prop_oneof![
+                (any::<usize>(), 0usize..300).prop_map(|(i, k)| Loss::Cut(i, k)),
+                any::<usize>().prop_map(Loss::Drop),
+            ],
+            1..6,
+        ),
+        late in 0usize..12,
+    ) {
+        let logs = corpus();
+        let log = &logs[pick % logs.len()];
+        let (truth, notes) = feed(&whole(log), Role::Client, Start::Preface);
+        prop_assert!(notes.is_empty(), "{notes:?}");
+        let (lossy, _) = feed(&lose(log, &losses), Role::Client, Start::Preface);
+        assert_true_or_null(&lossy, &truth)?;
+        let late = late.min(log.len());
+        let (mid, _) = feed(&whole(&log[late..]), Role::Client, Start::MidStream);
+        assert_true_or_null(&mid, &truth)?;
+    }
+
+    #[test]
+    fn rechunked_reads_change_nothing(pick in 0usize..16, splits in prop::collection::vec(any::<usize>(), 1..20)) {
+        let logs = corpus();
+        let log = &logs[pick % logs.len()];
+        let (truth, _) = feed(&whole(log), Role::Client, Start::Preface);
+        let mut fed = whole(log);
+        for s in splits {
+            let i = s % fed.len();
+            let io = &fed[i];
+            if io.bytes.len() < 2 {
+                continue;
+            }
+            let at = 1 + s % (io.bytes.len() - 1);
+            let (a, b) = io.bytes.split_at(at);
+            let (a, b) = (a.to_vec(), b.to_vec());
+            let dir = io.dir;
+            fed[i] = Fed { dir, total_len: a.len(), bytes: a, gap_before: false };
+            fed.insert(i + 1, Fed { dir, total_len: b.len(), bytes: b, gap_before: false });
+        }
+        let (split, notes) = feed(&fed, Role::Client, Start::Preface);
+        prop_assert!(notes.is_empty(), "{notes:?}");
+        prop_assert_eq!(summary(&split), summary(&truth));
+    }
+
+    #[test]
+    fn hpack_blocks_never_panic(block in prop::collection::vec(any::<u8>(), 0..300), cut in any::<bool>()) {
+        for mut d in [BlockDecoder::in_step(), BlockDecoder::unusable()] {
+            let _ = d.decode(&block, cut);
+            let _ = d.decode(&block, false);
+        }
+    }
+}
+
+/// The same connection seen from the server: its writes are the
+/// client's reads.
+fn flip_dirs(fed: Vec<Fed>) -> Vec<Fed> {
+    fed.into_iter()
+        .map(|f| Fed {
+            dir: match f.dir {
+                Direction::Egress => Direction::Ingress,
+                Direction::Ingress => Direction::Egress,
+            },
+            ..f
+        })
+        .collect()
+}
+
+/// The corpus parses to what the server saw; with
+/// TRACER_WRITE_H2_CORPUS=1 it is first written anew from real
+/// connections.
+#[tokio::test]
+async fn corpus_is_current() {
+    if std::env::var_os("TRACER_WRITE_H2_CORPUS").is_some() {
+        write_corpus().await;
+    }
+    for log in corpus() {
+        let (reqs, notes) = feed(&whole(&log), Role::Client, Start::Preface);
+        assert!(notes.is_empty(), "{notes:?}");
+        assert!(!reqs.is_empty());
+        assert!(reqs.iter().all(|r| r.path.is_some()));
+    }
+}
+
+async fn write_corpus() {
+    use h2_wire::Answer;
+    let answer = |path: &str| match path {
+        "/big" => Answer::Body(200, 40_000),
+        "/missing" => Answer::Body(404, 9),
+        "/reset" => Answer::Reset,
+        "/demo.Echo/Fail" => Answer::GrpcTrailersOnly(5, "not found"),
+        p if p.starts_with("/demo.") => Answer::Grpc(0, ""),
+        _ => Answer::Body(200, 2),
+    };
+    let concurrent: Vec<String> = (0..8).map(|i| format!("/c/{i}?page={i}")).collect();
+    let concurrent: Vec<(&str, &str)> = concurrent.iter().map(|p| ("GET", p.as_str())).collect();
+    let sets: [(&str, Vec<h2_wire::Batch<'_>>); 4] = [
+        (
+            "sequential",
+            vec![&[("GET", "/a")], &[("GET", "/big")], &[("GET", "/missing")]],
+        ),
+        ("concurrent", vec![&concurrent]),
+        (
+            "grpc",
+            vec![
+                &[("POST", "/demo.Echo/Say")],
+                &[("POST", "/demo.Echo/Say")],
+                &[("POST", "/demo.Echo/Fail")],
+            ],
+        ),
+        (
+            "reset",
+            vec![
+                &[("GET", "/reset")],
+                &[("GET", "/a")],
+                &[("GET", "/a?token=t")],
+            ],
+        ),
+    ];
+    std::fs::create_dir_all(CORPUS_DIR).expect("corpus dir");
+    for (name, batches) in sets {
+        let rec = record(&batches, answer).await;
+        let file = format!("{CORPUS_DIR}/{name}.bin");
+        std::fs::write(&file, to_corpus(&rec.client)).expect("write corpus");
+    }
+}
