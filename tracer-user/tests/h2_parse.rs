@@ -211,3 +211,46 @@ async fn cut_captures_show_only_true_values() {
         }
     }
 }
+
+/// A response body made of HTTP/2 frames, and a capture that begins at
+/// them: what parses as frames inside a DATA payload is never taken for
+/// the connection's own.
+#[tokio::test]
+async fn frames_inside_a_data_payload_are_not_taken_for_the_connections() {
+    // A response HEADERS for stream 1: status 418, ending the stream.
+    let mut block = vec![0x48, 3];
+    block.extend(b"418");
+    let mut fake = vec![0, 0, block.len() as u8, 1, 0x5, 0, 0, 0, 1];
+    fake.extend(&block);
+    let body = fake.repeat(4);
+    let len = body.len();
+    let rec = record(
+        &[&[("GET", "/a")], &[("GET", "/frames")], &[("GET", "/a")]],
+        {
+            move |path: &str| match path {
+                "/frames" => Answer::Fixed(body.clone()),
+                _ => Answer::Body(200, 2),
+            }
+        },
+    )
+    .await;
+    // The server's write that ends with the fake frames.
+    let at = rec
+        .server
+        .iter()
+        .position(|io| io.bytes.ends_with(&fake) && io.bytes.len() >= len + 9)
+        .expect("the body's write");
+    let write = &rec.server[at];
+    let mut late = vec![h2_wire::Io {
+        bytes: write.bytes[write.bytes.len() - len..].to_vec(),
+        ..write.clone()
+    }];
+    late.extend(rec.server[at + 1..].iter().cloned());
+    let (reqs, _) = parse(&late, Role::Server, Start::MidStream, usize::MAX);
+    assert!(!reqs.is_empty());
+    assert!(reqs.iter().all(|r| r.status != Some(418)), "{reqs:?}");
+    // The same bytes twice in a row do sync: the check is not vacuous.
+    let twice = [late[0].clone(), late[0].clone()];
+    let (fooled, _) = parse(&twice, Role::Server, Start::MidStream, usize::MAX);
+    assert!(fooled.iter().any(|r| r.status == Some(418)), "{fooled:?}");
+}

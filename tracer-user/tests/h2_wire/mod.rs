@@ -92,6 +92,8 @@ pub enum Answer {
     GrpcTrailersOnly(u32, &'static str),
     /// RST_STREAM CANCEL instead of a response.
     Reset,
+    /// 200 and exactly these bytes.
+    Fixed(Vec<u8>),
 }
 
 /// The I/O each end recorded, and the requests the server saw.
@@ -221,6 +223,11 @@ fn respond_to(path: &str, answer: Answer, mut respond: h2::server::SendResponse<
             let _ = respond.send_response(r.body(()).expect("response"), true);
         }
         Answer::Reset => respond.send_reset(Reason::CANCEL),
+        Answer::Fixed(body) => {
+            if let Ok(mut send) = respond.send_response(head(200, false), false) {
+                let _ = send.send_data(Bytes::from(body), true);
+            }
+        }
     }
 }
 
