@@ -31,6 +31,10 @@ pub enum Direction {
 pub enum Start {
     /// At the connection's first byte (the client sends the preface).
     Preface,
+    /// After an HTTP/1.1 `Upgrade: h2c` and its 101 (fed from the byte
+    /// after each): stream 1 is the upgraded request, whose method and
+    /// path the HTTP/1 parser has; its response comes as HTTP/2.
+    Upgrade,
     /// Mid-way: frames are found by a confirmed sync, tables are unknown.
     MidStream,
 }
@@ -76,7 +80,7 @@ impl Http2Connection {
             block: None,
         };
         let (c2s, s2c) = match start {
-            Start::Preface => (
+            Start::Preface | Start::Upgrade => (
                 side(FrameReader::at_preface(), BlockDecoder::in_step()),
                 side(FrameReader::at_frame(), BlockDecoder::in_step()),
             ),
@@ -85,11 +89,15 @@ impl Http2Connection {
                 side(FrameReader::mid_stream(), BlockDecoder::unusable()),
             ),
         };
+        let mut streams = StreamTable::new(start != Start::MidStream);
+        if start == Start::Upgrade {
+            streams.upgraded();
+        }
         Self {
             local,
             c2s,
             s2c,
-            streams: StreamTable::new(start == Start::Preface),
+            streams,
             detection: Detection::Undecided,
             ended: false,
             notes: Vec::new(),
@@ -324,3 +332,6 @@ fn code_at(payload: &[u8], at: usize) -> Option<u32> {
 fn code_name(code: u32) -> String {
     error_code_name(code).map_or_else(|| format!("0x{code:x}"), str::to_string)
 }
+
+#[cfg(test)]
+mod tests;

@@ -96,6 +96,19 @@ impl H2Request {
         }
     }
 
+    /// A gRPC call's service and method, from its path
+    /// (`/package.Service/Method`), for OpenTelemetry's `rpc.service` and
+    /// `rpc.method`.
+    pub fn grpc_method(&self) -> Option<(&str, &str)> {
+        if !self.is_grpc() {
+            return None;
+        }
+        let path = self.path.as_deref()?.strip_prefix('/')?;
+        let (service, method) = path.split_once('/')?;
+        (!service.is_empty() && !method.is_empty() && !method.contains('/'))
+            .then_some((service, method))
+    }
+
     /// A gRPC call: its content-type says so.
     pub fn is_grpc(&self) -> bool {
         self.content_type
@@ -158,6 +171,14 @@ impl StreamTable {
                 ended_s2c: false,
             }
         })
+    }
+
+    /// Stream 1 was an HTTP/1.1 request upgraded to h2c: its request is
+    /// over, and its fields are the HTTP/1 parser's to give.
+    pub fn upgraded(&mut self) {
+        let open = self.stream(1);
+        open.request_headers = true;
+        open.ended_c2s = true;
     }
 
     /// A header block for `id` (HEADERS, with its CONTINUATIONs).
