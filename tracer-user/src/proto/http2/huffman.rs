@@ -28,7 +28,8 @@ struct Canonical {
     symbols: [u16; 257],
 }
 
-const CODE: Canonical = canonical();
+// A static, not a const: a const would be copied at each use.
+static CODE: Canonical = canonical();
 
 const fn canonical() -> Canonical {
     let mut c = Canonical {
