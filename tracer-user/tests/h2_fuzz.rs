@@ -11,6 +11,7 @@ use proptest::prelude::*;
 use tracer_user::proto::http2::fields::FieldSink;
 use tracer_user::proto::http2::frame::{FrameHeader, FrameKind, PREFACE};
 use tracer_user::proto::http2::hpack::BlockDecoder;
+use tracer_user::proto::http2::reader::Extent;
 use tracer_user::proto::http2::{Chunk, Direction, H2Request, Http2Connection, Role, Start};
 
 const CORPUS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/h2");
@@ -48,6 +49,7 @@ fn feed(log: &[Fed], role: Role, start: Start) -> (Vec<H2Request>, Vec<String>) 
                 bytes: &io.bytes,
                 total_len: io.total_len,
                 gap_before: io.gap_before,
+                later: &[],
             },
         );
     }
@@ -248,6 +250,82 @@ proptest! {
             let _ = d.decode(&block, cut);
             let _ = d.decode(&block, false);
         }
+    }
+}
+
+/// A capture as the kernel record of ARCHITECTURE.md would give it:
+/// per I/O, only the preface, frame headers and the payloads of header
+/// and control frames, at their offsets; DATA payloads are not captured.
+fn frames_only(log: &[Io]) -> Vec<Vec<(usize, Vec<u8>)>> {
+    let mut kept = vec![Vec::new(); log.len()];
+    for dir in [Direction::Egress, Direction::Ingress] {
+        let ios: Vec<usize> = (0..log.len()).filter(|&i| log[i].dir == dir).collect();
+        let all: Vec<u8> = ios.iter().flat_map(|&i| log[i].bytes.clone()).collect();
+        let mut wanted = Vec::new();
+        let mut pos = 0;
+        if dir == Direction::Egress {
+            wanted.push((0, PREFACE.len()));
+            pos = PREFACE.len();
+        }
+        while let Some(h) = all.get(pos..).and_then(FrameHeader::parse) {
+            let end = pos + 9 + h.len as usize;
+            let payload_end = if h.kind.wants_payload() { end } else { pos + 9 };
+            wanted.push((pos, payload_end));
+            pos = end;
+        }
+        let mut start = 0;
+        for &i in &ios {
+            let end = start + log[i].bytes.len();
+            for &(a, b) in &wanted {
+                let (a, b) = (a.max(start), b.min(end));
+                if a < b {
+                    kept[i].push((a - start, log[i].bytes[a - start..b - start].to_vec()));
+                }
+            }
+            start = end;
+        }
+    }
+    kept
+}
+
+#[test]
+fn frame_headers_and_header_blocks_alone_give_the_same_requests() {
+    for log in corpus() {
+        let (truth, _) = feed(&whole(&log), Role::Client, Start::Preface);
+        let kept = frames_only(&log);
+        let mut conn = Http2Connection::new(Role::Client, Start::Preface);
+        let mut skipped = 0;
+        for (i, (io, kept)) in log.iter().zip(&kept).enumerate() {
+            let prefix = kept
+                .first()
+                .filter(|(at, _)| *at == 0)
+                .map_or(&[][..], |(_, b)| b);
+            let later: Vec<Extent<'_>> = kept
+                .iter()
+                .filter(|(at, _)| *at > 0)
+                .map(|(offset, bytes)| Extent {
+                    offset: *offset,
+                    bytes,
+                })
+                .collect();
+            skipped += io.bytes.len() - kept.iter().map(|(_, b)| b.len()).sum::<usize>();
+            let chunk = Chunk {
+                ts_ns: i as u64,
+                bytes: prefix,
+                total_len: io.bytes.len(),
+                gap_before: false,
+                later: &later,
+            };
+            conn.feed(io.dir, &chunk);
+        }
+        let got = conn.finish();
+        assert!(conn.notes().is_empty(), "{:?}", conn.notes());
+        assert_eq!(got, truth);
+        let data: u64 = truth
+            .iter()
+            .map(|r| r.request_data_bytes + r.response_data_bytes)
+            .sum();
+        assert!(skipped as u64 >= data, "DATA payloads were not captured");
     }
 }
 

@@ -253,6 +253,7 @@ pub fn parse(log: &[Io], role: Role, start: Start, cut: usize) -> (Vec<H2Request
                 bytes: captured,
                 total_len: io.bytes.len(),
                 gap_before: false,
+                later: &[],
             },
         );
     }

@@ -22,6 +22,37 @@ pub struct Chunk<'a> {
     pub total_len: usize,
     /// Earlier I/O of this direction was lost (ring full, probe missed).
     pub gap_before: bool,
+    /// Bytes captured past `bytes`, in offset order: a capture that keeps
+    /// frame headers and header blocks and skips DATA payloads.
+    pub later: &'a [Extent<'a>],
+}
+
+/// Captured bytes at an offset of their I/O.
+#[derive(Clone, Copy, Debug)]
+pub struct Extent<'a> {
+    pub offset: usize,
+    pub bytes: &'a [u8],
+}
+
+impl<'a> Chunk<'a> {
+    /// The captured bytes from `pos` on, as far as they run unbroken.
+    fn at(&self, pos: usize) -> &'a [u8] {
+        if let Some(rest) = self.bytes.get(pos..).filter(|r| !r.is_empty()) {
+            return rest;
+        }
+        self.later
+            .iter()
+            .find(|e| e.offset <= pos && pos < e.offset + e.bytes.len())
+            .map_or(&[], |e| &e.bytes[pos - e.offset..])
+    }
+
+    /// Where the capture ends (the I/O may go on uncaptured).
+    fn captured_end(&self) -> usize {
+        self.later
+            .last()
+            .map_or(self.bytes.len(), |e| e.offset + e.bytes.len())
+            .max(self.bytes.len())
+    }
 }
 
 /// A frame whose last byte has been seen.
@@ -128,7 +159,7 @@ impl FrameReader {
     }
 
     pub fn feed(&mut self, chunk: &Chunk<'_>, out: &mut Vec<ReaderEvent>) {
-        let total = chunk.total_len.max(chunk.bytes.len());
+        let total = chunk.total_len.max(chunk.captured_end());
         if chunk.gap_before {
             match self.state {
                 State::Synced | State::Preface(_) => self.lose("I/O lost before this one", out),
@@ -155,7 +186,7 @@ impl FrameReader {
             out.push(ReaderEvent::Synced { by_preface: true });
         }
         if let State::Searching { candidate } = self.state {
-            let whole = whole_frames(chunk.bytes, total, self.max_frame);
+            let whole = whole_frames(chunk, total, self.max_frame);
             self.state = State::Searching { candidate: whole };
             // The first I/O of whole frames may be the tail of a DATA
             // payload that happens to parse: only the next one is used.
@@ -177,19 +208,18 @@ impl FrameReader {
         total: usize,
         out: &mut Vec<ReaderEvent>,
     ) {
-        let captured = chunk.bytes.len();
         while pos < total {
             let Some(p) = self.partial.as_mut() else {
-                if pos >= captured {
+                let avail = chunk.at(pos);
+                if avail.is_empty() {
                     self.lose("a frame header was not captured", out);
                     return;
                 }
                 if self.head_len == 0 {
                     self.head_ns = chunk.ts_ns;
                 }
-                let n = (HEADER_LEN - self.head_len).min(captured - pos);
-                self.head[self.head_len..self.head_len + n]
-                    .copy_from_slice(&chunk.bytes[pos..pos + n]);
+                let n = (HEADER_LEN - self.head_len).min(avail.len());
+                self.head[self.head_len..self.head_len + n].copy_from_slice(&avail[..n]);
                 self.head_len += n;
                 pos += n;
                 if self.head_len < HEADER_LEN {
@@ -226,8 +256,9 @@ impl FrameReader {
             };
             let n = (p.remaining as usize).min(total - pos);
             let wanted = p.keep.saturating_sub(p.payload.len()).min(n);
-            let have = wanted.min(captured.saturating_sub(pos));
-            p.payload.extend_from_slice(&chunk.bytes[pos..pos + have]);
+            let avail = if wanted > 0 { chunk.at(pos) } else { &[] };
+            let have = wanted.min(avail.len());
+            p.payload.extend_from_slice(&avail[..have]);
             if have < wanted {
                 p.truncated = true;
                 // Keep the offsets right: later bytes of this frame are
@@ -272,13 +303,10 @@ impl FrameReader {
 /// Whether an I/O is made of whole, plausible frames: consecutive frame
 /// headers, each within the captured bytes, the last frame ending exactly
 /// where the I/O ends.
-fn whole_frames(bytes: &[u8], total: usize, max_frame: u32) -> bool {
+fn whole_frames(chunk: &Chunk<'_>, total: usize, max_frame: u32) -> bool {
     let mut off = 0usize;
     while off < total {
-        let Some(h) = bytes
-            .get(off..)
-            .and_then(|b| FrameHeader::plausible(b, max_frame))
-        else {
+        let Some(h) = FrameHeader::plausible(chunk.at(off), max_frame) else {
             return false;
         };
         off += HEADER_LEN + h.len as usize;
@@ -305,6 +333,7 @@ mod tests {
             bytes,
             total_len: bytes.len(),
             gap_before: false,
+            later: &[],
         }
     }
 

@@ -31,6 +31,7 @@ fn feed(conn: &mut Http2Connection, dir: Direction, bytes: &[u8]) {
             bytes,
             total_len: bytes.len(),
             gap_before: false,
+            later: &[],
         },
     );
 }
