@@ -28,12 +28,12 @@ pub struct Io {
 /// Orders the I/O of both ends on one clock.
 static CLOCK: AtomicU64 = AtomicU64::new(1);
 
-struct Recorded {
-    inner: TcpStream,
+struct Recorded<T> {
+    inner: T,
     log: Arc<Mutex<Vec<Io>>>,
 }
 
-impl Recorded {
+impl<T> Recorded<T> {
     fn push(&self, dir: Direction, bytes: &[u8]) {
         let ts_ns = CLOCK.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut log) = self.log.lock() {
@@ -46,7 +46,7 @@ impl Recorded {
     }
 }
 
-impl AsyncRead for Recorded {
+impl<T: AsyncRead + Unpin> AsyncRead for Recorded<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -62,7 +62,7 @@ impl AsyncRead for Recorded {
     }
 }
 
-impl AsyncWrite for Recorded {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Recorded<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -112,28 +112,10 @@ pub async fn record(
     batches: &[Batch<'_>],
     answer: impl Fn(&str) -> Answer + Send + Sync + 'static,
 ) -> Recording {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server_log = Arc::new(Mutex::new(Vec::new()));
+    let server = serve(answer).await;
+    let (addr, server_log, paths) = (server.addr, server.log.clone(), server.paths.clone());
+    let server = server.task;
     let client_log = Arc::new(Mutex::new(Vec::new()));
-    let paths = Arc::new(Mutex::new(Vec::new()));
-    let answer = Arc::new(answer);
-    let server = {
-        let (log, paths) = (server_log.clone(), paths.clone());
-        tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.expect("accept");
-            let mut conn = h2::server::handshake(Recorded { inner: tcp, log })
-                .await
-                .expect("server handshake");
-            while let Some(next) = conn.accept().await {
-                let Ok((request, respond)) = next else { break };
-                let path = request.uri().path().to_string();
-                paths.lock().expect("paths").push(path.clone());
-                let answer = answer.clone();
-                tokio::spawn(async move { respond_to(&path, answer(&path), respond) });
-            }
-        })
-    };
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let io = Recorded {
         inner: tcp,
@@ -176,7 +158,92 @@ pub async fn record(
     }
 }
 
-fn taken<T>(log: &Mutex<Vec<T>>) -> Vec<T> {
+/// An h2 server (prior knowledge) for one connection, recording its I/O.
+pub struct Server {
+    pub addr: std::net::SocketAddr,
+    pub log: Arc<Mutex<Vec<Io>>>,
+    pub paths: Arc<Mutex<Vec<String>>>,
+    /// Ends when the connection does.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+pub async fn serve(answer: impl Fn(&str) -> Answer + Send + Sync + 'static) -> Server {
+    serve_on(answer, None).await
+}
+
+/// [`serve`] over TLS (ALPN h2, a self-signed certificate): the log holds
+/// the plaintext, as the TLS library's probes see it.
+pub async fn serve_tls(answer: impl Fn(&str) -> Answer + Send + Sync + 'static) -> Server {
+    let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    let key = rcgen::generate_simple_self_signed(names).expect("certificate");
+    let der = rustls::pki_types::PrivatePkcs8KeyDer::from(key.signing_key.serialize_der());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![key.cert.der().clone()], der.into())
+        .expect("server config");
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    serve_on(
+        answer,
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+    )
+    .await
+}
+
+async fn serve_on(
+    answer: impl Fn(&str) -> Answer + Send + Sync + 'static,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let paths = Arc::new(Mutex::new(Vec::new()));
+    let answer: Answerer = Arc::new(answer);
+    let task = {
+        let (log, paths) = (log.clone(), paths.clone());
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(tcp).await {
+                        h2_server(Recorded { inner: stream, log }, paths, answer).await;
+                    }
+                }
+                None => h2_server(Recorded { inner: tcp, log }, paths, answer).await,
+            }
+        })
+    };
+    Server {
+        addr,
+        log,
+        paths,
+        task,
+    }
+}
+
+type Answerer = Arc<dyn Fn(&str) -> Answer + Send + Sync>;
+
+async fn h2_server<T: AsyncRead + AsyncWrite + Unpin>(
+    io: T,
+    paths: Arc<Mutex<Vec<String>>>,
+    answer: Answerer,
+) {
+    let Ok(mut conn) = h2::server::handshake(io).await else {
+        return;
+    };
+    while let Some(next) = conn.accept().await {
+        let Ok((request, respond)) = next else { break };
+        let path = request.uri().path().to_string();
+        paths.lock().expect("paths").push(path.clone());
+        let answer = answer.clone();
+        tokio::spawn(async move { respond_to(&path, answer(&path), respond) });
+    }
+}
+
+/// Takes what a log holds.
+pub fn taken<T>(log: &Mutex<Vec<T>>) -> Vec<T> {
     std::mem::take(&mut *log.lock().expect("log"))
 }
 
