@@ -245,6 +245,40 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_extents_never_panic(
+        pick in 0usize..16,
+        cuts in prop::collection::vec((any::<usize>(), any::<usize>(), any::<usize>()), 1..40),
+        mid in any::<bool>(),
+    ) {
+        let logs = corpus();
+        let log = &logs[pick % logs.len()];
+        let start = if mid { Start::MidStream } else { Start::Preface };
+        let mut conn = Http2Connection::new(Role::Client, start);
+        for (i, io) in log.iter().enumerate() {
+            // Extents of this I/O at arbitrary, maybe overlapping offsets.
+            let len = io.bytes.len().max(1);
+            let later: Vec<Extent<'_>> = cuts
+                .iter()
+                .filter(|c| c.0 % log.len() == i)
+                .map(|&(_, at, n)| {
+                    let at = at % len;
+                    let end = (at + n % 64).min(io.bytes.len());
+                    Extent { offset: at, bytes: io.bytes.get(at..end).unwrap_or(&[]) }
+                })
+                .collect();
+            let prefix = &io.bytes[..io.bytes.len().min(cuts[0].2 % 32)];
+            conn.feed(io.dir, &Chunk {
+                ts_ns: i as u64,
+                bytes: prefix,
+                total_len: io.bytes.len(),
+                gap_before: false,
+                later: &later,
+            });
+        }
+        let _ = conn.finish();
+    }
+
+    #[test]
     fn hpack_blocks_never_panic(block in prop::collection::vec(any::<u8>(), 0..300), cut in any::<bool>()) {
         for mut d in [BlockDecoder::in_step(), BlockDecoder::unusable()] {
             let _ = d.decode(&block, cut);
