@@ -235,8 +235,23 @@ impl Http2Connection {
                 }
             }
             FrameKind::Data => {
-                self.streams
-                    .data(way, h.stream_id, u64::from(h.len), h.end_stream(), span);
+                // Padding is not body: its length is the payload's first byte.
+                let (len, known) = if h.has(flags::PADDED) {
+                    match f.payload.first() {
+                        Some(&pad) => (h.len.saturating_sub(1 + u32::from(pad)), true),
+                        None => (h.len, false),
+                    }
+                } else {
+                    (h.len, true)
+                };
+                self.streams.data(
+                    way,
+                    h.stream_id,
+                    u64::from(len),
+                    known,
+                    h.end_stream(),
+                    span,
+                );
             }
             FrameKind::Settings if !h.has(flags::ACK) && !f.truncated => {
                 // A peer's SETTINGS govern what it receives: the other way.

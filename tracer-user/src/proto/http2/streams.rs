@@ -55,8 +55,8 @@ pub struct H2Request {
     pub grpc_message: Option<String>,
     pub request: Option<Span>,
     pub response: Option<Span>,
-    /// DATA payload bytes each way (padding included, as flow control
-    /// counts them).
+    /// DATA bytes each way, without padding (a padded frame whose pad
+    /// length was not captured counts whole and marks the stream partial).
     pub request_data_bytes: u64,
     pub response_data_bytes: u64,
     pub error: Option<String>,
@@ -215,8 +215,9 @@ impl StreamTable {
         set_request(&mut open.req, block.fields);
     }
 
-    pub fn data(&mut self, way: Way, id: u32, len: u64, end_stream: bool, span: Span) {
+    pub fn data(&mut self, way: Way, id: u32, len: u64, exact: bool, end_stream: bool, span: Span) {
         let open = self.stream(id);
+        open.req.partial |= !exact;
         match way {
             Way::ClientToServer => open.req.request_data_bytes += len,
             Way::ServerToClient => open.req.response_data_bytes += len,

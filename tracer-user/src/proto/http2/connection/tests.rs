@@ -110,7 +110,8 @@ fn a_pushed_stream_has_the_promised_request() {
     let mut back = frame(5, END_HEADERS, 1, &promise);
     back.extend(frame(1, END_HEADERS | END_STREAM, 1, &[STATUS_200]));
     back.extend(frame(1, END_HEADERS, 2, &[STATUS_200]));
-    back.extend(frame(0, END_STREAM, 2, b"body{}"));
+    // Padded: pad length 3, 6 bytes of body, 3 of padding.
+    back.extend(frame(0, END_STREAM | 0x8, 2, b"\x03body{}\0\0\0"));
     feed(&mut conn, Direction::Ingress, &back);
     let done = conn.take_requests();
     let pushed = done
