@@ -3,6 +3,8 @@
 //! would see it at either end.
 #![allow(dead_code, reason = "each test file uses a part")]
 
+pub mod capture;
+
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
