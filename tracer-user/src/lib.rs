@@ -61,6 +61,8 @@ pub mod preflight;
 mod privilege;
 #[doc(hidden)]
 pub mod probes;
+#[doc(hidden)]
+pub mod proto;
 mod render;
 mod run;
 mod secrets;
