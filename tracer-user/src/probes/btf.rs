@@ -414,10 +414,15 @@ mod tests {
             return;
         };
         let abi = kernel_abi(&btf);
-        // This kernel (6.18): `iter_type` is an enum with ITER_UBUF, and
-        // `ubuf` shares its offset with `__iov`.
+        // This kernel (6.18): `iter_type` is an enum with ITER_UBUF (whose
+        // values moved between releases: here ITER_UBUF is 0, ITER_IOVEC 1),
+        // and `ubuf` shares its offset with `__iov`.
         assert_eq!(abi.iter_type_mask, 0);
-        assert_eq!(btf.enum_value("ITER_IOVEC"), Some(0));
+        assert_eq!(
+            i64::from(abi.iter_iovec),
+            btf.enum_value("ITER_IOVEC").unwrap()
+        );
+        assert_ne!(abi.iter_iovec, abi.iter_ubuf);
         assert_eq!(
             i64::from(abi.iter_ubuf),
             btf.enum_value("ITER_UBUF").unwrap()
