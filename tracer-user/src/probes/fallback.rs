@@ -5,8 +5,6 @@
 //! before 6.0). Chosen by loading and attaching, never by version number.
 //!
 //! Which functions cover which path is in tracer-ebpf's `probes::msg_io`.
-use std::collections::HashSet;
-
 use aya::{
     Ebpf,
     programs::{FEntry, FExit, KProbe, ProgramError},
@@ -102,77 +100,133 @@ pub fn programs() -> impl Iterator<Item = &'static str> {
     })
 }
 
-/// Attaches `fb` by the first mechanism that works (kprobes only, when
-/// `force_kprobe`); Err says why each failed.
+/// Attaches each of `fbs` by the first mechanism that works (kprobes only,
+/// when `force_kprobe`); Err says why each failed. Programs attach side by
+/// side, one thread each: a trampoline's attach waits for an RCU tasks
+/// grace period, which under an emulated CPU takes seconds.
 pub fn attach(
     ebpf: &mut Ebpf,
-    fb: &Fallback,
+    fbs: &[&Fallback],
     btf: &aya::Btf,
     force_kprobe: bool,
-) -> Result<Mechanism, String> {
-    let mut why = Vec::new();
+) -> Vec<Result<Mechanism, String>> {
+    let mut why: Vec<Vec<String>> = vec![Vec::new(); fbs.len()];
+    let mut done: Vec<Option<Mechanism>> = vec![None; fbs.len()];
     if force_kprobe {
-        why.push("fexit: not tried (TRACER_TEST_FORCE_KPROBE)".to_string());
+        for w in &mut why {
+            w.push("fexit: not tried (TRACER_TEST_FORCE_KPROBE)".to_string());
+        }
     } else {
-        match trampolines(ebpf, fb, btf) {
-            Ok(()) => return Ok(Mechanism::Fexit),
-            Err(e) => {
-                unload(ebpf, fb.trampolines);
-                why.push(format!("fexit: {e}"));
+        let lists: Vec<_> = fbs.iter().map(|f| f.trampolines).collect();
+        for (i, r) in attach_side_by_side(ebpf, &lists, Some(btf))
+            .into_iter()
+            .enumerate()
+        {
+            match r {
+                Ok(()) => done[i] = Some(Mechanism::Fexit),
+                Err(e) => {
+                    unload(ebpf, fbs[i].trampolines);
+                    why[i].push(format!("fexit: {e}"));
+                }
             }
         }
     }
-    match kprobes(ebpf, fb) {
-        Ok(()) => Ok(Mechanism::Kprobe),
-        Err(e) => {
-            unload(ebpf, fb.kprobes);
-            why.push(format!("kprobe: {e}"));
-            Err(why.join("; "))
+    let lists: Vec<_> = fbs
+        .iter()
+        .zip(&done)
+        .map(|(f, d)| if d.is_some() { &[][..] } else { f.kprobes })
+        .collect();
+    let kprobes = attach_side_by_side(ebpf, &lists, None);
+    let mut out = Vec::new();
+    for (i, r) in kprobes.into_iter().enumerate() {
+        out.push(match (done[i], r) {
+            (Some(m), _) => Ok(m),
+            (None, Ok(())) => Ok(Mechanism::Kprobe),
+            (None, Err(e)) => {
+                unload(ebpf, fbs[i].kprobes);
+                why[i].push(format!("kprobe: {e}"));
+                Err(why[i].join("; "))
+            }
+        });
+    }
+    out
+}
+
+/// Loads and attaches every (program, function) of each list, a thread per
+/// program; one result per list. `btf` Some: trampolines; None: kprobes.
+fn attach_side_by_side(
+    ebpf: &mut Ebpf,
+    lists: &[&'static [(&'static str, &'static str, Role)]],
+    btf: Option<&aya::Btf>,
+) -> Vec<Result<(), String>> {
+    let owner = |name: &str| {
+        lists
+            .iter()
+            .position(|l| l.iter().any(|(p, _, _)| *p == name))
+    };
+    let mut results: Vec<Result<(), String>> = vec![Ok(()); lists.len()];
+    std::thread::scope(|s| {
+        let running: Vec<_> = ebpf
+            .programs_mut()
+            .filter_map(|(name, prog)| {
+                let at = owner(name)?;
+                let targets: Vec<_> = lists[at]
+                    .iter()
+                    .filter(|(p, _, _)| *p == name)
+                    .copied()
+                    .collect();
+                Some((at, s.spawn(move || attach_one(prog, &targets, btf))))
+            })
+            .collect();
+        for (at, thread) in running {
+            let r = thread
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            if let (Err(e), Ok(())) = (r, &results[at]) {
+                results[at] = Err(e);
+            }
+        }
+    });
+    for (at, list) in lists.iter().enumerate() {
+        if let Some((name, _, _)) = list
+            .iter()
+            .find(|(p, _, _)| !ebpf.programs().any(|(n, _)| n == *p))
+        {
+            results[at] = Err(format!("{name} is not in the eBPF object"));
         }
     }
+    results
 }
 
-fn program<'a>(
-    ebpf: &'a mut Ebpf,
-    name: &str,
-) -> Result<&'a mut aya::programs::Program, ProgramError> {
-    ebpf.program_mut(name)
-        .ok_or(ProgramError::UnexpectedProgramType)
-}
-
-fn trampolines(ebpf: &mut Ebpf, fb: &Fallback, btf: &aya::Btf) -> Result<(), String> {
-    for &(name, function, role) in fb.trampolines {
+/// One program on each of its functions.
+fn attach_one(
+    prog: &mut aya::programs::Program,
+    targets: &[(&'static str, &'static str, Role)],
+    btf: Option<&aya::Btf>,
+) -> Result<(), String> {
+    for (i, &(name, function, role)) in targets.iter().enumerate() {
         let failed =
             |e: ProgramError| format!("{name} on {function}: {}", super::program_failure(&e));
-        let prog = program(ebpf, name).map_err(failed)?;
-        match role {
-            Role::Entry => {
+        match (btf, role) {
+            (Some(btf), Role::Entry) => {
                 let p: &mut FEntry = prog.try_into().map_err(failed)?;
                 p.load(function, btf).map_err(failed)?;
                 p.attach().map_err(failed)?;
             }
-            Role::Exit => {
+            (Some(btf), Role::Exit) => {
                 let p: &mut FExit = prog.try_into().map_err(failed)?;
                 p.load(function, btf).map_err(failed)?;
                 p.attach().map_err(failed)?;
             }
+            (None, _) => {
+                let p: &mut KProbe = prog.try_into().map_err(failed)?;
+                // One kprobe program serves several functions: loaded once.
+                if i == 0 {
+                    p.load().map_err(failed)?;
+                }
+                p.attach(function, 0).map_err(failed)?;
+            }
         }
-    }
-    Ok(())
-}
-
-/// One kprobe program may serve several functions: loaded once.
-fn kprobes(ebpf: &mut Ebpf, fb: &Fallback) -> Result<(), String> {
-    let mut loaded = HashSet::new();
-    for &(name, function, _) in fb.kprobes {
-        let failed =
-            |e: ProgramError| format!("{name} on {function}: {}", super::program_failure(&e));
-        let prog = program(ebpf, name).map_err(failed)?;
-        let p: &mut KProbe = prog.try_into().map_err(failed)?;
-        if loaded.insert(name) {
-            p.load().map_err(failed)?;
-        }
-        p.attach(function, 0).map_err(failed)?;
     }
     Ok(())
 }

@@ -360,39 +360,51 @@ fn attach_fallbacks(
 ) -> Result<Vec<(&'static str, fallback::Mechanism, String)>, ProbeError> {
     let force_kprobe = crate::knobs::force_kprobe();
     let mut mechanisms = Vec::new();
+    // Stand-ins for byte tracepoints that were left out; the others keep
+    // their tracepoint.
+    let mut wanted: Vec<&fallback::Fallback> = Vec::new();
     if !cookie_helper {
-        let fb = &fallback::SOCK_FREE;
-        let m =
-            fallback::attach(ebpf, fb, btf, force_kprobe).map_err(|why| ProbeError::Fallback {
-                serves: fb.serves,
-                why,
-            })?;
-        mechanisms.push((fb.serves, m, fb.functions.join(", ")));
+        wanted.push(&fallback::SOCK_FREE);
     }
     for fb in [&fallback::SEND, &fallback::RECV] {
-        let Some(replaces) = fb.replaces else {
-            continue;
-        };
-        let Some(at) = skipped.iter().position(|(p, _)| *p == replaces) else {
-            let tp = PROGRAMS
-                .iter()
-                .find(|s| s.program == replaces)
-                .map(|s| s.hook.group_and_name());
-            if let Some((g, n)) = tp {
-                mechanisms.push((
-                    fb.serves,
-                    fallback::Mechanism::Tracepoint,
-                    format!("{g}:{n}"),
-                ));
+        let replaced = fb.replaces.filter(|r| skipped.iter().any(|(p, _)| p == r));
+        match (replaced, fb.replaces) {
+            (Some(_), _) => wanted.push(fb),
+            (None, Some(program)) => {
+                if let Some((g, n)) = PROGRAMS
+                    .iter()
+                    .find(|s| s.program == program)
+                    .map(|s| s.hook.group_and_name())
+                {
+                    mechanisms.push((
+                        fb.serves,
+                        fallback::Mechanism::Tracepoint,
+                        format!("{g}:{n}"),
+                    ));
+                }
             }
-            continue;
-        };
-        match fallback::attach(ebpf, fb, btf, force_kprobe) {
-            Ok(m) => {
-                skipped.remove(at);
+            (None, None) => {}
+        }
+    }
+    let results = fallback::attach(ebpf, &wanted, btf, force_kprobe);
+    for (fb, result) in wanted.into_iter().zip(results) {
+        match (result, fb.replaces) {
+            (Ok(m), replaces) => {
+                skipped.retain(|(p, _)| Some(*p) != replaces);
                 mechanisms.push((fb.serves, m, fb.functions.join(", ")));
             }
-            Err(why) => skipped[at].1 = format!("{}; {why}", skipped[at].1),
+            // Without it ids could be confused: no tracing at all.
+            (Err(why), None) => {
+                return Err(ProbeError::Fallback {
+                    serves: fb.serves,
+                    why,
+                });
+            }
+            (Err(why), Some(program)) => {
+                if let Some(entry) = skipped.iter_mut().find(|(p, _)| *p == program) {
+                    entry.1 = format!("{}; {why}", entry.1);
+                }
+            }
         }
     }
     Ok(mechanisms)
