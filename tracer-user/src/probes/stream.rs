@@ -105,14 +105,14 @@ impl EventStream {
             }
         }
         self.reorder.release_all(out);
-        self.apply_aliases(out);
     }
 
     /// Gives every event of a socket known by a tracer-made id the cookie
     /// the kernel made for it later (trace joins its client's `SO_COOKIE`
     /// to the kernel's events). `events` must hold the whole run, as
-    /// trace's does: a socket keeps one identity throughout.
-    fn apply_aliases(&self, events: &mut [KernelEvent]) {
+    /// trace's does after [`EventStream::drain`]: a socket keeps one
+    /// identity throughout.
+    pub fn apply_aliases(&self, events: &mut [KernelEvent]) {
         if self.aliases.is_empty() {
             return;
         }
