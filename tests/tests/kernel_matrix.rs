@@ -396,3 +396,45 @@ fn trace_names_delayed_ack_stall_on_reused_requests() {
     }
     assert!(seen >= 1, "no delayed-ack-stall in 3 runs of 3 requests");
 }
+
+/// The done-when of HTTPS on every kernel: `run -- curl https://...` reads
+/// the request lines and statuses from OpenSSL's plaintext, joined to the
+/// socket by the send/recv of whichever mechanism this kernel has.
+#[test]
+fn run_curl_https_gives_request_lines_and_statuses() {
+    if !tracer_tests::tls_server::can_run_or_skip() || lifecycle_only() {
+        return;
+    }
+    let server = tracer_tests::tls_server::TlsServer::start("km");
+    let base = format!("https://127.0.0.1:{}", server.port);
+    let (a, b) = (format!("{base}/k1"), format!("{base}/k2"));
+    let (run, lines) = run_json(
+        "km-https",
+        &[
+            "--",
+            "curl",
+            "-sSk",
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            &a,
+            &b,
+        ],
+    );
+    println!(
+        "kernel {}: run -- curl https x2\n{}",
+        kernel_release(),
+        run.stderr
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(server.log(), ["GET /k1", "GET /k2"]);
+    let requests = of_type(&lines, "request");
+    assert_eq!(
+        tracer_tests::process::url_status_reused(&requests),
+        [
+            (a.as_str(), Some(200), Some(false)),
+            (b.as_str(), Some(200), Some(true)),
+        ]
+    );
+}
