@@ -372,26 +372,34 @@ fn trace_names_delayed_ack_stall_on_reused_requests() {
             .filter_map(|f| f["request"].as_u64())
             .collect();
         // Each reused request whose kernel recvs show head, then body 35 ms
-        // or more later, stalls; one read whole (a late reader) cannot.
+        // or more later, stalls; one read whole (a late reader) cannot. A
+        // stall is named only where the recvs show that split (under an
+        // emulated CPU a new connection can leave quick-ACK mode too).
+        let split = |n: u64| {
+            let r: Vec<(u64, i64)> = lines
+                .iter()
+                .filter(|v| v["type"] == "event" && v["name"] == "recv" && v["request"] == n)
+                .filter_map(|v| Some((v["ts_ns"].as_u64()?, v["bytes"].as_i64()?)))
+                .filter(|(_, b)| *b > 0)
+                .collect();
+            r.len() == 2 && r[0].1 == HEAD_BYTES && r[1].0 - r[0].0 >= 35_000_000
+        };
         let expected: Vec<u64> = of_type(&lines, "request")
             .iter()
             .filter(|r| r["reused"] == true && r["kernel_confirmed"] == true)
             .filter_map(|r| r["request"].as_u64())
-            .filter(|&n| {
-                let r: Vec<(u64, i64)> = lines
-                    .iter()
-                    .filter(|v| v["type"] == "event" && v["name"] == "recv" && v["request"] == n)
-                    .filter_map(|v| Some((v["ts_ns"].as_u64()?, v["bytes"].as_i64()?)))
-                    .filter(|(_, b)| *b > 0)
-                    .collect();
-                r.len() == 2 && r[0].1 == HEAD_BYTES && r[1].0 - r[0].0 >= 35_000_000
-            })
+            .filter(|&n| split(n))
             .collect();
         println!(
             "kernel {} round {round}: expected {expected:?}, stalls {stalls:?}",
             kernel_release()
         );
-        assert_eq!(stalls, expected, "{}", run.stdout);
+        assert!(
+            expected.iter().all(|n| stalls.contains(n)),
+            "{}",
+            run.stdout
+        );
+        assert!(stalls.iter().all(|&n| split(n)), "{}", run.stdout);
         seen += stalls.len();
     }
     assert!(seen >= 1, "no delayed-ack-stall in 3 runs of 3 requests");
