@@ -57,7 +57,8 @@ impl TlsServer {
         let dir = self_signed_dir(&format!("https-{name}"));
         let proc = Proc::spawn(Command::new("python3").args(["-c", SERVER]).arg(&dir)).unwrap();
         assert!(
-            proc.wait_for("PORT ", false, Duration::from_secs(10)),
+            // Python starts slowly under an emulated CPU (the guests).
+            proc.wait_for("PORT ", false, Duration::from_secs(30)),
             "{}",
             proc.stderr()
         );
