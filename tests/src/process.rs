@@ -177,7 +177,9 @@ pub fn attach_with(pid: u32, format: &str, extra: &[&str]) -> Proc {
             .args(extra),
     )
     .expect("tracer attach starts");
-    let attached = proc.wait_for("attached to pid", format != "text", Duration::from_secs(20));
+    // Under an emulated CPU (the guests) loading and attaching every
+    // program takes tens of seconds; trampolines wait for RCU grace periods.
+    let attached = proc.wait_for("attached to pid", format != "text", Duration::from_secs(90));
     assert!(
         attached,
         "tracer attach did not attach: stdout {:?} stderr {:?}",

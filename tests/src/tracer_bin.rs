@@ -1,8 +1,14 @@
 //! Running the `tracer` binary the way a user does.
 use std::{path::PathBuf, process::Command};
 
-/// `target/<profile>/tracer`, next to this test executable's `deps/`.
+/// `target/<profile>/tracer`, next to this test executable's `deps/`. In
+/// a guest where `cargo xtask test` forces the kprobe fallback
+/// (`TRACER_TEST_FORCE_KPROBE=1`), `tracer-test-knobs` instead, the same
+/// program that honours the knob, so every test runs on that mechanism.
 pub fn tracer_bin() -> PathBuf {
+    if std::env::var_os("TRACER_TEST_FORCE_KPROBE").is_some_and(|v| v == "1") {
+        return tracer_test_knobs_bin();
+    }
     profile_bin("tracer")
 }
 

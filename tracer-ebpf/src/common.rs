@@ -12,8 +12,11 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, ring_buf::RingBufEntry},
 };
 use tracer_ebpf::{
-    AF_INET, AF_INET6, EventHeader, EventKind, FourTuple, PidNs, SockOffsets, lost_slot, tgid_flags,
+    AF_INET, AF_INET6, EventHeader, EventKind, FourTuple, KernelAbi, PidNs, SockOffsets, lost_slot,
+    tgid_flags,
 };
+
+use crate::probes::sock_id;
 
 /// A ring buffer of events; the size here only describes the template of
 /// `RINGS`' entries: userspace creates the real rings at their own size.
@@ -53,6 +56,25 @@ pub static COOKIE_OWNER: LruHashMap<u64, u32> = LruHashMap::with_max_entries(655
 /// Set by userspace from the kernel's BTF before load.
 #[unsafe(no_mangle)]
 static SOCK_OFFSETS: SockOffsets = SockOffsets::DEFAULT;
+
+/// Helpers and layouts of this kernel, set by userspace before load; see
+/// [`KernelAbi`].
+#[unsafe(no_mangle)]
+pub static KERNEL_ABI: KernelAbi = KernelAbi::DEFAULT;
+
+/// One field of [`KERNEL_ABI`], e.g. `abi!(msg_iter)`: a load-time constant.
+#[macro_export]
+macro_rules! abi {
+    ($field:ident) => {
+        $crate::common::abi_field(&raw const $crate::common::KERNEL_ABI.$field)
+    };
+}
+
+#[inline(always)]
+pub fn abi_field(field: *const u32) -> u32 {
+    // SAFETY: a read-only copy of a global that userspace set before load.
+    unsafe { core::ptr::read_volatile(field) }
+}
 
 /// The tracer's PID namespace, set by userspace before load; see [`PidNs`].
 /// A constant of the loaded object: in the initial namespace the verifier
@@ -228,10 +250,42 @@ pub fn count_lost(slot: u32) {
     }
 }
 
+/// The socket's identity in every record: its cookie where tracing
+/// programs may ask for one (Linux 5.12+), else an id the tracer made
+/// (`sock_id`). The branch is a load-time constant: on 5.10 the verifier
+/// never sees the helper call it would refuse.
 #[inline(always)]
 pub fn cookie_of(sk: *const u8) -> u64 {
+    if abi!(cookie_helper) == 0 {
+        return sock_id::own_id(sk as u64);
+    }
     // SAFETY: `sk` is the BTF-typed `struct sock *` of a tp_btf program.
     unsafe { bpf_get_socket_cookie(sk as *mut core::ffi::c_void) }
+}
+
+/// `cookie_of` for a `struct sock *` the verifier knows only as a number
+/// (a kprobe's): the cookie the kernel already made, read from
+/// `skc_cookie`; 0 (skip) when it has none yet, as the helper cannot be
+/// called from a kprobe. TCP sockets always have one by their first I/O:
+/// the state hook's helper call made it.
+#[inline(always)]
+pub fn cookie_raw(sk: *const u8) -> u64 {
+    if abi!(cookie_helper) == 0 {
+        return sock_id::own_id(sk as u64);
+    }
+    skc_cookie_raw(sk)
+}
+
+/// `sk->skc_cookie` through the helper: 0 when none was made yet.
+#[inline(always)]
+pub fn skc_cookie_raw(sk: *const u8) -> u64 {
+    // SAFETY: a read-only copy of a global that userspace set before load.
+    let off = unsafe { core::ptr::read_volatile(&raw const SOCK_OFFSETS.skc_cookie) };
+    if off == 0 {
+        return 0;
+    }
+    // SAFETY: see `read`.
+    unsafe { read::<u64>(sk, off) }.unwrap_or(0)
 }
 
 /// `cookie_of` for a BTF-typed `struct sock *` (a tp_btf argument): the
@@ -239,6 +293,9 @@ pub fn cookie_of(sk: *const u8) -> u64 {
 /// `skc_cookie`, not a helper call; the helper makes one when it is 0.
 #[inline(always)]
 pub fn cookie_btf(sk: *const u8) -> u64 {
+    if abi!(cookie_helper) == 0 {
+        return sock_id::own_id(sk as u64);
+    }
     // SAFETY: a read-only copy of a global that userspace set before load.
     let off = unsafe { core::ptr::read_volatile(&raw const SOCK_OFFSETS.skc_cookie) };
     if off != 0 {

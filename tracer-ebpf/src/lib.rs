@@ -48,6 +48,11 @@ pub enum EventKind {
     /// same thread made inside the call. Stands for no kernel I/O.
     /// (Not 15: `lost_slot::FOLLOW` has that slot.)
     Plaintext = 16,
+    /// A socket known by a tracer-made id (kernels without the cookie
+    /// helper) has a cookie now: [`CookieAliasEvent`]. Written once per
+    /// socket, when a hook first finds `skc_cookie` set (trace's client
+    /// asks for `SO_COOKIE` after its connect). (Not 17: a lost slot.)
+    CookieAlias = 18,
 }
 
 impl EventKind {
@@ -68,6 +73,7 @@ impl EventKind {
             13 => Self::ResetReceived,
             14 => Self::Segment,
             16 => Self::Plaintext,
+            18 => Self::CookieAlias,
             _ => return None,
         })
     }
@@ -160,6 +166,14 @@ pub struct CloseEvent {
     /// The fd passed to close(2); -1 for [`EventKind::Destroy`].
     pub fd: i32,
     pub _pad: u32,
+}
+
+/// `header.cookie` (a tracer-made id) is the socket with cookie `skc_cookie`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CookieAliasEvent {
+    pub header: EventHeader,
+    pub skc_cookie: u64,
 }
 
 /// A retransmit or a reset on a traced socket.
@@ -279,7 +293,7 @@ pub mod lost_slot {
     /// tracer runs in a namespace of its own, they are out of its sight.
     pub const FOLLOW_NESTED: u32 = 17;
     /// Size of the array: every kind fits below it.
-    pub const SLOTS: u32 = 18;
+    pub const SLOTS: u32 = 19;
 }
 
 /// Bits of the `TRACED_TGIDS` value.
@@ -374,6 +388,65 @@ impl SockOffsets {
     };
 }
 
+/// What this kernel's BPF offers beyond the tracepoints, and the layouts
+/// the send/recv functions' arguments have here: userspace fills it before
+/// load, from kernel BTF and from loading tiny probe programs (never from
+/// the version number). Every field is a load-time constant, so the
+/// verifier drops the branches (and helper calls) a kernel cannot take.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelAbi {
+    /// 1: tracing programs may call `bpf_get_socket_cookie` (Linux 5.12+);
+    /// 0: sockets get tracer-made ids instead (see [`OWN_SOCKET_ID`]).
+    pub cookie_helper: u32,
+    /// 1: `bpf_task_pt_regs` and `bpf_get_current_task_btf` exist (5.15+);
+    /// 0: the saved registers are read at the top of `task->stack`.
+    pub task_pt_regs_helper: u32,
+    /// `task_struct.stack`.
+    pub task_stack: u32,
+    /// `socket.sk`.
+    pub socket_sk: u32,
+    /// `msghdr.msg_iter`.
+    pub msg_iter: u32,
+    /// `iov_iter.type` (a bitmask before 5.14) or `iov_iter.iter_type`
+    /// (an enum); its low byte holds the kind either way.
+    pub iter_type: u32,
+    /// 1: `iter_type` is a bitmask to test with [`Self::iter_iovec`].
+    pub iter_type_mask: u32,
+    /// `ITER_IOVEC`'s value in this kernel.
+    pub iter_iovec: u32,
+    /// `ITER_UBUF`'s value (Linux 6.0+); `u32::MAX` where there is none.
+    pub iter_ubuf: u32,
+    /// `iov_iter.count`.
+    pub iter_count: u32,
+    /// `iov_iter.iov` / `__iov` / `ubuf`: one union, one offset.
+    pub iter_iov: u32,
+}
+
+impl KernelAbi {
+    /// A kernel with both helpers, and no iterator layouts (no heads from
+    /// the send/recv functions).
+    pub const DEFAULT: Self = Self {
+        cookie_helper: 1,
+        task_pt_regs_helper: 1,
+        task_stack: 0,
+        socket_sk: 0,
+        msg_iter: 0,
+        iter_type: 0,
+        iter_type_mask: 0,
+        iter_iovec: u32::MAX,
+        iter_ubuf: u32::MAX,
+        iter_count: 0,
+        iter_iov: 0,
+    };
+}
+
+/// Set in every socket id that the tracer made itself, on kernels whose
+/// tracing programs cannot ask for the socket cookie (before Linux 5.12):
+/// kernel cookies count up from 1 and never reach it. Such an id is unique
+/// per socket during the tracer's run, not the `SO_COOKIE` value.
+pub const OWN_SOCKET_ID: u64 = 1 << 62;
+
 /// Names shared by both sides.
 pub mod names {
     /// Array of ring buffers, indexed by CPU id: each program writes its
@@ -408,6 +481,8 @@ pub mod names {
     /// arguments from the saved user registers as x86_64 lays them out.
     /// Userspace sets it on x86_64 only; elsewhere fds stay unknown.
     pub const SYSCALL_REGS_X86_64: &str = "SYSCALL_REGS_X86_64";
+    /// The global holding [`super::KernelAbi`].
+    pub const KERNEL_ABI: &str = "KERNEL_ABI";
 }
 
 pub const AF_INET: u16 = 2;
@@ -458,10 +533,12 @@ mod pod {
     unsafe impl aya::Pod for StateEvent {}
     unsafe impl aya::Pod for IoEvent {}
     unsafe impl aya::Pod for CloseEvent {}
+    unsafe impl aya::Pod for CookieAliasEvent {}
     unsafe impl aya::Pod for SocketEvent {}
     unsafe impl aya::Pod for TcpSignalEvent {}
     unsafe impl aya::Pod for SockOffsets {}
     unsafe impl aya::Pod for PidNs {}
+    unsafe impl aya::Pod for KernelAbi {}
     unsafe impl aya::Pod for PayloadEvent {}
     unsafe impl aya::Pod for DnsEvent {}
     unsafe impl aya::Pod for SegmentSummary {}
@@ -475,8 +552,10 @@ const _: () = assert!(core::mem::size_of::<ConnectEvent>() == 32 + 16 + 40);
 const _: () = assert!(core::mem::size_of::<StateEvent>() == 32 + 8 + 40);
 const _: () = assert!(core::mem::size_of::<IoEvent>() == 40);
 const _: () = assert!(core::mem::size_of::<CloseEvent>() == 40);
+const _: () = assert!(core::mem::size_of::<CookieAliasEvent>() == 40);
 const _: () = assert!(core::mem::size_of::<SocketEvent>() == 72);
 const _: () = assert!(core::mem::size_of::<PayloadEvent>() == 32 + 16 + PAYLOAD_HEAD);
 const _: () = assert!(core::mem::size_of::<SegmentSummary>() == 64);
 const _: () = assert!(core::mem::size_of::<SegmentEvent>() == 32 + 16 + 64 + PAYLOAD_HEAD);
+const _: () = assert!(core::mem::size_of::<KernelAbi>() == 44);
 const _: () = assert!(core::mem::size_of::<DnsEvent>() == 32 + 16 + DNS_HOST);

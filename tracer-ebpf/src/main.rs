@@ -1,8 +1,12 @@
 //! tracer's kernel side: which hook serves which need, and why.
 //!
 //! The kernel this runs on in CI has no kprobes and refuses fentry (see
-//! ARCHITECTURE.md), so every hook is a tracepoint: a stable ABI that also exists
-//! on the usual runner kernels. None is a syscall tracepoint: enabling any
+//! ARCHITECTURE.md), so every hook it needs is a tracepoint: a stable ABI
+//! that also exists on the usual runner kernels. Where a tracepoint is
+//! missing (the byte tracepoints before Linux 6.3), hooks on kernel
+//! functions stand in: fentry/fexit, else kprobes, chosen by userspace by
+//! loading and attaching (`probes::msg_io`, `probes::sock_id`). None is a
+//! syscall tracepoint: enabling any
 //! one makes the kernel send every syscall of every process on the machine
 //! down the slow entry/exit path (SYSCALL_WORK_SYSCALL_TRACEPOINT), however
 //! early the program returns. What a syscall hook would give (fd, which
@@ -17,6 +21,11 @@
 //! - send / recv: `sock:sock_send_length` / `sock:sock_recv_length` as tp_btf
 //!   (Linux 6.3+): one event per `sock_sendmsg` / `sock_recvmsg`, whatever
 //!   the syscall (write, sendto, sendmsg, read, recvfrom...), TCP and UDP.
+//!   Before 6.3, entry/exit pairs on `inet_sendmsg`/`inet6_sendmsg` and
+//!   `inet_recvmsg`/`inet6_recvmsg` (`probes::msg_io`), into the same path.
+//! - socket identity: the socket cookie (`bpf_get_socket_cookie`, from
+//!   tracing programs since 5.12); before, an id of the tracer's own per
+//!   socket, cleared when the kernel frees it (`probes::sock_id`).
 //! - close: the state change that close(2) makes when it releases a TCP
 //!   socket (same hook, fd from the registers), and `tcp:tcp_destroy_sock`
 //!   (tp_btf) for the moment the kernel frees it.

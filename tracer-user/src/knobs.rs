@@ -57,6 +57,13 @@ pub(crate) fn hidden_tracepoints() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `TRACER_TEST_FORCE_KPROBE=1`: hooks that stand in for a missing
+/// tracepoint skip BPF trampolines and take kprobes, as on kernels that
+/// cannot attach trampolines (the guest tests cover both fallbacks).
+pub(crate) fn force_kprobe() -> bool {
+    test_var("TRACER_TEST_FORCE_KPROBE").is_some_and(|v| v == "1")
+}
+
 /// `TRACER_TEST_READER_DELAY_MS=N`: `trace`'s ring reader starts N ms late,
 /// so that a small ring overflows and the lost count can be checked.
 pub(crate) fn reader_delay_ms() -> Option<u64> {

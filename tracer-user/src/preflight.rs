@@ -11,7 +11,7 @@ use std::fs;
 
 use crate::{
     knobs,
-    probes::{PROGRAMS, btf},
+    probes::{PROGRAMS, btf, fallback},
 };
 
 const CAP_SYS_PTRACE: u32 = 19;
@@ -215,6 +215,16 @@ pub fn skipped_note(program: &str, why: &str) -> String {
     }
 }
 
+/// The hook that stands in for `program` when its tracepoint is missing,
+/// if this kernel has the functions it attaches to. Whether it attaches is
+/// known only by trying: the probes' line says.
+fn stand_in(program: &str, btf: &btf::Btf) -> Option<&'static fallback::Fallback> {
+    [&fallback::SEND, &fallback::RECV]
+        .into_iter()
+        .find(|f| f.replaces == Some(program))
+        .filter(|f| f.functions.iter().all(|name| btf.has_func(name)))
+}
+
 /// Each program's tracepoint, looked up in kernel BTF: the `btf_trace_*`
 /// typedef that its `tp_btf` load resolves (see [`btf::Btf::has_raw_tracepoint`]).
 fn tracepoints(r: &mut Report, btf: Option<&btf::Btf>) {
@@ -238,6 +248,17 @@ fn tracepoints(r: &mut Report, btf: Option<&btf::Btf>) {
                 label,
                 Status::Missing,
                 format!("not in this kernel; needed for {}", spec.serves),
+            );
+        } else if let Some(fb) = stand_in(spec.program, btf) {
+            r.skip_programs.push(spec.program);
+            r.push(
+                label,
+                Status::Ok,
+                format!(
+                    "not in this kernel: {} from {} instead (mechanism below)",
+                    fb.serves,
+                    fb.functions.join(", ")
+                ),
             );
         } else {
             r.skip_programs.push(spec.program);

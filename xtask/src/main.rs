@@ -196,7 +196,7 @@ fn run_tests(
             anyhow::bail!("kernel image {} does not exist", image.display());
         }
         guest::prepare_tools().context("setting up the guest tools")?;
-        return run_guest(&image, &bins);
+        return run_guest(&image, &bins, &[]);
     }
     // The default matrix: a kernel that cannot be set up is said plainly,
     // and fails the run in CI.
@@ -207,7 +207,7 @@ fn run_tests(
             .map_err(|e| anyhow::anyhow!("{e:#}"))
             .and_then(|()| guest::prepare_image(k));
         match image {
-            Ok(image) => run_guest(&image, &bins)?,
+            Ok(image) => run_guest(&image, &bins, k.env)?,
             Err(e) if !strict() => {
                 skips.add(
                     format!("guest {}", k.label),
@@ -220,12 +220,18 @@ fn run_tests(
     Ok(())
 }
 
-fn run_guest(image: &std::path::Path, bins: &[(String, PathBuf)]) -> Result<()> {
-    let run = guest::run(image, bins)?;
+fn run_guest(
+    image: &std::path::Path,
+    bins: &[(String, PathBuf)],
+    env: &[(&str, &str)],
+) -> Result<()> {
+    let run = guest::run(image, bins, env)?;
+    let env: Vec<String> = env.iter().map(|(k, v)| format!(" {k}={v}")).collect();
     println!(
-        "guest: Linux {} ({}): {} tests passed in {:.0} s, boot included",
+        "guest: Linux {} ({}{}): {} tests passed in {:.0} s, boot included",
         run.release,
         image.display(),
+        env.concat(),
         run.passed,
         run.seconds
     );

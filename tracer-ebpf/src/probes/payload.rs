@@ -30,6 +30,29 @@ fn first_iovec(iov: u64) -> Option<(u64, u64)> {
     Some((v[0], v[1]))
 }
 
+/// Where an I/O's user buffer is known from.
+#[derive(Clone, Copy)]
+pub enum HeadSource {
+    /// The syscall in progress, from the saved registers (the tracepoints:
+    /// they see the socket and the byte count, not the buffer).
+    Syscall,
+    /// The buffer the socket function's `msghdr` iterator held at its entry
+    /// (fentry/kprobe), start and size; `buf` 0 when it held none in user
+    /// memory (a kernel buffer, sendfile's pages).
+    User { buf: u64, cap: u64 },
+}
+
+impl HeadSource {
+    #[inline(always)]
+    fn buffer(self) -> Option<(u64, u64)> {
+        match self {
+            HeadSource::Syscall => user_buffer(),
+            HeadSource::User { buf: 0, .. } => None,
+            HeadSource::User { buf, cap } => Some((buf, cap)),
+        }
+    }
+}
+
 /// Start and size of the user buffer of the syscall in progress.
 #[inline(always)]
 fn user_buffer() -> Option<(u64, u64)> {
@@ -47,15 +70,16 @@ fn user_buffer() -> Option<(u64, u64)> {
     }
 }
 
-/// Copies the head (at most [`PAYLOAD_HEAD`] of `bytes`) of the syscall's
-/// user buffer to `dst`; returns how many bytes it copied (0 when the read
-/// failed). None when no user buffer is known (splice, io_uring, ...).
+/// Copies the head (at most [`PAYLOAD_HEAD`] of `bytes`) of the I/O's
+/// user buffer (from `src`) to `dst`; returns how many bytes it copied (0
+/// when the read failed). None when no user buffer is known (splice,
+/// io_uring, ...).
 ///
 /// # Safety
 /// `dst` points at [`PAYLOAD_HEAD`] writable bytes.
 #[inline(always)]
-pub unsafe fn copy_head(dst: *mut u8, bytes: i32) -> Option<u32> {
-    let (buf, cap) = user_buffer()?;
+pub unsafe fn copy_head(dst: *mut u8, bytes: i32, src: HeadSource) -> Option<u32> {
+    let (buf, cap) = src.buffer()?;
     let mut n = bytes as u64;
     if cap < n {
         n = cap;
@@ -101,6 +125,7 @@ pub fn emit_with_head(
     bytes: i32,
     protocol: u16,
     family: u16,
+    src: HeadSource,
 ) -> bool {
     let Some(mut entry) = ring().and_then(|r| r.reserve_untyped::<PayloadEvent>(0)) else {
         count_lost(tracer_ebpf::lost_slot::HEADS);
@@ -108,7 +133,7 @@ pub fn emit_with_head(
     };
     let ev = entry.as_mut_ptr();
     // SAFETY: `ev` points at reserved ring-buffer memory of the right size.
-    let captured = unsafe { copy_head((*ev).data.as_mut_ptr(), bytes) };
+    let captured = unsafe { copy_head((*ev).data.as_mut_ptr(), bytes, src) };
     let Some(captured) = captured else {
         entry.discard(0);
         return false;

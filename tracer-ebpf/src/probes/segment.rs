@@ -16,7 +16,7 @@ use aya_ebpf::{macros::map, maps::LruHashMap};
 use tracer_ebpf::{EventKind, PAYLOAD_HEAD, SegmentEvent, SegmentSummary};
 
 use crate::common::{Ids, count_lost, header_at, now_ns, ring, wakeup_flag};
-use crate::probes::payload::{copy_head, direction};
+use crate::probes::payload::{HeadSource, copy_head, direction};
 
 /// Socket cookie -> its current segment. LRU: a socket whose end userspace
 /// never saw (its events lost) cannot keep its slot forever.
@@ -73,6 +73,7 @@ pub fn begin(
     bytes: i32,
     protocol: u16,
     family: u16,
+    src: HeadSource,
 ) {
     let now = now_ns();
     let dir = direction(kind);
@@ -87,7 +88,7 @@ pub fn begin(
                 (*ev).direction = dir;
                 (*ev).protocol = protocol;
                 (*ev).family = family;
-                (*ev).captured = copy_head((*ev).data.as_mut_ptr(), bytes).unwrap_or(0);
+                (*ev).captured = copy_head((*ev).data.as_mut_ptr(), bytes, src).unwrap_or(0);
                 (*ev).prev = if seg.is_null() {
                     SegmentSummary::default()
                 } else {

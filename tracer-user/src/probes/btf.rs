@@ -5,7 +5,7 @@
 //! kernels (`sock_common.skc_v6_daddr`, `sock.sk_protocol`) are looked up
 //! here in `/sys/kernel/btf/vmlinux` and handed to the programs as globals.
 use thiserror::Error;
-use tracer_ebpf::SockOffsets;
+use tracer_ebpf::{KernelAbi, SockOffsets};
 
 #[derive(Debug, Error)]
 pub enum BtfError {
@@ -29,6 +29,7 @@ const KIND_ENUM: u32 = 6;
 const KIND_TYPEDEF: u32 = 8;
 const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
+const KIND_FUNC: u32 = 12;
 const KIND_FUNC_PROTO: u32 = 13;
 const KIND_VAR: u32 = 14;
 const KIND_DATASEC: u32 = 15;
@@ -240,6 +241,40 @@ impl Btf {
         None
     }
 
+    /// Whether the kernel has function `name` in its BTF: what a trampoline
+    /// is loaded against (a function the compiler inlined everywhere has
+    /// none).
+    pub fn has_func(&self, name: &str) -> bool {
+        self.recs
+            .iter()
+            .any(|r| u32::from(r.kind) == KIND_FUNC && self.name(r.name_off) == name.as_bytes())
+    }
+
+    /// The id of typedef `name` (e.g. `btf_trace_inet_sock_set_state`, the
+    /// type a tp_btf program is loaded against).
+    pub fn typedef_id(&self, name: &str) -> Option<u32> {
+        let id = self.recs.iter().position(|r| {
+            u32::from(r.kind) == KIND_TYPEDEF && self.name(r.name_off) == name.as_bytes()
+        })?;
+        Some(id as u32)
+    }
+
+    /// The value of enum constant `name` (C's enum constants share one
+    /// namespace, so the enum's own name is not needed).
+    pub fn enum_value(&self, name: &str) -> Option<i64> {
+        let t = &self.data[self.types.clone()];
+        self.recs
+            .iter()
+            .filter(|r| u32::from(r.kind) == KIND_ENUM)
+            .find_map(|r| {
+                (0..r.vlen as usize).find_map(|i| {
+                    let m = r.at as usize + 8 * i;
+                    let value = i64::from(u32_at(t, m + 4).ok()? as i32);
+                    (self.name(u32_at(t, m).ok()?) == name.as_bytes()).then_some(value)
+                })
+            })
+    }
+
     /// Size in bytes of struct `name`.
     pub fn struct_size(&self, name: &str) -> Option<u32> {
         let id = self.struct_id(name)?;
@@ -260,6 +295,44 @@ pub fn sock_offsets(btf: &Btf) -> Result<SockOffsets, BtfError> {
         // Optional: without it the programs ask the helper for the cookie.
         skc_cookie: btf.member_offset("sock_common", "skc_cookie").unwrap_or(0),
     })
+}
+
+/// The layouts the send/recv functions' programs read (see `KernelAbi`);
+/// the helper fields are left as they are, for the loader's probe to set.
+/// A field missing from this kernel's BTF leaves what needs it unknown:
+/// payload heads (iterator), fds (task stack), never a wrong read.
+pub fn kernel_abi(btf: &Btf) -> KernelAbi {
+    let mut abi = KernelAbi::DEFAULT;
+    let off = |s: &str, m: &str| btf.member_offset(s, m).ok();
+    abi.task_stack = off("task_struct", "stack").unwrap_or(0);
+    abi.socket_sk = off("socket", "sk").unwrap_or(0);
+    // `iter_type`, an enum, from 5.14; before, `type`, a bitmask that also
+    // holds the direction.
+    let (ty, mask) = match off("iov_iter", "iter_type") {
+        Some(o) => (Some(o), 0),
+        None => (off("iov_iter", "type"), 1),
+    };
+    // `__iov` from 6.4; `iov` before; one union with `ubuf` either way.
+    let iov = off("iov_iter", "__iov")
+        .or_else(|| off("iov_iter", "iov"))
+        .or_else(|| off("iov_iter", "ubuf"));
+    let value = |n: &str| btf.enum_value(n).and_then(|v| u32::try_from(v).ok());
+    if let (Some(msg_iter), Some(ty), Some(count), Some(iov), Some(iovec)) = (
+        off("msghdr", "msg_iter"),
+        ty,
+        off("iov_iter", "count"),
+        iov,
+        value("ITER_IOVEC"),
+    ) {
+        abi.msg_iter = msg_iter;
+        abi.iter_type = ty;
+        abi.iter_type_mask = mask;
+        abi.iter_iovec = iovec;
+        abi.iter_ubuf = value("ITER_UBUF").unwrap_or(u32::MAX);
+        abi.iter_count = count;
+        abi.iter_iov = iov;
+    }
+    abi
 }
 
 #[cfg(test)]
@@ -332,6 +405,31 @@ mod tests {
         assert!(btf.has_raw_tracepoint("inet_sock_set_state"));
         assert!(btf.has_raw_tracepoint("tcp_destroy_sock"));
         assert!(!btf.has_raw_tracepoint("no_such_tracepoint_here"));
+    }
+
+    #[test]
+    fn finds_the_iterator_layout_of_this_kernel() {
+        let Ok(Ok(btf)) = Btf::from_sys_fs() else {
+            println!("skipped: /sys/kernel/btf/vmlinux not readable");
+            return;
+        };
+        let abi = kernel_abi(&btf);
+        // This kernel (6.18): `iter_type` is an enum with ITER_UBUF (whose
+        // values moved between releases: here ITER_UBUF is 0, ITER_IOVEC 1),
+        // and `ubuf` shares its offset with `__iov`.
+        assert_eq!(abi.iter_type_mask, 0);
+        assert_eq!(
+            i64::from(abi.iter_iovec),
+            btf.enum_value("ITER_IOVEC").unwrap()
+        );
+        assert_ne!(abi.iter_iovec, abi.iter_ubuf);
+        assert_eq!(
+            i64::from(abi.iter_ubuf),
+            btf.enum_value("ITER_UBUF").unwrap()
+        );
+        assert_eq!(abi.iter_iov, btf.member_offset("iov_iter", "ubuf").unwrap());
+        assert!(abi.msg_iter >= 16 && abi.socket_sk > 0 && abi.task_stack > 0);
+        assert!(btf.typedef_id("btf_trace_inet_sock_set_state").is_some());
     }
 
     #[test]

@@ -181,6 +181,17 @@ fn at(h: &EventHeader, what: KernelDetail) -> KernelEvent {
     }
 }
 
+/// (tracer-made id, socket cookie) when the record is a
+/// [`tracer_ebpf::CookieAliasEvent`]; None for every other record.
+pub fn cookie_alias(bytes: &[u8]) -> Option<(u64, u64)> {
+    let h: EventHeader = read(bytes).ok()?;
+    if h.kind != EventKind::CookieAlias as u32 {
+        return None;
+    }
+    let e: tracer_ebpf::CookieAliasEvent = read(bytes).ok()?;
+    Some((h.cookie, e.skc_cookie))
+}
+
 /// One record as the events it holds, in the order they happened: the end
 /// of the previous segment (segment records), the payload head, the I/O
 /// that carried it, or the one event of any other record.
@@ -316,7 +327,10 @@ pub fn decode(bytes: &[u8]) -> Result<(KernelEvent, Option<KernelEvent>), Decode
                 head: PayloadHead::new(&e.data[..captured]),
             }
         }
-        EventKind::Segment => return Err(DecodeError::UnknownKind(h.kind)),
+        // Read by the stream itself (`cookie_alias`), never an event.
+        EventKind::Segment | EventKind::CookieAlias => {
+            return Err(DecodeError::UnknownKind(h.kind));
+        }
         EventKind::DnsStart | EventKind::DnsDone => {
             let e: DnsEvent = read(bytes)?;
             let end = e.host.iter().position(|&b| b == 0).unwrap_or(e.host.len());

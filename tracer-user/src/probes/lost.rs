@@ -51,7 +51,7 @@ fn kind_name(kind: EventKind) -> &'static str {
         EventKind::Send => "send",
         EventKind::Recv => "recv",
         EventKind::Close | EventKind::Destroy => "close",
-        EventKind::Socket => "socket",
+        EventKind::Socket | EventKind::CookieAlias => "socket",
         EventKind::Payload => "payload",
         EventKind::Segment => "segment",
         EventKind::Plaintext => "plaintext",

@@ -2,6 +2,8 @@
 //! out the stream of decoded kernel events and the lost-event count.
 pub mod btf;
 pub mod decode;
+pub mod fallback;
+pub mod features;
 mod follow;
 pub mod gotls;
 mod head;
@@ -60,6 +62,8 @@ pub enum ProbeError {
     NoObject,
     #[error("{0}")]
     PidNs(#[from] pidns::PidNsError),
+    #[error("no hook for {serves} could be attached: {why}")]
+    Fallback { serves: &'static str, why: String },
 }
 
 impl ProbeError {
@@ -156,6 +160,9 @@ pub struct Probes {
     rings: Vec<RingBuf<MapData>>,
     /// Programs that were left out, with why.
     pub skipped: Vec<(&'static str, String)>,
+    /// What each hook that has a stand-in ended up with: what it serves,
+    /// how, and where (`tracer check` prints it).
+    pub mechanisms: Vec<(&'static str, fallback::Mechanism, String)>,
     /// Every uprobe attachment, owned here so that they detach side by
     /// side (see `Drop`): Go's probes are 35 of them.
     uprobe_links: Vec<aya::programs::uprobe::UProbeLink>,
@@ -167,14 +174,21 @@ impl Probes {
             return Err(ProbeError::NoObject);
         }
         let btf = aya::Btf::from_sys_fs().map_err(|e| ProbeError::Btf(e.to_string()))?;
+        let own_btf = match btf::Btf::from_sys_fs() {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => return Err(ProbeError::Btf(e.to_string())),
+            Err(e) => return Err(ProbeError::Btf(e.to_string())),
+        };
         let offsets = match opts.sock_offsets {
             Some(o) => o,
-            None => match btf::Btf::from_sys_fs() {
-                Ok(Ok(b)) => btf::sock_offsets(&b).map_err(|e| ProbeError::Btf(e.to_string()))?,
-                Ok(Err(e)) => return Err(ProbeError::Btf(e.to_string())),
-                Err(e) => return Err(ProbeError::Btf(e.to_string())),
-            },
+            None => btf::sock_offsets(&own_btf).map_err(|e| ProbeError::Btf(e.to_string()))?,
         };
+        let mut abi = btf::kernel_abi(&own_btf);
+        let helpers = features::probe(&own_btf);
+        drop(own_btf);
+        abi.cookie_helper = u32::from(helpers.socket_cookie);
+        abi.task_pt_regs_helper = u32::from(helpers.task_pt_regs);
+
         let possible = aya::util::nr_cpus().map_err(|(_, e)| ProbeError::Ring(e))? as u32;
         let online = aya::util::online_cpus().map_err(|(_, e)| ProbeError::Ring(e))?;
         let ring_layout = rings::RingLayout::plan(
@@ -198,7 +212,12 @@ impl Probes {
             .override_global(names::PID_NS, &pid_ns, true)
             .override_global(names::SYSCALL_REGS_X86_64, &syscall_regs, true)
             .override_global(names::BENCH_FLOOR, &floor, true)
+            .override_global(names::KERNEL_ABI, &abi, true)
             .map_max_entries(names::RINGS, possible);
+        // Preallocated, and used only where the kernel has no cookie helper.
+        if helpers.socket_cookie {
+            loader.map_max_entries("SOCK_IDS", 1);
+        }
         let mut ebpf = loader.load(OBJECT)?;
         // Before any program is attached: an empty slot would lose events.
         let outer = ebpf
@@ -221,6 +240,7 @@ impl Probes {
                 Some(Err(source)) => skipped.push((spec.program, program_failure(&source))),
             }
         }
+        let mechanisms = attach_fallbacks(&mut ebpf, &btf, &mut skipped, helpers.socket_cookie)?;
         let lost = take_map(&mut ebpf, names::LOST)?;
         let lost = PerCpuArray::try_from(lost).map_err(|source| ProbeError::Map {
             name: names::LOST,
@@ -250,6 +270,7 @@ impl Probes {
             traced: 0,
             rings,
             skipped,
+            mechanisms,
             uprobe_links: Vec::new(),
         })
     }
@@ -316,12 +337,77 @@ impl Drop for Probes {
                     let _ = match program {
                         Program::BtfTracePoint(p) => p.unload(),
                         Program::UProbe(p) => p.unload(),
+                        Program::FEntry(p) => p.unload(),
+                        Program::FExit(p) => p.unload(),
+                        Program::KProbe(p) => p.unload(),
                         _ => Ok(()),
                     };
                 });
             }
         });
     }
+}
+
+/// Stands in for the byte tracepoints that were left out (each replaces
+/// its `skipped` entry when it attaches), and attaches the socket-id
+/// cleanup where the kernel has no cookie helper (without it ids could be
+/// confused: an error). Returns the mechanism of every such hook.
+fn attach_fallbacks(
+    ebpf: &mut Ebpf,
+    btf: &aya::Btf,
+    skipped: &mut Vec<(&'static str, String)>,
+    cookie_helper: bool,
+) -> Result<Vec<(&'static str, fallback::Mechanism, String)>, ProbeError> {
+    let force_kprobe = crate::knobs::force_kprobe();
+    let mut mechanisms = Vec::new();
+    // Stand-ins for byte tracepoints that were left out; the others keep
+    // their tracepoint.
+    let mut wanted: Vec<&fallback::Fallback> = Vec::new();
+    if !cookie_helper {
+        wanted.push(&fallback::SOCK_FREE);
+    }
+    for fb in [&fallback::SEND, &fallback::RECV] {
+        let replaced = fb.replaces.filter(|r| skipped.iter().any(|(p, _)| p == r));
+        match (replaced, fb.replaces) {
+            (Some(_), _) => wanted.push(fb),
+            (None, Some(program)) => {
+                if let Some((g, n)) = PROGRAMS
+                    .iter()
+                    .find(|s| s.program == program)
+                    .map(|s| s.hook.group_and_name())
+                {
+                    mechanisms.push((
+                        fb.serves,
+                        fallback::Mechanism::Tracepoint,
+                        format!("{g}:{n}"),
+                    ));
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    let results = fallback::attach(ebpf, &wanted, btf, force_kprobe);
+    for (fb, result) in wanted.into_iter().zip(results) {
+        match (result, fb.replaces) {
+            (Ok(m), replaces) => {
+                skipped.retain(|(p, _)| Some(*p) != replaces);
+                mechanisms.push((fb.serves, m, fb.functions.join(", ")));
+            }
+            // Without it ids could be confused: no tracing at all.
+            (Err(why), None) => {
+                return Err(ProbeError::Fallback {
+                    serves: fb.serves,
+                    why,
+                });
+            }
+            (Err(why), Some(program)) => {
+                if let Some(entry) = skipped.iter_mut().find(|(p, _)| *p == program) {
+                    entry.1 = format!("{}; {why}", entry.1);
+                }
+            }
+        }
+    }
+    Ok(mechanisms)
 }
 
 fn page_size() -> u32 {

@@ -3,9 +3,11 @@ use std::io;
 
 use aya::maps::{MapData, RingBuf};
 
+use std::collections::HashMap;
+
 use super::{
     KernelEvent,
-    decode::decode_into,
+    decode::{cookie_alias, decode_into},
     merge::{Reorder, watermark},
 };
 use crate::clock::monotonic_ns;
@@ -33,6 +35,9 @@ pub struct EventStream {
     pub undecodable: u64,
     /// A ring was left with records in it last tick: read again at once.
     backlog: bool,
+    /// Tracer-made socket id -> the socket's cookie, where the kernel gave
+    /// tracing programs no cookie (see tracer-ebpf's `sock_id`).
+    aliases: HashMap<u64, u64>,
 }
 
 impl EventStream {
@@ -42,6 +47,7 @@ impl EventStream {
             reorder: Reorder::default(),
             undecodable: 0,
             backlog: false,
+            aliases: HashMap::new(),
         }
     }
 
@@ -101,6 +107,22 @@ impl EventStream {
         self.reorder.release_all(out);
     }
 
+    /// Gives every event of a socket known by a tracer-made id the cookie
+    /// the kernel made for it later (trace joins its client's `SO_COOKIE`
+    /// to the kernel's events). `events` must hold the whole run, as
+    /// trace's does after [`EventStream::drain`]: a socket keeps one
+    /// identity throughout.
+    pub fn apply_aliases(&self, events: &mut [KernelEvent]) {
+        if self.aliases.is_empty() {
+            return;
+        }
+        for e in events {
+            if let Some(&cookie) = self.aliases.get(&e.cookie) {
+                e.cookie = cookie;
+            }
+        }
+    }
+
     /// Reads every ring (at most [`MAX_PER_RING`] records each) and returns
     /// the watermark up to which what was read can be released in order:
     /// the tick's start minus the merge's margin, and no later than the
@@ -132,6 +154,10 @@ impl EventStream {
         for _ in 0..MAX_PER_RING {
             // Empty: nothing is left behind in this ring.
             let item = ring.next()?;
+            if let Some((id, cookie)) = cookie_alias(&item) {
+                self.aliases.insert(id, cookie);
+                continue;
+            }
             let reorder = &mut self.reorder;
             // In record order: a segment's end, a head, then its I/O (the
             // sort keeps the order of equal timestamps). attach reads a

@@ -60,6 +60,17 @@ pub fn check_table(report: &Report, probes: Option<&Result<Probes, ProbeError>>)
             None => "skipped: see the missing items above".into(),
         }
     );
+    if let Some(Ok(p)) = probes {
+        for (serves, mechanism, at) in &p.mechanisms {
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:<8}  {} on {at}",
+                format!("hook {serves}"),
+                "ok",
+                mechanism.name()
+            );
+        }
+    }
     out.push_str(&verdict);
     out.push('\n');
     out

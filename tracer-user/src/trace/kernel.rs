@@ -91,6 +91,7 @@ pub(super) fn spawn_reader(stream: Option<EventStream>) -> Reader {
             }
         }
         stream.drain(&mut events);
+        stream.apply_aliases(&mut events);
         (Some(stream), events)
     });
     Reader {

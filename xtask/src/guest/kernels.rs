@@ -1,10 +1,14 @@
 //! Which kernels the guest boots, and getting them and the tools onto a
 //! fresh Debian 12 machine with nothing but its package registries.
 //!
-//! Both defaults check the BPF stack of a program and its calls against one
+//! Every default checks the BPF stack of a program and its calls against one
 //! shared 512 bytes, as every kernel before 6.13 does (the host's 6.18 gives
 //! tracing programs a private stack and would not notice):
-//! - Debian 12's 6.1: no send/recv byte tracepoints, the lifecycle only.
+//! - Debian 11's 5.10: no socket cookie for tracing programs, no
+//!   `bpf_task_pt_regs`, no byte tracepoints: sockets get the tracer's own
+//!   ids, and send/recv come from fexit on the socket functions.
+//! - Debian 12's 6.1: no send/recv byte tracepoints; its guest forces the
+//!   kprobe fallback (`TRACER_TEST_FORCE_KPROBE`), so both stand-ins run.
 //! - Debian 12 backports' 6.12: every tracepoint the tracer uses.
 //!
 //! The regular flavours: the cloud ones lack the 9p module that virtme-ng
@@ -23,26 +27,39 @@ pub struct GuestKernel {
     image_prefix: &'static str,
     image_suffix: &'static str,
     install: fn() -> Result<()>,
+    /// Environment for the tests in this guest (test knobs).
+    pub env: &'static [(&'static str, &'static str)],
 }
 
 pub const DEFAULT_KERNELS: &[GuestKernel] = &[
     GuestKernel {
-        label: "Debian 12's Linux 6.1 (no send/recv tracepoints)",
+        label: "Debian 11's Linux 5.10 (no cookie helper, fexit for send/recv)",
+        image_prefix: "vmlinuz-5.10.0-",
+        image_suffix: "-amd64",
+        install: install_510,
+        env: &[],
+    },
+    GuestKernel {
+        label: "Debian 12's Linux 6.1 (no send/recv tracepoints; kprobes forced)",
         image_prefix: "vmlinuz-6.1.0-",
         image_suffix: "-amd64",
         install: install_61,
+        env: &[("TRACER_TEST_FORCE_KPROBE", "1")],
     },
     GuestKernel {
         label: "Debian 12 backports' Linux 6.12 (every tracepoint, shared stack)",
         image_prefix: "vmlinuz-6.12.",
         image_suffix: "+deb12-amd64",
         install: install_612,
+        env: &[],
     },
 ];
 
 /// Debian 12's 6.1 package; the newest `6.1.0-N` is taken when it is gone.
 const PACKAGE_61: &str = "linux-image-6.1.0-57-amd64-unsigned";
 const BACKPORTS: &str = "deb http://deb.debian.org/debian bookworm-backports main";
+/// Debian 11, still served by Debian's archive.
+const BULLSEYE: &str = "deb http://deb.debian.org/debian bullseye main";
 
 /// The image of `kernel`, installed first when it is missing.
 pub fn prepare_image(kernel: &GuestKernel) -> Result<PathBuf> {
@@ -135,20 +152,42 @@ fn install_61() -> Result<()> {
     apt_install(&[&package])
 }
 
-/// 6.12 comes from bookworm-backports, which this machine's apt sources
-/// do not list: the package is fetched with a sources list of its own (in
-/// target/, so the machine's apt configuration stays as it was) and
-/// installed with dpkg. Its dependencies (kmod, initramfs-tools) are those
-/// of the 6.1 package, installed before it.
 fn install_612() -> Result<()> {
+    install_foreign(
+        BACKPORTS,
+        "guest-apt",
+        "linux-image-6.12.",
+        "+deb12-amd64-unsigned",
+    )
+}
+
+/// 5.10 comes from Debian 11 (bullseye); its package's dependencies
+/// (kmod, linux-base, initramfs-tools) are met by Debian 12's, which the
+/// 6.1 package installs first.
+fn install_510() -> Result<()> {
+    install_61()?;
+    install_foreign(
+        BULLSEYE,
+        "guest-apt-bullseye",
+        "linux-image-5.10.0-",
+        "-amd64-unsigned",
+    )
+}
+
+/// A kernel from a suite this machine's apt sources do not list: the
+/// package is fetched with a sources list of its own (in target/`folder`,
+/// so the machine's apt configuration stays as it was) and installed with
+/// dpkg. Its dependencies (kmod, initramfs-tools) are those of the 6.1
+/// package, installed before it.
+fn install_foreign(source: &str, folder: &str, prefix: &str, suffix: &str) -> Result<()> {
     let codename = fs::read_to_string("/etc/os-release").unwrap_or_default();
     if !codename.lines().any(|l| l == "VERSION_CODENAME=bookworm") {
-        bail!("Linux 6.12 comes from Debian 12 (bookworm) backports; this is not Debian 12");
+        bail!("the guest kernels are installed on Debian 12 (bookworm); this is not Debian 12");
     }
-    let dir = shell::workspace_root()?.join("target/guest-apt");
+    let dir = shell::workspace_root()?.join("target").join(folder);
     fs::create_dir_all(dir.join("lists/partial"))?;
     let sources = dir.join("sources.list");
-    fs::write(&sources, format!("{BACKPORTS}\n"))?;
+    fs::write(&sources, format!("{source}\n"))?;
     let opts = [
         format!("-oDir::Etc::sourcelist={}", sources.display()),
         "-oDir::Etc::sourceparts=-".to_string(),
@@ -157,11 +196,11 @@ fn install_612() -> Result<()> {
     root_only("apt-get")?;
     shell::status(
         Command::new("apt-get").args(&opts).args(["update", "-qq"]),
-        "apt-get update (bookworm-backports)",
+        &format!("apt-get update ({source})"),
     )?;
-    let package = newest_package(&opts, "linux-image-6.12.", "+deb12-amd64-unsigned")
-        .context("bookworm-backports offers no linux-image-6.12.*+deb12-amd64-unsigned")?;
-    eprintln!("guest: installing {package} from bookworm-backports");
+    let package = newest_package(&opts, prefix, suffix)
+        .with_context(|| format!("{source} offers no {prefix}*{suffix}"))?;
+    eprintln!("guest: installing {package} from {source}");
     for old in fs::read_dir(&dir)?.filter_map(|e| e.ok()) {
         if old.path().extension().is_some_and(|x| x == "deb") {
             let _ = fs::remove_file(old.path());

@@ -36,10 +36,10 @@ pub struct GuestRun {
 }
 
 /// Boots `image` and runs each test binary of `bins` (test target name,
-/// executable) inside it, as root, one test at a time. Fails when
+/// executable) inside it, as root, one test at a time, with `env` set. Fails when
 /// the guest does not finish, a test fails, or a test says `skipped:`
 /// (the guest was set up to trace, so nothing may be skipped there).
-pub fn run(image: &Path, bins: &[(String, PathBuf)]) -> Result<GuestRun> {
+pub fn run(image: &Path, bins: &[(String, PathBuf)], env: &[(&str, &str)]) -> Result<GuestRun> {
     let root = shell::workspace_root()?;
     let share = root.join("target/guest").join(image_name(image));
     let _ = fs::remove_dir_all(&share);
@@ -52,6 +52,9 @@ pub fn run(image: &Path, bins: &[(String, PathBuf)]) -> Result<GuestRun> {
         "uname -r > '{0}/release'\nexport NO_COLOR=1\n",
         share.display()
     ));
+    for (k, v) in env {
+        script.push_str(&format!("export {k}='{v}'\n"));
+    }
     for (name, exe) in bins {
         script.push_str(&format!(
             "'{exe}' --test-threads=1 --nocapture > '{share}/{name}.log' 2>&1\necho $? > '{share}/{name}.rc'\n",
