@@ -34,8 +34,9 @@ enum Task {
     /// end-to-end tests again inside guest kernels (qemu): Debian 12's
     /// Linux 6.1 and its backports' 6.12.
     Test {
-        /// Run the guest tests in this kernel image alone, instead of the
-        /// default kernels (e.g. /boot/vmlinuz-6.1.0-57-amd64).
+        /// Run the guest tests in this kernel alone, instead of the default
+        /// kernels: an image (e.g. /boot/vmlinuz-6.1.0-57-amd64) or a
+        /// matrix name (5.10, 6.1, 6.12), installed when missing.
         #[arg(long, value_name = "PATH")]
         kernel: Option<std::path::PathBuf>,
         /// Only the host; no guest kernel.
@@ -190,12 +191,20 @@ fn run_tests(
                 .with_context(|| format!("test target {name} was not built"))
         })
         .collect::<Result<_>>()?;
-    // `--kernel PATH`: that image alone, and a missing piece is an error.
+    // `--kernel PATH` or `--kernel NAME`: that kernel alone, and a missing
+    // piece is an error.
     if let Some(image) = kernel {
-        if !image.is_file() {
-            anyhow::bail!("kernel image {} does not exist", image.display());
-        }
         guest::prepare_tools().context("setting up the guest tools")?;
+        if let Some(k) = image.to_str().and_then(guest::named) {
+            let path = guest::prepare_image(k)?;
+            return run_guest(&path, &bins, k.env);
+        }
+        if !image.is_file() {
+            anyhow::bail!(
+                "kernel image {} does not exist (names: 5.10, 6.1, 6.12)",
+                image.display()
+            );
+        }
         return run_guest(&image, &bins, &[]);
     }
     // The default matrix: a kernel that cannot be set up is said plainly,

@@ -19,7 +19,7 @@ use crate::shell;
 
 mod kernels;
 
-pub use kernels::{DEFAULT_KERNELS, prepare_image, prepare_tools};
+pub use kernels::{DEFAULT_KERNELS, named, prepare_image, prepare_tools};
 
 /// The test targets run in the guest, whole. Focused on what differs
 /// between kernels: loading, lifecycle events, reuse, attach, and the PID
