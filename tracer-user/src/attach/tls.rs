@@ -203,15 +203,21 @@ pub fn file_id(path: &Path) -> Option<(u64, u64)> {
 
 /// `tracer check --pid PID`'s lines: each TLS library of the process, and
 /// whether attach reads its plaintext (the uprobes are attached, to prove
-/// it, when `probes` are loaded, and go when they are dropped).
-pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
+/// it, when `probes` are loaded, and go when they are dropped). With
+/// `--tls-plaintext off` nothing is attached: the probes are said to be off.
+pub fn report(
+    pid: u32,
+    probes: Option<&mut crate::probes::Probes>,
+    plaintext: super::TlsPlaintext,
+) -> String {
     let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
         return format!("\ntls libraries of pid {pid}: cannot read /proc/{pid}/maps\n");
     };
     let mapped = mapped_libssl(&maps);
     let mut out = format!("\ntls libraries of pid {pid}\n");
     let found = openssl_of(pid, None);
-    let mut probes = probes;
+    let off = plaintext == super::TlsPlaintext::Off;
+    let mut probes = probes.filter(|_| !off);
     for lib in &found.files {
         let shown = lib.path.display().to_string();
         let how = if lib.linked_in {
@@ -226,6 +232,7 @@ pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
                 Ok(()) => format!("readable: {} probed", tls_symbols::describe(&lib.functions)),
                 Err(e) => format!("not readable: {e}"),
             },
+            None if off => OFF.to_string(),
             None => "not checked: the probes did not load".to_string(),
         };
         out.push_str(&format!("  OpenSSL   {shown} ({how})  {can}\n"));
@@ -250,6 +257,7 @@ pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
                     Ok(()) => "readable: crypto/tls (*Conn).Read/Write probed".to_string(),
                     Err(e) => format!("not readable: {e}"),
                 },
+                None if off => OFF.to_string(),
                 None => "not checked: the probes did not load".to_string(),
             };
             out.push_str(&format!(
@@ -272,6 +280,10 @@ pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
     }
     out
 }
+
+/// `check --pid`'s verdict on a probed library under `--tls-plaintext off`.
+const OFF: &str =
+    "not read: TLS plaintext probes off (--tls-plaintext off); bytes, timing and handshakes only";
 
 fn under(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
