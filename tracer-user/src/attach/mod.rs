@@ -11,6 +11,7 @@ mod conn_table;
 mod conns;
 mod findings;
 mod framing;
+mod gnutls;
 mod handshake;
 mod http;
 mod model;

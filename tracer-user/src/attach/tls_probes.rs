@@ -1,7 +1,7 @@
 //! Where attach and run put the HTTPS probes: OpenSSL's uprobes on every
 //! libssl of the traced processes and on every file that links OpenSSL in
-//! (see `tls`), and Go's crypto/tls (see `gotls`), with the notes that say
-//! what is read and what is not.
+//! (see `tls`), GnuTLS's (see `gnutls`) and Go's crypto/tls (see `gotls`),
+//! with the notes that say what is read and what is not.
 use std::path::PathBuf;
 
 use tracer_ebpf::tgid_flags;
@@ -136,12 +136,14 @@ pub(crate) fn probe_tls(
     if io_unknown(probes) {
         return (ssl, notes);
     }
+    let (gnutls, gnutls_notes) = super::gnutls::probe_gnutls(probes, pids, scope);
     let (go, go_notes) = probe_go(probes, exes, scope);
-    if go != 0 && ssl == 0 {
+    if (go | gnutls) != 0 && ssl == 0 {
         notes.retain(|n| !n.starts_with("https: no libssl"));
     }
+    notes.extend(gnutls_notes);
     notes.extend(go_notes);
-    (ssl | go, notes)
+    (ssl | gnutls | go, notes)
 }
 
 /// The crypto/tls probes on each Go executable of `exes` (paths the
