@@ -40,7 +40,7 @@ fn curl_https_under_the_switch_shows_bytes_and_handshake_but_no_request() {
         "{out}"
     );
     assert!(
-        !out.contains("https: OpenSSL") && !out.contains("https: cost:"),
+        !out.contains("https: OpenSSL") && !out.contains("probes cost"),
         "{out}"
     );
     // No request line: nothing is read from the plaintext.

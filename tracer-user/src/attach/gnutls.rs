@@ -44,6 +44,14 @@ pub(crate) fn probe_gnutls(probes: &mut Probes, pids: &[u32], scope: u32) -> (u8
     for lib in libgnutls_of(pids) {
         match probes.attach_gnutls(&lib, scope) {
             Ok(()) => probed.push(lib.display().to_string()),
+            // Every other file would be refused the same way: say it once.
+            Err(ref e) if let Some(why) = e.uprobe_refused() => {
+                let note = format!(
+                    "https: no GnuTLS probe: {} (perf_event_open: {why}); HTTPS connections show timing and bytes only",
+                    super::tls_probes::REFUSED
+                );
+                return (0, vec![note]);
+            }
             Err(e) => failed.push(format!("{}: {e}", lib.display())),
         }
     }

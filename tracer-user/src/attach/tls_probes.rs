@@ -64,7 +64,7 @@ fn probe_openssl(
             // Every other file would be refused the same way: say it once.
             Err(ref e) if let Some(why) = e.uprobe_refused() => {
                 notes.push(format!(
-                    "https: no OpenSSL probe: the kernel refuses uprobes to a tracer without CAP_SYS_ADMIN (perf_event_open: {why}); HTTPS connections show timing and bytes only"
+                    "https: no OpenSSL probe: {REFUSED} (perf_event_open: {why}); HTTPS connections show timing and bytes only"
                 ));
                 return (0, notes);
             }
@@ -109,13 +109,16 @@ pub enum TlsPlaintext {
     Off,
 }
 
+/// Why no uprobe at all could be placed, as the notes say it.
+pub(crate) const REFUSED: &str = "the kernel refuses uprobes to a tracer without CAP_SYS_ADMIN";
+
 /// The note attach and run print when `--tls-plaintext off` leaves the
 /// probes out.
 pub(crate) const PLAINTEXT_OFF_NOTE: &str = "https: TLS plaintext probes off (--tls-plaintext off): TLS connections show bytes, timing and handshakes; no request is read from their plaintext";
 
 /// The one line attach prints when it placed plaintext probes: what they
 /// cost a busy server (README, Benchmarks, workload 11) and the way out.
-pub(crate) const PLAINTEXT_COST_NOTE: &str = "https: cost: every TLS read and write of the process now traps into a uprobe (on the bench's nginx, 85 us of worker CPU per request, 0.30 of its untraced rate); --tls-plaintext off keeps bytes, timing and handshakes without them";
+pub(crate) const PLAINTEXT_COST_NOTE: &str = "note: the TLS plaintext probes cost: every TLS read and write of the process now traps into a uprobe (on the bench's nginx, 85 us of worker CPU per request, 0.30 of its untraced rate); --tls-plaintext off keeps bytes, timing and handshakes without them";
 
 /// HTTPS plaintext through OpenSSL (libraries of `pids`, or linked into
 /// `exe`) and Go's crypto/tls (the executables `exes`): the flag and the
@@ -134,6 +137,10 @@ pub(crate) fn probe_tls(
     }
     let (ssl, mut notes) = probe_openssl(probes, pids, exe, scope);
     if io_unknown(probes) {
+        return (ssl, notes);
+    }
+    // The kernel refuses every uprobe alike: OpenSSL's note said it once.
+    if notes.iter().any(|n| n.contains(REFUSED)) {
         return (ssl, notes);
     }
     let (gnutls, gnutls_notes) = super::gnutls::probe_gnutls(probes, pids, scope);
