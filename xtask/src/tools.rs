@@ -1,5 +1,5 @@
 //! The programs the end-to-end tests drive besides tracer (curl, nginx,
-//! nftables, iproute2's ip and nstat, openssl, libssl-dev, go), installed from Debian's packages when
+//! nftables, iproute2's ip and nstat, openssl, libssl-dev, go, wget), installed from Debian's packages when
 //! missing: a test must never skip for want of a tool the setup can get.
 use std::process::Command;
 
@@ -23,6 +23,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("/usr/include/openssl/ssl.h", "libssl-dev"),
     // attach_https_go builds its Go client and server with it.
     ("go", "golang-go"),
+    // run_https_gnutls: Debian's wget links libgnutls30.
+    ("wget", "wget"),
 ];
 
 /// Whether `command` is on PATH; a name that starts with `/` is a file

@@ -11,6 +11,7 @@ mod conn_table;
 mod conns;
 mod findings;
 mod framing;
+mod gnutls;
 mod handshake;
 mod http;
 mod model;
@@ -42,6 +43,7 @@ pub(crate) use output::Output;
 pub(crate) use record::{Interrupts, Recording, Totals, record};
 pub(crate) use segments::Segments;
 use target::{Target, TargetError};
+pub use tls_probes::TlsPlaintext;
 pub(crate) use tls_probes::probe_tls;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -81,6 +83,11 @@ pub struct AttachArgs {
     /// protobuf to ENDPOINT/v1/traces (else OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT).
     #[arg(long, value_name = "ENDPOINT")]
     pub otlp: Option<String>,
+    /// Read HTTP requests from the TLS library's plaintext (on), or leave
+    /// those uprobes out (off): each of their hits costs the traced process
+    /// a trap on every TLS read and write; bytes, timing and handshakes stay.
+    #[arg(long, value_enum, value_name = "on|off", default_value = "on")]
+    pub tls_plaintext: TlsPlaintext,
     /// Bytes of all ring buffers together (testing the lost-event path).
     #[arg(long, hide = true)]
     pub ring_bytes: Option<u32>,
@@ -209,9 +216,10 @@ pub(crate) fn libc_of(pid: u32) -> Option<PathBuf> {
     .libc()
 }
 
-/// `tracer check --pid PID`: the TLS libraries of the process.
-pub fn tls_report(pid: u32, probes: Option<&mut Probes>) -> String {
-    tls::report(pid, probes)
+/// `tracer check --pid PID`: the TLS libraries of the process, and
+/// whether attach would read their plaintext under `plaintext`.
+pub fn tls_report(pid: u32, probes: Option<&mut Probes>, plaintext: TlsPlaintext) -> String {
+    tls::report(pid, probes, plaintext)
 }
 
 /// Resolves once process `pid` has exited.
@@ -278,7 +286,7 @@ async fn trace(
             .iter()
             .map(|p| PathBuf::from(format!("/proc/{p}/exe")))
             .collect();
-        probe_tls(probes, &pids, None, &exes, scope)
+        probe_tls(probes, &pids, None, &exes, scope, args.tls_plaintext)
     } else {
         (0, Vec::new())
     };
@@ -334,6 +342,10 @@ async fn trace(
     for note in &https {
         out.note(note);
     }
+    if tls != 0 {
+        out.note(tls_probes::PLAINTEXT_COST_NOTE);
+    }
+    out.plaintext_off = args.tls_plaintext == TlsPlaintext::Off;
     for s in &seeded {
         let what = if s.is_listener() {
             "listening"

@@ -38,33 +38,42 @@ pub fn is_libssl(file: &str) -> bool {
 
 /// The libssl paths in a `/proc/PID/maps` text, in order, once each.
 pub fn mapped_libssl(maps: &str) -> Vec<String> {
-    let mut seen = Vec::new();
-    for path in maps.lines().filter_map(|l| l.split_whitespace().nth(5)) {
-        let file = path.rsplit('/').next().unwrap_or("");
-        if is_libssl(file) && !seen.iter().any(|p| p == path) {
-            seen.push(path.to_string());
-        }
-    }
-    seen
+    mapped(maps, is_libssl)
 }
 
 /// Every libssl of process `pid`, as paths the tracer can open (through
 /// `/proc/PID/root`), one per file (device and inode): the mapped ones
 /// first, then those in [`LIB_DIRS`].
 pub fn libssl_of(pid: u32) -> Vec<PathBuf> {
+    libs_of(pid, is_libssl)
+}
+
+/// The paths of a `/proc/PID/maps` text whose file name `is` one wanted,
+/// in order, once each.
+pub fn mapped(maps: &str, is: fn(&str) -> bool) -> Vec<String> {
+    let mut seen = Vec::new();
+    for path in maps.lines().filter_map(|l| l.split_whitespace().nth(5)) {
+        let file = path.rsplit('/').next().unwrap_or("");
+        if is(file) && !seen.iter().any(|p| p == path) {
+            seen.push(path.to_string());
+        }
+    }
+    seen
+}
+
+/// Every library of process `pid` whose file name `is` one wanted, as
+/// [`libssl_of`] finds libssl.
+pub fn libs_of(pid: u32, is: fn(&str) -> bool) -> Vec<PathBuf> {
     let root = PathBuf::from(format!("/proc/{pid}/root"));
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-    let mut candidates: Vec<PathBuf> = mapped_libssl(&maps)
-        .iter()
-        .map(|p| under(&root, p))
-        .collect();
+    let mut candidates: Vec<PathBuf> = mapped(&maps, is).iter().map(|p| under(&root, p)).collect();
     for dir in LIB_DIRS {
         let Ok(entries) = std::fs::read_dir(under(&root, dir)) else {
             continue;
         };
         let mut found: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_str().is_some_and(is_libssl))
+            .filter(|e| e.file_name().to_str().is_some_and(is))
             .map(|e| e.path())
             .collect();
         found.sort();
@@ -84,7 +93,6 @@ pub fn libssl_of(pid: u32) -> Vec<PathBuf> {
 
 /// TLS libraries without a probe, by the start of their file name.
 const UNPROBED: &[(&str, &str)] = &[
-    ("libgnutls.so", "GnuTLS"),
     ("libnss3.so", "NSS"),
     ("libwolfssl.so", "wolfSSL"),
     ("libmbedtls.so", "Mbed TLS"),
@@ -203,15 +211,21 @@ pub fn file_id(path: &Path) -> Option<(u64, u64)> {
 
 /// `tracer check --pid PID`'s lines: each TLS library of the process, and
 /// whether attach reads its plaintext (the uprobes are attached, to prove
-/// it, when `probes` are loaded, and go when they are dropped).
-pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
+/// it, when `probes` are loaded, and go when they are dropped). With
+/// `--tls-plaintext off` nothing is attached: the probes are said to be off.
+pub fn report(
+    pid: u32,
+    probes: Option<&mut crate::probes::Probes>,
+    plaintext: super::TlsPlaintext,
+) -> String {
     let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
         return format!("\ntls libraries of pid {pid}: cannot read /proc/{pid}/maps\n");
     };
     let mapped = mapped_libssl(&maps);
     let mut out = format!("\ntls libraries of pid {pid}\n");
     let found = openssl_of(pid, None);
-    let mut probes = probes;
+    let off = plaintext == super::TlsPlaintext::Off;
+    let mut probes = probes.filter(|_| !off);
     for lib in &found.files {
         let shown = lib.path.display().to_string();
         let how = if lib.linked_in {
@@ -226,6 +240,7 @@ pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
                 Ok(()) => format!("readable: {} probed", tls_symbols::describe(&lib.functions)),
                 Err(e) => format!("not readable: {e}"),
             },
+            None if off => OFF.to_string(),
             None => "not checked: the probes did not load".to_string(),
         };
         out.push_str(&format!("  OpenSSL   {shown} ({how})  {can}\n"));
@@ -236,6 +251,8 @@ pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
             path.display()
         ));
     }
+    let gnutls = super::gnutls::report(pid, &maps, probes.as_deref_mut(), off);
+    out.push_str(&gnutls);
     for (name, path) in mapped_unprobed(&maps) {
         out.push_str(&format!(
             "  {name:<9} {path} (mapped)  not readable: no probe for this TLS library\n"
@@ -250,6 +267,7 @@ pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
                     Ok(()) => "readable: crypto/tls (*Conn).Read/Write probed".to_string(),
                     Err(e) => format!("not readable: {e}"),
                 },
+                None if off => OFF.to_string(),
                 None => "not checked: the probes did not load".to_string(),
             };
             out.push_str(&format!(
@@ -267,13 +285,17 @@ pub fn report(pid: u32, probes: Option<&mut crate::probes::Probes>) -> String {
             true
         }
     };
-    if found.files.is_empty() && found.stripped.is_empty() && !go {
+    if found.files.is_empty() && found.stripped.is_empty() && gnutls.is_empty() && !go {
         out.push_str("  no OpenSSL mapped, linked in or under its root, and not a Go executable; rustls is not probed\n");
     }
     out
 }
 
-fn under(root: &Path, path: &str) -> PathBuf {
+/// `check --pid`'s verdict on a probed library under `--tls-plaintext off`.
+pub(super) const OFF: &str =
+    "not read: TLS plaintext probes off (--tls-plaintext off); bytes, timing and handshakes only";
+
+pub(super) fn under(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
 }
 
@@ -293,15 +315,13 @@ mod tests {
     #[test]
     fn libraries_without_a_probe_are_named() {
         let maps = "\
-7f00-7f01 r-xp 00000000 08:01 7 /usr/lib/x86_64-linux-gnu/libgnutls.so.30.34.3
-7f01-7f02 r--p 00001000 08:01 7 /usr/lib/x86_64-linux-gnu/libgnutls.so.30.34.3
+7f00-7f01 r-xp 00000000 08:01 7 /usr/lib/x86_64-linux-gnu/libnss3.so
+7f01-7f02 r--p 00001000 08:01 7 /usr/lib/x86_64-linux-gnu/libnss3.so
+7f02-7f03 r-xp 00000000 08:01 8 /usr/lib/x86_64-linux-gnu/libgnutls.so.30.34.3
 ";
         assert_eq!(
             mapped_unprobed(maps),
-            [(
-                "GnuTLS",
-                "/usr/lib/x86_64-linux-gnu/libgnutls.so.30.34.3".to_string()
-            )]
+            [("NSS", "/usr/lib/x86_64-linux-gnu/libnss3.so".to_string())]
         );
     }
 

@@ -1,7 +1,7 @@
 //! Where attach and run put the HTTPS probes: OpenSSL's uprobes on every
 //! libssl of the traced processes and on every file that links OpenSSL in
-//! (see `tls`), and Go's crypto/tls (see `gotls`), with the notes that say
-//! what is read and what is not.
+//! (see `tls`), GnuTLS's (see `gnutls`) and Go's crypto/tls (see `gotls`),
+//! with the notes that say what is read and what is not.
 use std::path::PathBuf;
 
 use tracer_ebpf::tgid_flags;
@@ -64,7 +64,7 @@ fn probe_openssl(
             // Every other file would be refused the same way: say it once.
             Err(ref e) if let Some(why) = e.uprobe_refused() => {
                 notes.push(format!(
-                    "https: no OpenSSL probe: the kernel refuses uprobes to a tracer without CAP_SYS_ADMIN (perf_event_open: {why}); HTTPS connections show timing and bytes only"
+                    "https: no OpenSSL probe: {REFUSED} (perf_event_open: {why}); HTTPS connections show timing and bytes only"
                 ));
                 return (0, notes);
             }
@@ -98,26 +98,59 @@ fn probe_openssl(
     (flag, notes)
 }
 
+/// `--tls-plaintext`: whether the uprobes that read TLS plaintext are
+/// placed. Each of their hits is a trap in the traced process, paid on
+/// every TLS read and write; off keeps bytes, timing and handshakes, which
+/// come from the send/recv hooks alone.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TlsPlaintext {
+    #[default]
+    On,
+    Off,
+}
+
+/// Why no uprobe at all could be placed, as the notes say it.
+pub(crate) const REFUSED: &str = "the kernel refuses uprobes to a tracer without CAP_SYS_ADMIN";
+
+/// The note attach and run print when `--tls-plaintext off` leaves the
+/// probes out.
+pub(crate) const PLAINTEXT_OFF_NOTE: &str = "https: TLS plaintext probes off (--tls-plaintext off): TLS connections show bytes, timing and handshakes; no request is read from their plaintext";
+
+/// The one line attach prints when it placed plaintext probes: what they
+/// cost a busy server (README, Benchmarks, workload 11) and the way out.
+pub(crate) const PLAINTEXT_COST_NOTE: &str = "note: the TLS plaintext probes cost: every TLS read and write of the process now traps into a uprobe (on the bench's nginx, 85 us of worker CPU per request, 0.30 of its untraced rate); --tls-plaintext off keeps bytes, timing and handshakes without them";
+
 /// HTTPS plaintext through OpenSSL (libraries of `pids`, or linked into
 /// `exe`) and Go's crypto/tls (the executables `exes`): the flag and the
 /// notes of both; "no libssl" is left out when a Go probe covers it.
+/// Nothing is placed when `plaintext` is off.
 pub(crate) fn probe_tls(
     probes: &mut Probes,
     pids: &[u32],
     exe: Option<&std::path::Path>,
     exes: &[PathBuf],
     scope: u32,
+    plaintext: TlsPlaintext,
 ) -> (u8, Vec<String>) {
+    if plaintext == TlsPlaintext::Off {
+        return (0, vec![PLAINTEXT_OFF_NOTE.to_string()]);
+    }
     let (ssl, mut notes) = probe_openssl(probes, pids, exe, scope);
     if io_unknown(probes) {
         return (ssl, notes);
     }
+    // The kernel refuses every uprobe alike: OpenSSL's note said it once.
+    if notes.iter().any(|n| n.contains(REFUSED)) {
+        return (ssl, notes);
+    }
+    let (gnutls, gnutls_notes) = super::gnutls::probe_gnutls(probes, pids, scope);
     let (go, go_notes) = probe_go(probes, exes, scope);
-    if go != 0 && ssl == 0 {
+    if (go | gnutls) != 0 && ssl == 0 {
         notes.retain(|n| !n.starts_with("https: no libssl"));
     }
+    notes.extend(gnutls_notes);
     notes.extend(go_notes);
-    (ssl | go, notes)
+    (ssl | gnutls | go, notes)
 }
 
 /// The crypto/tls probes on each Go executable of `exes` (paths the

@@ -46,6 +46,15 @@ pub enum Command {
         /// attach can read the plaintext of.
         #[arg(long, value_name = "PID")]
         pid: Option<u32>,
+        /// What attach and run would do with `--tls-plaintext` (with --pid).
+        #[arg(
+            long,
+            value_enum,
+            value_name = "on|off",
+            default_value = "on",
+            requires = "pid"
+        )]
+        tls_plaintext: crate::attach::TlsPlaintext,
     },
     /// Print the completion script for SHELL on stdout.
     #[command(after_help = examples::COMPLETIONS)]
@@ -104,7 +113,7 @@ pub fn main() -> i32 {
             Command::Attach(args) => crate::attach::run(&args).await,
             Command::Run(args) => crate::run::run(&args).await,
             Command::Demo(args) => crate::demo::run(args.format, args.no_ebpf).await,
-            Command::Check { pid } => check(pid),
+            Command::Check { pid, tls_plaintext } => check(pid, tls_plaintext),
             Command::DemoServer => crate::demo::serve().await,
             Command::Completions { shell } => manuals::completions(shell),
             Command::Man { dir } => manuals::man_pages(&dir),
@@ -112,7 +121,7 @@ pub fn main() -> i32 {
     })
 }
 
-fn check(pid: Option<u32>) -> i32 {
+fn check(pid: Option<u32>, plaintext: crate::attach::TlsPlaintext) -> i32 {
     let report = preflight::run();
     let mut probe_result = report.can_trace().then(|| {
         crate::probes::Probes::load(&crate::probes::ProbeOptions {
@@ -127,7 +136,7 @@ fn check(pid: Option<u32>) -> i32 {
     );
     if let Some(pid) = pid {
         let probes = probe_result.as_mut().and_then(|r| r.as_mut().ok());
-        print!("{}", crate::attach::tls_report(pid, probes));
+        print!("{}", crate::attach::tls_report(pid, probes, plaintext));
     }
     match probe_result {
         Some(Ok(_)) => exit::SUCCESS,

@@ -89,4 +89,21 @@ impl Probes {
         }
         Ok(())
     }
+
+    /// Attaches OpenSSL's `SSL_write`/`SSL_read` programs and their
+    /// uretprobe to GnuTLS's `gnutls_record_send`/`gnutls_record_recv` in
+    /// `lib`, firing for process `pid` only (0: every process). Same
+    /// arguments; their `ssize_t` return is read as an `int`, which holds
+    /// any record's count (at most 16 KiB) and GnuTLS's negative errors.
+    pub fn attach_gnutls(&mut self, lib: &Path, pid: u32) -> Result<(), ProbeError> {
+        for (function, entry) in [
+            ("gnutls_record_send", "tracer_ssl_write"),
+            ("gnutls_record_recv", "tracer_ssl_read"),
+        ] {
+            for program in [entry, "tracer_ssl_return"] {
+                self.attach_uprobe(program, function, lib, pid)?;
+            }
+        }
+        Ok(())
+    }
 }

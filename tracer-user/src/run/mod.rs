@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT).
     #[arg(long, value_name = "ENDPOINT")]
     pub otlp: Option<String>,
+    /// Read HTTP requests from the TLS library's plaintext (on), or leave
+    /// those uprobes out (off), as attach does.
+    #[arg(long, value_enum, value_name = "on|off", default_value = "on")]
+    pub tls_plaintext: attach::TlsPlaintext,
     /// Bytes of all ring buffers together (testing the lost-event path).
     #[arg(long, hide = true)]
     pub ring_bytes: Option<u32>,
@@ -124,6 +128,7 @@ pub async fn run(args: &RunArgs) -> i32 {
         .events(args.events)
         .otlp(otlp.map(SpanQueue::start));
     out.io_unknown = crate::attach::io_unknown(&probes);
+    out.plaintext_off = args.tls_plaintext == attach::TlsPlaintext::Off;
     // Heads for request reconstruction come from x86_64's saved registers.
     let heads = if cfg!(target_arch = "x86_64") {
         tgid_flags::CAPTURE_HEADS
@@ -143,6 +148,7 @@ pub async fn run(args: &RunArgs) -> i32 {
             Some(&path),
             std::slice::from_ref(&path),
             0,
+            args.tls_plaintext,
         )
     } else {
         (0, Vec::new())

@@ -47,6 +47,9 @@ pub struct Output {
     /// No send/recv events reach us (their tracepoints are missing): the
     /// summary's requests, reuse and bytes are unknown, not 0.
     pub io_unknown: bool,
+    /// `--tls-plaintext off`: an encrypted connection says the probes are
+    /// off, not that its TLS library has none.
+    pub plaintext_off: bool,
     /// `--stat`: requests are counted per endpoint, not written one by one.
     stat: Option<Stats>,
     /// `--events`: every kernel event is written; else only connections
@@ -68,6 +71,7 @@ impl Output {
             procs: Processes::default(),
             name_processes: false,
             io_unknown: false,
+            plaintext_off: false,
             stat: None,
             events: false,
             otlp: None,

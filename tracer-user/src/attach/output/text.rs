@@ -189,6 +189,8 @@ impl Output {
             }
             if c.plaintext {
                 notes.push("TLS: requests from the TLS library's plaintext".to_string());
+            } else if c.encrypted && self.plaintext_off {
+                notes.push("encrypted: TLS plaintext probes off".to_string());
             } else if c.encrypted {
                 notes.push("encrypted: no probe for this TLS library".to_string());
             }
